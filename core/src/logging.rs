@@ -12,6 +12,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::str::FromStr;
 
+use tracing_journald::{Priority, PriorityMappings};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -115,6 +116,14 @@ fn init_with_socket(
                 layer
                     .with_field_prefix(None)
                     .with_syslog_identifier(identifier.to_string())
+                    // Syslog's usual meaning: info records are "informational" (6), not "notice".
+                    .with_priority_mappings(PriorityMappings {
+                        error: Priority::Error,
+                        warn: Priority::Warning,
+                        info: Priority::Informational,
+                        debug: Priority::Debug,
+                        trace: Priority::Debug,
+                    })
                     .with_filter(level),
             ),
             Err(e) if target == LogTarget::Journald => return Err(LoggingError::Journald(e)),
