@@ -33,7 +33,11 @@ pub struct FsError {
 impl FsError {
     /// Wraps an I/O error with the operation and path it belongs to.
     pub fn new(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Self { op, path: path.into(), source }
+        Self {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 }
 
@@ -91,7 +95,11 @@ pub struct Ownership {
 impl Ownership {
     /// Owned by root:root with the given mode.
     pub const fn root(mode: u32) -> Self {
-        Self { mode, uid: 0, gid: 0 }
+        Self {
+            mode,
+            uid: 0,
+            gid: 0,
+        }
     }
 }
 
@@ -155,14 +163,20 @@ impl AtomicFile {
             .mode(0o600)
             .open(&temp)
             .map_err(|e| FsError::new("create temporary file", &temp, e))?;
-        let mut this = Self { dest, temp, file: Some(file) };
+        let mut this = Self {
+            dest,
+            temp,
+            file: Some(file),
+        };
         this.apply_ownership(own)?;
         Ok(this)
     }
 
     fn apply_ownership(&mut self, own: Ownership) -> Result<(), FsError> {
         let file = self.file.as_ref().expect("file is open until commit");
-        let meta = file.metadata().map_err(|e| FsError::new("stat", &self.temp, e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| FsError::new("stat", &self.temp, e))?;
         if meta.uid() != own.uid || meta.gid() != own.gid {
             std::os::unix::fs::fchown(file, Some(own.uid), Some(own.gid))
                 .map_err(|e| FsError::new("set owner of", &self.temp, e))?;
@@ -181,20 +195,28 @@ impl AtomicFile {
     /// Flushes the content to disk, renames over the destination and syncs the directory.
     pub fn commit(mut self) -> Result<(), FsError> {
         let file = self.file.take().expect("file is open until commit");
-        file.sync_all().map_err(|e| FsError::new("fsync", &self.temp, e))?;
+        file.sync_all()
+            .map_err(|e| FsError::new("fsync", &self.temp, e))?;
         drop(file);
-        fs::rename(&self.temp, &self.dest).map_err(|e| FsError::new("rename into", &self.dest, e))?;
+        fs::rename(&self.temp, &self.dest)
+            .map_err(|e| FsError::new("rename into", &self.dest, e))?;
         sync_parent(&self.dest)
     }
 }
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.as_mut().expect("file is open until commit").write(buf)
+        self.file
+            .as_mut()
+            .expect("file is open until commit")
+            .write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().expect("file is open until commit").flush()
+        self.file
+            .as_mut()
+            .expect("file is open until commit")
+            .flush()
     }
 }
 
@@ -209,7 +231,11 @@ impl Drop for AtomicFile {
 fn split_parent(path: &Path) -> Result<(&Path, &std::ffi::OsStr), FsError> {
     match (path.parent(), path.file_name()) {
         (Some(dir), Some(name)) => {
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
             Ok((dir, name))
         }
         _ => Err(FsError::new(
@@ -256,7 +282,8 @@ pub fn write_atomic(path: &Path, contents: &[u8], own: Ownership) -> Result<Writ
         return Ok(WriteOutcome::Unchanged);
     }
     let mut f = AtomicFile::create(path, own)?;
-    f.write_all(contents).map_err(|e| FsError::new("write", path, e))?;
+    f.write_all(contents)
+        .map_err(|e| FsError::new("write", path, e))?;
     f.commit()?;
     Ok(WriteOutcome::Changed)
 }
@@ -282,7 +309,10 @@ pub fn ensure_dir(path: &Path, own: Ownership) -> Result<WriteOutcome, FsError> 
             return Err(FsError::new(
                 "create directory",
                 path,
-                io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a directory"),
+                io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "exists and is not a directory",
+                ),
             ))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -320,14 +350,24 @@ mod tests {
     /// The caller's own uid/gid: unprivileged test runs can only "chown" to themselves.
     fn me(mode: u32) -> Ownership {
         let meta = fs::metadata("/proc/self").expect("stat /proc/self");
-        Ownership { mode, uid: meta.uid(), gid: meta.gid() }
+        Ownership {
+            mode,
+            uid: meta.uid(),
+            gid: meta.gid(),
+        }
     }
 
     #[test]
     fn host_root_never_escapes() {
         let root = HostRoot::new("/tmp/r");
-        assert_eq!(root.path("/etc/docker/daemon.json"), Path::new("/tmp/r/etc/docker/daemon.json"));
-        assert_eq!(root.path("/../../etc/passwd"), Path::new("/tmp/r/etc/passwd"));
+        assert_eq!(
+            root.path("/etc/docker/daemon.json"),
+            Path::new("/tmp/r/etc/docker/daemon.json")
+        );
+        assert_eq!(
+            root.path("/../../etc/passwd"),
+            Path::new("/tmp/r/etc/passwd")
+        );
         assert_eq!(root.path("etc/./x/../y"), Path::new("/tmp/r/etc/x/y"));
         assert!(HostRoot::new("/").is_live());
         assert!(!root.is_live());
@@ -337,14 +377,26 @@ mod tests {
     fn write_then_rewrite_reports_unchanged() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("a.conf");
-        assert_eq!(write_atomic(&p, b"x=1\n", me(0o644)).expect("write"), WriteOutcome::Changed);
-        assert_eq!(write_atomic(&p, b"x=1\n", me(0o644)).expect("write"), WriteOutcome::Unchanged);
+        assert_eq!(
+            write_atomic(&p, b"x=1\n", me(0o644)).expect("write"),
+            WriteOutcome::Changed
+        );
+        assert_eq!(
+            write_atomic(&p, b"x=1\n", me(0o644)).expect("write"),
+            WriteOutcome::Unchanged
+        );
         assert_eq!(fs::read(&p).expect("read"), b"x=1\n");
         assert_eq!(fs::metadata(&p).expect("stat").mode() & 0o7777, 0o644);
-        assert_eq!(write_atomic(&p, b"x=2\n", me(0o644)).expect("write"), WriteOutcome::Changed);
+        assert_eq!(
+            write_atomic(&p, b"x=2\n", me(0o644)).expect("write"),
+            WriteOutcome::Changed
+        );
         assert_eq!(fs::read(&p).expect("read"), b"x=2\n");
         // No temporary files left behind.
-        let names: Vec<_> = fs::read_dir(dir.path()).expect("ls").map(|e| e.expect("entry").file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
         assert_eq!(names, vec![OsString::from("a.conf")]);
     }
 
@@ -354,7 +406,10 @@ mod tests {
         let p = dir.path().join("secret");
         fs::write(&p, b"s").expect("seed");
         fs::set_permissions(&p, Permissions::from_mode(0o666)).expect("chmod");
-        assert_eq!(write_atomic(&p, b"s", me(0o600)).expect("write"), WriteOutcome::Changed);
+        assert_eq!(
+            write_atomic(&p, b"s", me(0o600)).expect("write"),
+            WriteOutcome::Changed
+        );
         assert_eq!(fs::metadata(&p).expect("stat").mode() & 0o7777, 0o600);
     }
 
@@ -398,6 +453,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         assert_eq!(read_optional(&dir.path().join("x")).expect("read"), None);
         fs::write(dir.path().join("y"), b"1").expect("seed");
-        assert_eq!(read_optional(&dir.path().join("y")).expect("read"), Some(b"1".to_vec()));
+        assert_eq!(
+            read_optional(&dir.path().join("y")).expect("read"),
+            Some(b"1".to_vec())
+        );
     }
 }

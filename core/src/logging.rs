@@ -46,7 +46,9 @@ impl FromStr for LogTarget {
             "auto" => Ok(Self::Auto),
             "journald" => Ok(Self::Journald),
             "stderr" => Ok(Self::Stderr),
-            other => Err(format!("unknown log target {other:?}: expected auto, journald or stderr")),
+            other => Err(format!(
+                "unknown log target {other:?}: expected auto, journald or stderr"
+            )),
         }
     }
 }
@@ -106,8 +108,14 @@ fn init_with_socket(
             journald: journal_present,
             stderr: !journal_present || std::io::stderr().is_terminal(),
         },
-        LogTarget::Journald => LogSetup { journald: true, stderr: false },
-        LogTarget::Stderr => LogSetup { journald: false, stderr: true },
+        LogTarget::Journald => LogSetup {
+            journald: true,
+            stderr: false,
+        },
+        LogTarget::Stderr => LogSetup {
+            journald: false,
+            stderr: true,
+        },
     };
 
     let journald = if setup.journald {
@@ -132,7 +140,10 @@ fn init_with_socket(
     } else {
         None
     };
-    let setup = LogSetup { journald: journald.is_some(), stderr: setup.stderr || journald.is_none() };
+    let setup = LogSetup {
+        journald: journald.is_some(),
+        stderr: setup.stderr || journald.is_none(),
+    };
     let stderr = setup.stderr.then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
@@ -190,7 +201,9 @@ pub fn health(check: &str, status: Status, message: &str) {
     let s = status.as_str();
     match status {
         Status::Failed => tracing::error!(clawster_check = check, clawster_status = s, "{message}"),
-        Status::Degraded => tracing::warn!(clawster_check = check, clawster_status = s, "{message}"),
+        Status::Degraded => {
+            tracing::warn!(clawster_check = check, clawster_status = s, "{message}")
+        }
         _ => tracing::info!(clawster_check = check, clawster_status = s, "{message}"),
     }
 }
@@ -211,20 +224,45 @@ mod tests {
 
     #[test]
     fn status_serialises_as_its_field_value() {
-        for s in [Status::Ok, Status::Changed, Status::Skipped, Status::Degraded, Status::Failed] {
-            assert_eq!(serde_json::to_string(&s).expect("json"), format!("\"{}\"", s.as_str()));
+        for s in [
+            Status::Ok,
+            Status::Changed,
+            Status::Skipped,
+            Status::Degraded,
+            Status::Failed,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&s).expect("json"),
+                format!("\"{}\"", s.as_str())
+            );
         }
     }
 
     #[test]
     fn auto_without_journal_falls_back_to_stderr() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let setup = init_with_socket("clawster-test", LogTarget::Auto, 0, &dir.path().join("no-socket"))
-            .expect("init");
-        assert_eq!(setup, LogSetup { journald: false, stderr: true });
+        let setup = init_with_socket(
+            "clawster-test",
+            LogTarget::Auto,
+            0,
+            &dir.path().join("no-socket"),
+        )
+        .expect("init");
+        assert_eq!(
+            setup,
+            LogSetup {
+                journald: false,
+                stderr: true
+            }
+        );
         // A second global init is refused, not silently ignored.
         assert!(matches!(
-            init_with_socket("clawster-test", LogTarget::Stderr, 0, &dir.path().join("no-socket")),
+            init_with_socket(
+                "clawster-test",
+                LogTarget::Stderr,
+                0,
+                &dir.path().join("no-socket")
+            ),
             Err(LoggingError::AlreadyInitialised)
         ));
     }

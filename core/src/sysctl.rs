@@ -84,12 +84,16 @@ impl Default for Sysctl {
 impl Sysctl {
     /// The running kernel's parameters.
     pub fn live() -> Self {
-        Self { proc_sys: PathBuf::from("/proc/sys") }
+        Self {
+            proc_sys: PathBuf::from("/proc/sys"),
+        }
     }
 
     /// Parameters under another directory laid out like `/proc/sys` (tests).
     pub fn at(proc_sys: impl Into<PathBuf>) -> Self {
-        Self { proc_sys: proc_sys.into() }
+        Self {
+            proc_sys: proc_sys.into(),
+        }
     }
 
     /// The file of a dotted key (`net.ipv4.ip_forward` → `/proc/sys/net/ipv4/ip_forward`).
@@ -109,7 +113,11 @@ impl Sysctl {
         let path = self.path_of(key)?;
         fs::read_to_string(&path)
             .map(|s| s.trim().to_string())
-            .map_err(|source| SysctlError::Read { key: key.into(), path, source })
+            .map_err(|source| SysctlError::Read {
+                key: key.into(),
+                path,
+                source,
+            })
     }
 
     /// Sets the value exactly.
@@ -125,15 +133,19 @@ impl Sysctl {
             path,
             source,
         })?;
-        Ok(SysctlChange::Changed { from: current, to: value.into() })
+        Ok(SysctlChange::Changed {
+            from: current,
+            to: value.into(),
+        })
     }
 
     /// Raises a numeric value to at least `min`; never lowers it.
     pub fn raise_to(&self, key: &str, min: u64) -> Result<SysctlChange, SysctlError> {
         let current = self.read(key)?;
-        let now: u64 = current
-            .parse()
-            .map_err(|_| SysctlError::NotNumeric { key: key.into(), value: current.clone() })?;
+        let now: u64 = current.parse().map_err(|_| SysctlError::NotNumeric {
+            key: key.into(),
+            value: current.clone(),
+        })?;
         if now >= min {
             return Ok(SysctlChange::Unchanged { current });
         }
@@ -150,7 +162,9 @@ fn validate_key(key: &str) -> Result<(), SysctlError> {
         && key.split('.').all(|part| {
             !part.is_empty()
                 && part != ".."
-                && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
         });
     if ok {
         Ok(())
@@ -179,7 +193,12 @@ pub fn parse_conf(text: &str) -> Vec<(String, String)> {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
         .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().trim_start_matches('-').to_string(), v.trim().to_string()))
+        .map(|(k, v)| {
+            (
+                k.trim().trim_start_matches('-').to_string(),
+                v.trim().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -203,12 +222,17 @@ mod tests {
         let (_d, s) = fake_proc();
         assert_eq!(
             s.raise_to("kernel.pid_max", 4194304).expect("raise"),
-            SysctlChange::Changed { from: "32768".into(), to: "4194304".into() }
+            SysctlChange::Changed {
+                from: "32768".into(),
+                to: "4194304".into()
+            }
         );
         assert_eq!(s.read("kernel.pid_max").expect("read"), "4194304");
         assert_eq!(
             s.raise_to("kernel.pid_max", 1000).expect("raise"),
-            SysctlChange::Unchanged { current: "4194304".into() }
+            SysctlChange::Unchanged {
+                current: "4194304".into()
+            }
         );
         assert_eq!(s.read("kernel.pid_max").expect("read"), "4194304");
     }
@@ -216,8 +240,14 @@ mod tests {
     #[test]
     fn set_is_idempotent() {
         let (_d, s) = fake_proc();
-        assert!(matches!(s.set("net.ipv4.ip_forward", "1").expect("set"), SysctlChange::Changed { .. }));
-        assert!(matches!(s.set("net.ipv4.ip_forward", "1").expect("set"), SysctlChange::Unchanged { .. }));
+        assert!(matches!(
+            s.set("net.ipv4.ip_forward", "1").expect("set"),
+            SysctlChange::Changed { .. }
+        ));
+        assert!(matches!(
+            s.set("net.ipv4.ip_forward", "1").expect("set"),
+            SysctlChange::Unchanged { .. }
+        ));
     }
 
     #[test]
@@ -225,7 +255,9 @@ mod tests {
         let (_d, s) = fake_proc();
         let e = s.read("kernel/../../etc").expect_err("invalid");
         assert!(e.to_string().contains("kernel/../../etc"), "{e}");
-        assert!(!s.exists("kernel.unprivileged_userns_clone").expect("exists"));
+        assert!(!s
+            .exists("kernel.unprivileged_userns_clone")
+            .expect("exists"));
         let e = s.raise_to("kernel.keys_name", 5).expect_err("not numeric");
         assert!(e.to_string().contains("kernel.keys_name"), "{e}");
         let e = s.read("kernel.nope").expect_err("absent");

@@ -17,7 +17,10 @@ pub const HOST_TARGET: &str = "x86_64-unknown-linux-musl";
 /// The environment variable that overrides the path of `name`.
 pub fn override_var(name: &str) -> String {
     let short = name.strip_prefix("clawster-").unwrap_or(name);
-    format!("CLAWSTER_{}_BIN", short.to_ascii_uppercase().replace('-', "_"))
+    format!(
+        "CLAWSTER_{}_BIN",
+        short.to_ascii_uppercase().replace('-', "_")
+    )
 }
 
 /// The dist directory: `$CLAWSTER_DIST` or `<workspace>/dist`.

@@ -18,7 +18,11 @@ pub fn require_root(suite: &str) -> Result<()> {
 
 /// Fails unless every named program is on PATH, naming the missing ones and how to get them.
 pub fn require_tools(suite: &str, tools: &[&str]) -> Result<()> {
-    let missing: Vec<&str> = tools.iter().copied().filter(|t| which(t).is_none()).collect();
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| which(t).is_none())
+        .collect();
     if !missing.is_empty() {
         bail!(
             "the {suite} suite needs {} on PATH; install the test prerequisites with `tests/setup-host`",
@@ -44,7 +48,10 @@ mod tests {
     fn missing_tool_is_named() {
         let err = require_tools("demo", &["sh", "clawster-no-such-tool"]).expect_err("missing");
         let msg = err.to_string();
-        assert!(msg.contains("clawster-no-such-tool") && !msg.contains("sh,"), "{msg}");
+        assert!(
+            msg.contains("clawster-no-such-tool") && !msg.contains("sh,"),
+            "{msg}"
+        );
         assert!(msg.contains("tests/setup-host"), "{msg}");
         assert!(which("sh").is_some());
     }

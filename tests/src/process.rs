@@ -46,7 +46,10 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output> {
     let err = reader(child.stderr.take().expect("piped"));
     let deadline = Instant::now() + timeout;
     let status = loop {
-        if let Some(status) = child.try_wait().with_context(|| format!("wait for {shown}"))? {
+        if let Some(status) = child
+            .try_wait()
+            .with_context(|| format!("wait for {shown}"))?
+        {
             break status;
         }
         if Instant::now() >= deadline {
@@ -56,7 +59,10 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output> {
         }
         thread::sleep(Duration::from_millis(10));
     };
-    let code = match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+    let code = match (
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status),
+    ) {
         (Some(c), _) => c,
         (None, Some(sig)) => 128 + sig,
         (None, None) => -1,
@@ -73,7 +79,12 @@ pub fn run_ok(cmd: &mut Command, timeout: Duration) -> Result<Output> {
     let shown = format!("{cmd:?}");
     let out = run(cmd, timeout)?;
     if !out.success() {
-        bail!("{shown} exited {}:\n{}{}", out.status, out.stdout, out.stderr);
+        bail!(
+            "{shown} exited {}:\n{}{}",
+            out.status,
+            out.stdout,
+            out.stderr
+        );
     }
     Ok(out)
 }
@@ -84,16 +95,23 @@ mod tests {
 
     #[test]
     fn captures_output_and_code() {
-        let out = run(Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]), Duration::from_secs(5))
-            .expect("run");
-        assert_eq!((out.status, out.stdout.as_str(), out.stderr.as_str()), (3, "out\n", "err\n"));
+        let out = run(
+            Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+            Duration::from_secs(5),
+        )
+        .expect("run");
+        assert_eq!(
+            (out.status, out.stdout.as_str(), out.stderr.as_str()),
+            (3, "out\n", "err\n")
+        );
         assert!(run_ok(&mut Command::new("false"), Duration::from_secs(5)).is_err());
     }
 
     #[test]
     fn kills_on_timeout() {
         let start = Instant::now();
-        let err = run(Command::new("sleep").arg("30"), Duration::from_millis(200)).expect_err("timeout");
+        let err =
+            run(Command::new("sleep").arg("30"), Duration::from_millis(200)).expect_err("timeout");
         assert!(err.to_string().contains("did not finish"), "{err}");
         assert!(start.elapsed() < Duration::from_secs(10));
     }

@@ -72,7 +72,8 @@ const EXTRA_PACKAGES: &[&str] = &[
 const RECIPE_REVISION: &str = "1";
 
 fn mirror() -> String {
-    std::env::var("CLAWSTER_DEBIAN_MIRROR").unwrap_or_else(|_| "http://deb.debian.org/debian".into())
+    std::env::var("CLAWSTER_DEBIAN_MIRROR")
+        .unwrap_or_else(|_| "http://deb.debian.org/debian".into())
 }
 
 fn recipe(layout: Layout) -> String {
@@ -88,7 +89,9 @@ fn recipe(layout: Layout) -> String {
 /// The cache path of the image for `layout`, keyed by a hash of its recipe.
 pub fn rootfs_path(layout: Layout) -> PathBuf {
     let hash = hex::encode(Sha256::digest(recipe(layout).as_bytes()));
-    crate::cache_dir().join("rootfs").join(format!("{}-{}", layout.name(), &hash[..16]))
+    crate::cache_dir()
+        .join("rootfs")
+        .join(format!("{}-{}", layout.name(), &hash[..16]))
 }
 
 static BUILD_LOCK: Mutex<()> = Mutex::new(());
@@ -107,7 +110,8 @@ pub fn ensure_rootfs(layout: Layout) -> Result<PathBuf> {
     let parent = path.parent().expect("rootfs path has a parent");
     fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
     let lock = fs::File::create(parent.join(".build.lock")).context("create rootfs build lock")?;
-    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).context("lock rootfs build")?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .context("lock rootfs build")?;
     if path.join(".clawster-rootfs-complete").exists() {
         return Ok(path);
     }
@@ -115,10 +119,17 @@ pub fn ensure_rootfs(layout: Layout) -> Result<PathBuf> {
     let tmp = parent.join(format!(".build-{}-{}", layout.name(), std::process::id()));
     let _ = remove_tree(&tmp);
     build_rootfs(layout, &tmp).with_context(|| {
-        format!("build the {} test host image in {} (recipe: {:?})", layout.name(), tmp.display(), recipe(layout))
+        format!(
+            "build the {} test host image in {} (recipe: {:?})",
+            layout.name(),
+            tmp.display(),
+            recipe(layout)
+        )
     })?;
-    fs::write(tmp.join(".clawster-rootfs-complete"), recipe(layout)).context("mark rootfs complete")?;
-    fs::rename(&tmp, &path).with_context(|| format!("move finished image to {}", path.display()))?;
+    fs::write(tmp.join(".clawster-rootfs-complete"), recipe(layout))
+        .context("mark rootfs complete")?;
+    fs::rename(&tmp, &path)
+        .with_context(|| format!("move finished image to {}", path.display()))?;
     eprintln!(
         "testhost: built {} image {} in {:.1} s",
         layout.name(),
@@ -149,7 +160,14 @@ fn build_rootfs(layout: Layout, dir: &Path) -> Result<()> {
         run_ok(
             Command::new("chroot")
                 .arg(dir)
-                .args(["env", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C", "apt-get", "-q", "-y"])
+                .args([
+                    "env",
+                    "DEBIAN_FRONTEND=noninteractive",
+                    "LC_ALL=C",
+                    "apt-get",
+                    "-q",
+                    "-y",
+                ])
                 .args(args)
                 .env_clear()
                 .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
@@ -166,7 +184,12 @@ fn build_rootfs(layout: Layout, dir: &Path) -> Result<()> {
     fs::create_dir_all(dir.join("var/lib/apt/lists/partial")).context("recreate apt lists dir")?;
     fs::write(dir.join("etc/hostname"), "clawster-testhost\n").context("write hostname")?;
     // Units that only slow a container's boot down or fail in one.
-    for unit in ["apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer"] {
+    for unit in [
+        "apt-daily.timer",
+        "apt-daily-upgrade.timer",
+        "e2scrub_all.timer",
+        "fstrim.timer",
+    ] {
         let link = dir.join("etc/systemd/system").join(unit);
         let _ = fs::remove_file(&link);
         std::os::unix::fs::symlink("/dev/null", &link).with_context(|| format!("mask {unit}"))?;
@@ -190,7 +213,11 @@ pub struct BootOptions {
 impl BootOptions {
     /// Defaults for `layout`.
     pub fn new(layout: Layout) -> Self {
-        Self { layout, private_network: true, boot_timeout: Duration::from_secs(120) }
+        Self {
+            layout,
+            private_network: true,
+            boot_timeout: Duration::from_secs(120),
+        }
     }
 }
 
@@ -216,7 +243,10 @@ impl TestHost {
     /// Boots a host with `opts`.
     pub fn boot_with(opts: BootOptions) -> Result<Self> {
         crate::prereq::require_root("test host")?;
-        crate::prereq::require_tools("test host", &["systemd-nspawn", "nsenter", "mount", "umount"])?;
+        crate::prereq::require_tools(
+            "test host",
+            &["systemd-nspawn", "nsenter", "mount", "umount"],
+        )?;
         let image = ensure_rootfs(opts.layout)?;
         let hosts = crate::cache_dir().join("hosts");
         fs::create_dir_all(&hosts).with_context(|| format!("create {}", hosts.display()))?;
@@ -231,29 +261,51 @@ impl TestHost {
         let work = hosts.join(&name);
         let root = work.join("root");
         for d in ["upper", "ovl-work", "root", "docker"] {
-            fs::create_dir_all(work.join(d)).with_context(|| format!("create {}", work.join(d).display()))?;
+            fs::create_dir_all(work.join(d))
+                .with_context(|| format!("create {}", work.join(d).display()))?;
         }
-        fs::write(work.join("owner.pid"), std::process::id().to_string()).context("write owner.pid")?;
-        let mut host = TestHost { name, layout: opts.layout, nspawn: None, leader: 0, work, root };
+        fs::write(work.join("owner.pid"), std::process::id().to_string())
+            .context("write owner.pid")?;
+        let mut host = TestHost {
+            name,
+            layout: opts.layout,
+            nspawn: None,
+            leader: 0,
+            work,
+            root,
+        };
         run_ok(
-            Command::new("mount").args(["-t", "overlay", "overlay", "-o"]).arg(format!(
-                "lowerdir={},upperdir={},workdir={}",
-                image.display(),
-                host.work.join("upper").display(),
-                host.work.join("ovl-work").display()
-            ))
-            .arg(&host.root),
+            Command::new("mount")
+                .args(["-t", "overlay", "overlay", "-o"])
+                .arg(format!(
+                    "lowerdir={},upperdir={},workdir={}",
+                    image.display(),
+                    host.work.join("upper").display(),
+                    host.work.join("ovl-work").display()
+                ))
+                .arg(&host.root),
             Duration::from_secs(30),
         )
         .context("mount the overlay root of the test host")?;
 
-        let console = fs::File::create(host.work.join("console.log")).context("create console log")?;
+        let console =
+            fs::File::create(host.work.join("console.log")).context("create console log")?;
         let mut cmd = Command::new("systemd-nspawn");
-        cmd.args(["--quiet", "--register=no", "--keep-unit", "--capability=all", "--boot", "--console=passive"])
-            .arg(format!("--machine={}", host.name))
-            .arg("--directory")
-            .arg(&host.root)
-            .arg(format!("--bind={}:/var/lib/docker", host.work.join("docker").display()));
+        cmd.args([
+            "--quiet",
+            "--register=no",
+            "--keep-unit",
+            "--capability=all",
+            "--boot",
+            "--console=passive",
+        ])
+        .arg(format!("--machine={}", host.name))
+        .arg("--directory")
+        .arg(&host.root)
+        .arg(format!(
+            "--bind={}:/var/lib/docker",
+            host.work.join("docker").display()
+        ));
         if opts.private_network {
             cmd.arg("--private-network");
         }
@@ -306,18 +358,32 @@ impl TestHost {
         let deadline = Instant::now() + timeout;
         let pid = self.nspawn_pid();
         loop {
-            if let Some(status) = self.nspawn.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                bail!("systemd-nspawn exited ({status}) before the container started:\n{}", self.console_tail());
+            if let Some(status) = self
+                .nspawn
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!(
+                    "systemd-nspawn exited ({status}) before the container started:\n{}",
+                    self.console_tail()
+                );
             }
-            let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-            for child in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+            let children =
+                fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+            for child in children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+            {
                 let exe = fs::read_link(format!("/proc/{child}/exe")).unwrap_or_default();
                 if exe.file_name().is_some_and(|n| n == "systemd") {
                     return Ok(child);
                 }
             }
             if Instant::now() >= deadline {
-                bail!("the container's systemd did not start within {timeout:?}:\n{}", self.console_tail());
+                bail!(
+                    "the container's systemd did not start within {timeout:?}:\n{}",
+                    self.console_tail()
+                );
             }
             thread::sleep(Duration::from_millis(20));
         }
@@ -331,7 +397,10 @@ impl TestHost {
                 "running" => return Ok(()),
                 "degraded" => {
                     let failed = self.exec(&["systemctl", "--failed", "--no-legend", "--plain"])?;
-                    eprintln!("testhost {}: booted degraded; failed units:\n{}", self.name, failed.stdout);
+                    eprintln!(
+                        "testhost {}: booted degraded; failed units:\n{}",
+                        self.name, failed.stdout
+                    );
                     return Ok(());
                 }
                 _ => {}
@@ -371,7 +440,13 @@ impl TestHost {
     pub fn exec_ok(&self, argv: &[&str]) -> Result<String> {
         let out = self.exec(argv)?;
         if !out.success() {
-            bail!("{argv:?} in {} exited {}:\n{}{}", self.name, out.status, out.stdout, out.stderr);
+            bail!(
+                "{argv:?} in {} exited {}:\n{}{}",
+                self.name,
+                out.status,
+                out.stdout,
+                out.stderr
+            );
         }
         Ok(out.stdout)
     }
@@ -389,7 +464,8 @@ impl TestHost {
             fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
         }
         fs::write(&dest, bytes).with_context(|| format!("write {}", dest.display()))?;
-        std::os::unix::fs::chown(&dest, Some(0), Some(0)).with_context(|| format!("chown {}", dest.display()))?;
+        std::os::unix::fs::chown(&dest, Some(0), Some(0))
+            .with_context(|| format!("chown {}", dest.display()))?;
         fs::set_permissions(&dest, fs::Permissions::from_mode(mode))
             .with_context(|| format!("chmod {}", dest.display()))?;
         Ok(())
@@ -432,14 +508,17 @@ impl TestHost {
 
     fn stop(&mut self) -> Result<()> {
         if let Some(mut child) = self.nspawn.take() {
-            let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("child pid is positive");
+            let pid =
+                rustix::process::Pid::from_raw(child.id() as i32).expect("child pid is positive");
             // SIGTERM asks nspawn to power the container off cleanly.
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
                 match child.try_wait() {
                     Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+                    Ok(None) if Instant::now() < deadline => {
+                        thread::sleep(Duration::from_millis(50))
+                    }
                     _ => {
                         let _ = child.kill();
                         let _ = child.wait();
@@ -464,13 +543,18 @@ fn cleanup_work_dir(work: &Path) -> Result<()> {
     let root = work.join("root");
     if is_mount_point(&root) {
         // Lazy unmount: a process that escaped the container must not keep the work dir alive.
-        run_ok(Command::new("umount").arg("--lazy").arg(&root), Duration::from_secs(30))?;
+        run_ok(
+            Command::new("umount").arg("--lazy").arg(&root),
+            Duration::from_secs(30),
+        )?;
     }
     remove_tree(work)
 }
 
 fn is_mount_point(path: &Path) -> bool {
-    let Ok(canon) = fs::canonicalize(path) else { return false };
+    let Ok(canon) = fs::canonicalize(path) else {
+        return false;
+    };
     let want = canon.to_string_lossy().into_owned();
     fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
@@ -489,10 +573,15 @@ fn remove_tree(path: &Path) -> Result<()> {
 
 /// Removes work directories of boots whose owning process no longer exists.
 fn reap_stale(hosts: &Path) {
-    let Ok(entries) = fs::read_dir(hosts) else { return };
+    let Ok(entries) = fs::read_dir(hosts) else {
+        return;
+    };
     for entry in entries.flatten() {
         let owner = fs::read_to_string(entry.path().join("owner.pid")).unwrap_or_default();
-        let alive = owner.trim().parse::<u32>().is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        let alive = owner
+            .trim()
+            .parse::<u32>()
+            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
         if !alive {
             if let Err(e) = cleanup_work_dir(&entry.path()) {
                 eprintln!("testhost: could not reap {}: {e:#}", entry.path().display());
@@ -516,8 +605,10 @@ mod pdeathsig {
         // SAFETY: the closure only issues one prctl system call and allocates nothing.
         unsafe {
             cmd.pre_exec(|| {
-                rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
-                    .map_err(std::io::Error::from)
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::TERM,
+                ))
+                .map_err(std::io::Error::from)
             });
         }
     }
@@ -534,6 +625,10 @@ mod tests {
         assert_ne!(merged, split);
         assert!(merged.to_string_lossy().contains("merged-usr-"));
         assert!(recipe(Layout::MergedUsr).contains("docker.io"));
-        assert_eq!(rootfs_path(Layout::MergedUsr), merged, "stable for the same recipe");
+        assert_eq!(
+            rootfs_path(Layout::MergedUsr),
+            merged,
+            "stable for the same recipe"
+        );
     }
 }

@@ -11,21 +11,39 @@ fn smoke(layout: Layout) -> anyhow::Result<()> {
     require_root("smoke")?;
     let agent = host_binary("clawster-agent")?;
     let host = TestHost::boot(layout)?;
-    eprintln!("smoke: booted {} ({:?}), systemd leader pid {}", host.name(), layout, host.leader_pid());
+    eprintln!(
+        "smoke: booted {} ({:?}), systemd leader pid {}",
+        host.name(),
+        layout,
+        host.leader_pid()
+    );
 
     // The host really is a booted systemd with a system bus and the layout we asked for.
     assert_eq!(host.exec_ok(&["cat", "/proc/1/comm"])?.trim(), "systemd");
-    assert!(host.exec_ok(&["busctl", "--system", "list", "--no-pager"])?.contains("org.freedesktop.systemd1"));
-    let lib_is_link = host.root_dir().join("lib").symlink_metadata()?.file_type().is_symlink();
+    assert!(host
+        .exec_ok(&["busctl", "--system", "list", "--no-pager"])?
+        .contains("org.freedesktop.systemd1"));
+    let lib_is_link = host
+        .root_dir()
+        .join("lib")
+        .symlink_metadata()?
+        .file_type()
+        .is_symlink();
     assert_eq!(lib_is_link, layout == Layout::MergedUsr, "/lib layout");
 
     host.copy_in(&agent, "/usr/local/bin/clawster-agent", 0o755)?;
     let version = host.exec_ok(&["clawster-agent", "--version"])?;
-    assert_eq!(version.trim(), format!("clawster-agent {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        version.trim(),
+        format!("clawster-agent {}", env!("CARGO_PKG_VERSION"))
+    );
 
     let out = host.exec(&["clawster-agent", "log-test"])?;
     assert!(out.success(), "log-test failed: {out:?}");
-    assert!(out.stdout.contains("journal: yes"), "agent did not find the journal: {out:?}");
+    assert!(
+        out.stdout.contains("journal: yes"),
+        "agent did not find the journal: {out:?}"
+    );
 
     let record = host.wait_journal(&["-t", "clawster-agent"], Duration::from_secs(10), |r| {
         r["CLAWSTER_CHECK"] == "agent.logging"
@@ -34,7 +52,10 @@ fn smoke(layout: Layout) -> anyhow::Result<()> {
     assert_eq!(record["SYSLOG_IDENTIFIER"], "clawster-agent");
     assert_eq!(record["CLAWSTER_STATUS"], "ok");
     assert_eq!(record["PRIORITY"], "6", "info level");
-    assert!(record["MESSAGE"].as_str().unwrap_or_default().contains("log test"));
+    assert!(record["MESSAGE"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("log test"));
 
     // Docker from the image runs under systemd inside the host.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -43,7 +64,10 @@ fn smoke(layout: Layout) -> anyhow::Result<()> {
         if state.stdout.trim() == "active" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "docker.service not active: {state:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "docker.service not active: {state:?}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     let info = host.exec_ok(&["docker", "info", "--format", "{{json .Runtimes}}"])?;
