@@ -12,7 +12,11 @@
 
 pub mod cli;
 pub mod fs;
+pub mod imds;
 pub mod logging;
+pub mod netlink;
+pub mod nft;
+pub mod sdnotify;
 pub mod sysctl;
 
 /// Version of this workspace, reported by every binary's `--version`.
