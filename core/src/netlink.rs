@@ -104,14 +104,15 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// Opens a socket of `protocol` (e.g. `rustix::net::netlink::NETFILTER`), subscribed to the
-    /// multicast `groups` bit mask (0 for none). The socket is close-on-exec.
-    pub fn open(protocol: rustix::net::Protocol, groups: u32) -> Result<Self, NetlinkError> {
+    /// Opens a socket of `protocol` (e.g. `Some(rustix::net::netlink::NETFILTER)`; `None` is
+    /// protocol 0, `NETLINK_ROUTE`), subscribed to the multicast `groups` bit mask (0 for none).
+    /// The socket is close-on-exec.
+    pub fn open(protocol: Option<rustix::net::Protocol>, groups: u32) -> Result<Self, NetlinkError> {
         let fd = rustix::net::socket_with(
             AddressFamily::NETLINK,
             SocketType::RAW,
             SocketFlags::CLOEXEC,
-            Some(protocol),
+            protocol,
         )
         .map_err(io("open socket"))?;
         rustix::net::bind(&fd, &SocketAddrNetlink::new(0, groups)).map_err(io("bind socket"))?;

@@ -22,7 +22,7 @@ pub const META_L4PROTO: u32 = 16;
 /// `NFT_CT_STATE`.
 pub const CT_STATE: u32 = 0;
 /// `NFT_RT_TCPMSS` (what `nft` calls `rt mtu`).
-pub const RT_TCPMSS: u32 = 4;
+pub const RT_TCPMSS: u32 = 3;
 /// `NFT_PAYLOAD_NETWORK_HEADER`.
 pub const BASE_NETWORK: u32 = 1;
 /// `NFT_PAYLOAD_TRANSPORT_HEADER`.

@@ -537,7 +537,7 @@ pub fn list_base_chains(sock: &mut Socket) -> Result<Vec<BaseChainInfo>, NftErro
 /// Opens an nf_tables socket; with `events`, it also receives every ruleset change.
 pub fn open_socket(events: bool) -> Result<Socket, NetlinkError> {
     let groups = if events { 1 << (NFNLGRP_NFTABLES - 1) } else { 0 };
-    Socket::open(rustix::net::netlink::NETFILTER, groups)
+    Socket::open(Some(rustix::net::netlink::NETFILTER), groups)
 }
 
 #[cfg(test)]
