@@ -10,6 +10,7 @@
 //! machine's loopback or the containers and namespaces the tests create.
 
 pub mod bins;
+pub mod netns;
 pub mod prereq;
 pub mod process;
 pub mod testhost;
