@@ -1,0 +1,15 @@
+//! Library of `clawsterctl`, the Clawster operator client.
+//!
+//! Rendering is pure: [`shared::template`] and [`bot::template`] turn validated options
+//! ([`names`]) and the release manifest ([`manifest`]) into CloudFormation JSON; [`plan`] prices
+//! and times a deployment. The binary parses arguments and calls [`commands`].
+
+pub mod bot;
+pub mod cfn;
+pub mod commands;
+pub mod manifest;
+pub mod names;
+pub mod openclaw;
+pub mod plan;
+pub mod shared;
+pub mod userdata;

@@ -1,0 +1,403 @@
+//! Validated operator inputs: bot names, regions, instance types, certificate ARNs, ports.
+//!
+//! Every value that ends up in a rendered template (and from there in a UserData script or a
+//! resource name) passes through one of these types first, so a template can only ever contain
+//! strings from a small, known alphabet. Each error message says the rule that was broken.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Longest bot name: ALB and target group names are limited to 32 characters and we name them
+/// `clawster-<bot>` and `clawster-<bot>-tg` (12 extra characters).
+pub const BOT_NAME_MAX: usize = 20;
+
+/// An input was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// The bot name breaks the naming rule.
+    #[error(
+        "invalid bot name {0:?}: a bot name has 1 to {BOT_NAME_MAX} characters, only lowercase \
+         letters a-z, digits 0-9 and hyphens, and does not start or end with a hyphen"
+    )]
+    BotName(String),
+    /// Not an AWS region name.
+    #[error("invalid region {0:?}: expected an AWS region name such as us-east-1 or eu-west-2")]
+    Region(String),
+    /// Not an EC2 instance type.
+    #[error("invalid instance type {0:?}: expected an EC2 instance type such as t3.small")]
+    InstanceType(String),
+    /// The instance type is not an x86_64 type; the bot hosts run the x86_64 agent.
+    #[error(
+        "instance type {0:?} is an arm64 (Graviton) type: bot hosts run the x86_64 ECS-optimized \
+         AMI and the x86_64 agent, so pick an x86_64 type such as t3.small"
+    )]
+    InstanceArch(String),
+    /// Not an ACM certificate ARN.
+    #[error(
+        "invalid certificate ARN {0:?}: expected arn:aws:acm:<region>:<12-digit account>:certificate/<id>"
+    )]
+    CertificateArn(String),
+    /// The certificate lives in another region than the stack.
+    #[error(
+        "certificate {arn:?} is in region {cert_region}, but the bot stack is in {region}: an ALB can \
+         only use an ACM certificate from its own region"
+    )]
+    CertificateRegion {
+        /// The ARN given.
+        arn: String,
+        /// Region inside the ARN.
+        cert_region: String,
+        /// Region of the stack.
+        region: String,
+    },
+    /// The gateway port is outside the usable range.
+    #[error(
+        "invalid gateway port {0}: expected 1024-65535 (the OpenClaw gateway runs unprivileged)"
+    )]
+    GatewayPort(u32),
+}
+
+fn is_lower_alnum(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit()
+}
+
+/// A bot name: 1 to 20 of `[a-z0-9-]`, no leading or trailing hyphen.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BotName(String);
+
+impl BotName {
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for BotName {
+    type Err = NameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = !s.is_empty()
+            && s.len() <= BOT_NAME_MAX
+            && s.chars().all(|c| is_lower_alnum(c) || c == '-')
+            && !s.starts_with('-')
+            && !s.ends_with('-');
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(NameError::BotName(s.to_string()))
+        }
+    }
+}
+
+impl fmt::Display for BotName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An AWS region name such as `us-east-1` or `us-gov-west-1`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Region(String);
+
+impl Region {
+    /// The region as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Region {
+    type Err = NameError;
+
+    /// Accepts `<letters>(-<letters>)+-<digits>`, at most 25 characters.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('-').collect();
+        let ok = s.len() <= 25
+            && parts.len() >= 3
+            && parts[..parts.len() - 1]
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+            && parts[parts.len() - 1].len() <= 2
+            && !parts[parts.len() - 1].is_empty()
+            && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit());
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(NameError::Region(s.to_string()))
+        }
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An x86_64 EC2 instance type for bot hosts, such as `t3.small`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceType(String);
+
+impl InstanceType {
+    /// The instance type as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for InstanceType {
+    type Err = NameError;
+
+    /// Accepts `<family>.<size>` in lowercase letters, digits and hyphens, and refuses the
+    /// Graviton families (a `g` after the generation digit, e.g. t4g, m7g, c7gn).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let Some((family, size)) = s.split_once('.') else {
+            return Err(NameError::InstanceType(s.to_string()));
+        };
+        let well_formed = s.len() <= 32
+            && family.starts_with(|c: char| c.is_ascii_lowercase())
+            && family.chars().all(|c| is_lower_alnum(c) || c == '-')
+            && !size.is_empty()
+            && size.chars().all(is_lower_alnum);
+        if !well_formed {
+            return Err(NameError::InstanceType(s.to_string()));
+        }
+        // The letters after the first digit of the family are its attributes; `g` means Graviton.
+        let attributes: String = family
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .skip(1)
+            .collect();
+        if attributes.contains('g') {
+            return Err(NameError::InstanceArch(s.to_string()));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl fmt::Display for InstanceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An ACM certificate ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateArn {
+    arn: String,
+    region: String,
+}
+
+impl CertificateArn {
+    /// The ARN as a string.
+    pub fn as_str(&self) -> &str {
+        &self.arn
+    }
+
+    /// The region named inside the ARN.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Refuses a certificate from another region than `region`.
+    pub fn check_region(&self, region: &Region) -> Result<(), NameError> {
+        if self.region == region.as_str() {
+            Ok(())
+        } else {
+            Err(NameError::CertificateRegion {
+                arn: self.arn.clone(),
+                cert_region: self.region.clone(),
+                region: region.to_string(),
+            })
+        }
+    }
+}
+
+impl FromStr for CertificateArn {
+    type Err = NameError;
+
+    /// Accepts `arn:<partition>:acm:<region>:<12 digits>:certificate/<hex and hyphens>`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || NameError::CertificateArn(s.to_string());
+        let parts: Vec<&str> = s.splitn(6, ':').collect();
+        let [arn, partition, service, region, account, resource] = parts[..] else {
+            return Err(bad());
+        };
+        let id = resource.strip_prefix("certificate/").ok_or_else(bad)?;
+        let ok = arn == "arn"
+            && partition.starts_with("aws")
+            && partition
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-')
+            && service == "acm"
+            && region.parse::<Region>().is_ok()
+            && account.len() == 12
+            && account.chars().all(|c| c.is_ascii_digit())
+            && !id.is_empty()
+            && id.len() <= 64
+            && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        if ok {
+            Ok(Self {
+                arn: s.to_string(),
+                region: region.to_string(),
+            })
+        } else {
+            Err(bad())
+        }
+    }
+}
+
+/// The TCP port the OpenClaw gateway listens on inside the task (default 18789).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayPort(u16);
+
+impl GatewayPort {
+    /// The port OpenClaw uses unless told otherwise.
+    pub const DEFAULT: GatewayPort = GatewayPort(18789);
+
+    /// The port number.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for GatewayPort {
+    type Error = NameError;
+
+    fn try_from(p: u32) -> Result<Self, Self::Error> {
+        match u16::try_from(p) {
+            Ok(p) if p >= 1024 => Ok(Self(p)),
+            _ => Err(NameError::GatewayPort(p)),
+        }
+    }
+}
+
+impl FromStr for GatewayPort {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let n: u32 = s
+            .parse()
+            .map_err(|_| format!("invalid gateway port {s:?}: expected a number 1024-65535"))?;
+        GatewayPort::try_from(n).map_err(|e| e.to_string())
+    }
+}
+
+impl fmt::Display for GatewayPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bot_names_follow_the_rule() {
+        for good in ["a", "my-bot", "bot1", "a-b-c", "x1234567890123456789", "0"] {
+            assert_eq!(good.parse::<BotName>().expect(good).as_str(), good);
+        }
+        for bad in [
+            "",
+            "-bot",
+            "bot-",
+            "My-Bot",
+            "bot_1",
+            "bot.1",
+            "bot 1",
+            "x12345678901234567890",
+            "bøt",
+            "bot;rm",
+        ] {
+            let e = bad.parse::<BotName>().expect_err(bad).to_string();
+            assert!(e.contains("20 characters") && e.contains("hyphen"), "{e}");
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn regions_are_checked() {
+        for good in [
+            "us-east-1",
+            "eu-west-2",
+            "ap-southeast-2",
+            "us-gov-west-1",
+            "eu-central-2",
+        ] {
+            assert_eq!(good.parse::<Region>().expect(good).as_str(), good);
+        }
+        for bad in [
+            "",
+            "us-east",
+            "US-EAST-1",
+            "us-east-1a",
+            "us_east_1",
+            "useast1",
+            "us--1",
+            "us-east-123",
+        ] {
+            let e = bad.parse::<Region>().expect_err(bad).to_string();
+            assert!(e.contains("region"), "{e}");
+        }
+    }
+
+    #[test]
+    fn instance_types_are_x86_only() {
+        for good in [
+            "t3.small",
+            "t3a.medium",
+            "m6i.large",
+            "c5n.xlarge",
+            "m5d.metal",
+        ] {
+            assert!(good.parse::<InstanceType>().is_ok(), "{good}");
+        }
+        for bad in ["t3", "T3.small", "t3.", ".small", "t3.small;x", "t3 small"] {
+            assert!(
+                matches!(bad.parse::<InstanceType>(), Err(NameError::InstanceType(_))),
+                "{bad}"
+            );
+        }
+        for arm in ["t4g.small", "m7g.large", "c7gn.xlarge", "r8g.medium"] {
+            let e = arm.parse::<InstanceType>().expect_err(arm);
+            assert!(matches!(e, NameError::InstanceArch(_)), "{arm}");
+            assert!(e.to_string().contains("x86_64"));
+        }
+    }
+
+    #[test]
+    fn certificate_arns_are_checked_with_their_region() {
+        let arn =
+            "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666";
+        let c: CertificateArn = arn.parse().expect("arn");
+        assert_eq!(c.region(), "us-east-1");
+        assert!(c
+            .check_region(&"us-east-1".parse().expect("region"))
+            .is_ok());
+        let e = c
+            .check_region(&"eu-west-1".parse().expect("region"))
+            .expect_err("other region");
+        assert!(e.to_string().contains("eu-west-1") && e.to_string().contains("us-east-1"));
+        for bad in [
+            "arn:aws:iam::123456789012:server-certificate/x",
+            "arn:aws:acm:us-east-1:12345:certificate/abc",
+            "arn:aws:acm:us-east-1:123456789012:certificate/",
+            "arn:aws:acm:us-east-1:123456789012:certificate/abc;reboot",
+            "not-an-arn",
+        ] {
+            let e = bad.parse::<CertificateArn>().expect_err(bad).to_string();
+            assert!(e.contains("certificate ARN"), "{e}");
+        }
+    }
+
+    #[test]
+    fn gateway_ports_are_unprivileged() {
+        assert_eq!("18789".parse::<GatewayPort>().expect("port").get(), 18789);
+        assert_eq!(GatewayPort::DEFAULT.get(), 18789);
+        for bad in ["80", "0", "70000", "x", "-1"] {
+            let e = bad.parse::<GatewayPort>().expect_err(bad);
+            assert!(e.contains("1024-65535"), "{e}");
+        }
+    }
+}

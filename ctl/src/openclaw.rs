@@ -1,0 +1,45 @@
+//! The OpenClaw configuration each bot runs with.
+//!
+//! It is stored by `clawsterctl deploy` in the bot's Secrets Manager secret
+//! `clawster/<bot>/config` (it will also hold model and channel settings the operator adds) and
+//! injected into the task by full ARN. The gateway token is a separate secret and never appears
+//! here.
+
+use serde_json::{json, Value};
+
+use crate::names::GatewayPort;
+
+/// The gateway section every Clawster bot needs behind its ALB:
+/// - `mode: local`: the gateway refuses to start without it;
+/// - `bind: lan`: listen on all interfaces of the task ENI so the ALB can reach it;
+/// - `trustedProxies`: the VPC range, so the ALB's `X-Forwarded-For` is believed and nothing else's;
+/// - `auth.mode: token`: clients must present the gateway token (from `OPENCLAW_GATEWAY_TOKEN`).
+pub fn config(port: GatewayPort, vpc_cidr: &str) -> Value {
+    json!({
+        "gateway": {
+            "mode": "local",
+            "bind": "lan",
+            "port": port.get(),
+            "trustedProxies": [vpc_cidr],
+            "auth": { "mode": "token" }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_is_local_on_the_lan_behind_the_vpc() {
+        let c = config(GatewayPort::DEFAULT, "10.0.0.0/16");
+        assert_eq!(c["gateway"]["mode"], "local");
+        assert_eq!(c["gateway"]["bind"], "lan");
+        assert_eq!(c["gateway"]["trustedProxies"], json!(["10.0.0.0/16"]));
+        assert_eq!(c["gateway"]["port"], 18789);
+        assert!(
+            !c.to_string().to_lowercase().contains("token\":\""),
+            "no token value in the config"
+        );
+    }
+}

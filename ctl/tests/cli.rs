@@ -1,0 +1,459 @@
+//! The `clawsterctl` binary: golden files, `plan`'s cost table, and errors for bad input.
+//!
+//! Golden files: `CLAWSTER_UPDATE_GOLDEN=1 cargo test -p clawsterctl --test cli` rewrites them;
+//! review the diff like code.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use common::*;
+
+fn ctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_clawsterctl"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run clawsterctl")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = ctl(args);
+    assert!(
+        out.status.success(),
+        "clawsterctl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = ctl(args);
+    assert!(!out.status.success(), "clawsterctl {args:?} should fail");
+    assert!(out.stdout.is_empty(), "nothing on stdout when failing");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn golden(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
+
+fn check_golden(name: &str, actual: &str) {
+    let path = golden(name);
+    if std::env::var_os("CLAWSTER_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; create it with CLAWSTER_UPDATE_GOLDEN=1",
+            path.display()
+        )
+    });
+    if want != actual {
+        let first = want
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        panic!(
+            "{name} differs from the golden file at line {}:\n  golden: {:?}\n  actual: {:?}\nrerun with CLAWSTER_UPDATE_GOLDEN=1 and review the diff",
+            first + 1,
+            want.lines().nth(first),
+            actual.lines().nth(first)
+        );
+    }
+}
+
+fn dist() -> String {
+    fixture_dist().display().to_string()
+}
+
+#[test]
+fn golden_shared_template() {
+    let out = ok(&[
+        "template",
+        "shared",
+        "--region",
+        "us-east-1",
+        "--artifacts",
+        &dist(),
+    ]);
+    check_golden("shared-us-east-1.json", &out);
+}
+
+#[test]
+fn golden_bot_template() {
+    let out = ok(&[
+        "template",
+        "bot",
+        "demo",
+        "--region",
+        "us-east-1",
+        "--artifacts",
+        &dist(),
+    ]);
+    check_golden("bot-demo-us-east-1.json", &out);
+}
+
+#[test]
+fn golden_bot_template_with_certificate() {
+    let out = ok(&[
+        "template",
+        "bot",
+        "demo",
+        "--region",
+        "us-east-1",
+        "--certificate-arn",
+        CERT,
+        "--artifacts",
+        &dist(),
+    ]);
+    check_golden("bot-demo-us-east-1-https.json", &out);
+}
+
+#[test]
+fn golden_plan() {
+    let out = ok(&[
+        "plan",
+        "demo",
+        "--region",
+        "us-east-1",
+        "--artifacts",
+        &dist(),
+    ]);
+    check_golden("plan-demo-us-east-1.txt", &out);
+}
+
+#[test]
+fn output_file_matches_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bot.json");
+    let stdout = ok(&[
+        "template",
+        "bot",
+        "demo",
+        "--region",
+        "us-east-1",
+        "--artifacts",
+        &dist(),
+    ]);
+    let quiet = ok(&[
+        "template",
+        "bot",
+        "demo",
+        "--region",
+        "us-east-1",
+        "--artifacts",
+        &dist(),
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(quiet.is_empty());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), stdout);
+}
+
+/// The region cost table printed by `plan`: (bots, budget dollars, exact dollars).
+fn cost_rows(plan: &str) -> Vec<(u32, u64, f64)> {
+    let start = plan
+        .lines()
+        .position(|l| l.trim_start().starts_with("Bots"))
+        .expect("table header");
+    plan.lines()
+        .skip(start + 1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (
+                cols[0].parse().unwrap(),
+                cols[1].trim_start_matches('$').parse().unwrap(),
+                cols[2].trim_start_matches('$').parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn plan_reproduces_the_architectures_cost_table() {
+    let plan = ok(&[
+        "plan",
+        "demo",
+        "--region",
+        "us-east-1",
+        "--artifacts",
+        &dist(),
+    ]);
+    let rows = cost_rows(&plan);
+    let budget: Vec<(u32, u64)> = rows.iter().map(|r| (r.0, r.1)).collect();
+    // Seed 002, section 4: 1 bot $49, 2 $91, 3 $133, 5 $217, 10 $427.
+    assert_eq!(budget, [(1, 49), (2, 91), (3, 133), (5, 217), (10, 427)]);
+    for (n, b, exact) in rows {
+        assert!(
+            (exact - b as f64).abs() / (b as f64) < 0.01,
+            "{n} bots: exact {exact} vs budget {b}"
+        );
+    }
+    assert!(
+        plan.contains("prices of 2026-02-06"),
+        "the price list's date is shown"
+    );
+    assert!(plan.contains("clawster-shared-us-east-1") && plan.contains("create"));
+    assert!(plan.contains("clawster-bot-demo"));
+    assert!(plan.contains("Timeline (first bot in the region)"));
+}
+
+#[test]
+fn plan_for_a_later_bot_reuses_the_shared_stack() {
+    let plan = ok(&[
+        "plan",
+        "demo",
+        "--region",
+        "us-east-1",
+        "--bots-in-region",
+        "4",
+        "--artifacts",
+        &dist(),
+    ]);
+    let shared_line = plan
+        .lines()
+        .find(|l| l.contains("clawster-shared-us-east-1"))
+        .unwrap();
+    assert!(shared_line.contains("reuse"), "{shared_line}");
+    assert!(plan.contains("Timeline (another bot in the region)"));
+    let rows = cost_rows(&plan);
+    assert!(
+        rows.iter().any(|r| r.0 == 4),
+        "the planned count gets its own row"
+    );
+    let line = plan.lines().find(|l| l.contains("<- this plan")).unwrap();
+    assert!(line.trim_start().starts_with('4'), "{line}");
+}
+
+#[test]
+fn missing_manifest_says_how_to_build_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for args in [
+        vec![
+            "template",
+            "shared",
+            "--region",
+            "us-east-1",
+            "--artifacts",
+            d,
+        ],
+        vec![
+            "template",
+            "bot",
+            "demo",
+            "--region",
+            "us-east-1",
+            "--artifacts",
+            d,
+        ],
+        vec!["plan", "demo", "--region", "us-east-1", "--artifacts", d],
+    ] {
+        let e = fails(&args);
+        assert!(
+            e.contains("packaging/build-release") && e.contains("manifest.json"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn bad_bot_names_are_refused_with_the_rule() {
+    for bad in [
+        "-demo",
+        "demo-",
+        "Demo",
+        "demo_1",
+        "a-name-much-longer-than-20",
+        "x;reboot",
+    ] {
+        let e = fails(&[
+            "template",
+            "bot",
+            bad,
+            "--region",
+            "us-east-1",
+            "--artifacts",
+            &dist(),
+        ]);
+        assert!(e.contains("at most") || e.contains("1 to 20"), "{bad}: {e}");
+        assert!(
+            e.contains("lowercase letters") && e.contains("hyphen"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
+fn other_bad_inputs_name_what_was_wrong() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["template", "shared", "--region", "mars-1"],
+            "invalid region",
+        ),
+        (
+            &[
+                "template",
+                "bot",
+                "demo",
+                "--region",
+                "us-east-1",
+                "--instance-type",
+                "t4g.small",
+            ],
+            "x86_64",
+        ),
+        (
+            &[
+                "template",
+                "bot",
+                "demo",
+                "--region",
+                "us-east-1",
+                "--instance-type",
+                "small",
+            ],
+            "invalid instance type",
+        ),
+        (
+            &[
+                "template",
+                "bot",
+                "demo",
+                "--region",
+                "us-east-1",
+                "--gateway-port",
+                "80",
+            ],
+            "1024-65535",
+        ),
+        (
+            &[
+                "template",
+                "bot",
+                "demo",
+                "--region",
+                "us-east-1",
+                "--certificate-arn",
+                "arn:aws:iam::1:x",
+            ],
+            "certificate ARN",
+        ),
+        (
+            &[
+                "plan",
+                "demo",
+                "--region",
+                "us-east-1",
+                "--bots-in-region",
+                "0",
+            ],
+            "1-500",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut args = args.to_vec();
+        let d = dist();
+        args.extend(["--artifacts", d.as_str()]);
+        let e = fails(&args);
+        assert!(e.contains(want), "{args:?}: {e}");
+    }
+    let e = fails(&[
+        "template",
+        "bot",
+        "demo",
+        "--region",
+        "eu-west-1",
+        "--certificate-arn",
+        CERT,
+        "--artifacts",
+        &dist(),
+    ]);
+    assert!(
+        e.contains("us-east-1") && e.contains("eu-west-1") && e.contains("own region"),
+        "{e}"
+    );
+}
+
+#[test]
+fn corrupt_manifest_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = std::fs::read_to_string(fixture_dist().join("manifest.json")).unwrap();
+    std::fs::write(
+        dir.path().join("manifest.json"),
+        m.replacen("\"sha256\": \"", "\"sha256\": \"zz", 1),
+    )
+    .unwrap();
+    let e = fails(&[
+        "template",
+        "shared",
+        "--region",
+        "us-east-1",
+        "--artifacts",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("sha256") && e.contains("64 lowercase hex"),
+        "{e}"
+    );
+    std::fs::write(dir.path().join("manifest.json"), "{").unwrap();
+    let e = fails(&[
+        "template",
+        "shared",
+        "--region",
+        "us-east-1",
+        "--artifacts",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(e.contains("not valid"), "{e}");
+}
+
+#[test]
+fn help_explains_each_command_and_option() {
+    let top = ok(&["--help"]);
+    assert!(top.contains("template") && top.contains("plan"));
+    let t = ok(&["template", "--help"]);
+    for c in ["shared", "bot", "openclaw-config"] {
+        assert!(t.contains(c), "{t}");
+    }
+    let bot = ok(&["template", "bot", "--help"]);
+    for o in [
+        "--region",
+        "--instance-type",
+        "--certificate-arn",
+        "--gateway-port",
+        "--artifacts",
+        "--output",
+        "20 characters",
+    ] {
+        assert!(bot.contains(o), "bot --help lacks {o}:\n{bot}");
+    }
+    let plan = ok(&["plan", "--help"]);
+    for o in ["--bots-in-region", "--region", "--artifacts", "price list"] {
+        assert!(plan.contains(o), "plan --help lacks {o}:\n{plan}");
+    }
+}
+
+#[test]
+fn openclaw_config_command_prints_the_gateway_section() {
+    let out = ok(&["template", "openclaw-config"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["gateway"]["mode"], "local");
+    assert_eq!(v["gateway"]["bind"], "lan");
+    assert_eq!(v["gateway"]["trustedProxies"][0], "10.0.0.0/16");
+}
+
+#[test]
+fn goldens_are_what_the_library_renders() {
+    // The golden files are the CLI's output; the property tests read the library's. Same thing.
+    let file = std::fs::read_to_string(golden("shared-us-east-1.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&file).unwrap();
+    assert_eq!(v, shared_template("us-east-1"));
+}
