@@ -64,13 +64,21 @@ pub struct Imds {
 impl Imds {
     /// A client for `endpoint` (`host:port` or `http://host:port[/]`): 1 s per attempt, 3 attempts.
     pub fn new(endpoint: &str) -> Result<Self, ImdsError> {
-        let trimmed = endpoint.trim().trim_start_matches("http://").trim_end_matches('/');
+        let trimmed = endpoint
+            .trim()
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
         let addr = trimmed
             .to_socket_addrs()
             .ok()
             .and_then(|mut a| a.next())
             .ok_or_else(|| ImdsError::Endpoint(endpoint.into()))?;
-        Ok(Self { endpoint: addr, timeout: Duration::from_secs(1), attempts: 3, backoff: Duration::from_millis(500) })
+        Ok(Self {
+            endpoint: addr,
+            timeout: Duration::from_secs(1),
+            attempts: 3,
+            backoff: Duration::from_millis(500),
+        })
     }
 
     /// The endpoint address.
@@ -80,15 +88,20 @@ impl Imds {
 
     /// Fetches a session token (valid 6 hours).
     pub fn token(&self) -> Result<String, ImdsError> {
-        self.request("PUT", "/latest/api/token", &[("X-aws-ec2-metadata-token-ttl-seconds", "21600")])
-            .map(|b| b.trim().to_string())
+        self.request(
+            "PUT",
+            "/latest/api/token",
+            &[("X-aws-ec2-metadata-token-ttl-seconds", "21600")],
+        )
+        .map(|b| b.trim().to_string())
     }
 
     /// `GET /latest/meta-data/<path>` with a fresh token; the body trimmed.
     pub fn get(&self, path: &str) -> Result<String, ImdsError> {
         let token = self.token()?;
         let full = format!("/latest/meta-data/{}", path.trim_start_matches('/'));
-        self.request("GET", &full, &[("X-aws-ec2-metadata-token", &token)]).map(|b| b.trim().to_string())
+        self.request("GET", &full, &[("X-aws-ec2-metadata-token", &token)])
+            .map(|b| b.trim().to_string())
     }
 
     /// The MAC address of the primary network interface (lower case).
@@ -98,11 +111,23 @@ impl Imds {
 
     /// The IPv4 CIDR blocks of the VPC the interface with `mac` is in.
     pub fn vpc_ipv4_cidrs(&self, mac: &str) -> Result<Vec<String>, ImdsError> {
-        let body = self.get(&format!("network/interfaces/macs/{mac}/vpc-ipv4-cidr-blocks"))?;
-        Ok(body.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+        let body = self.get(&format!(
+            "network/interfaces/macs/{mac}/vpc-ipv4-cidr-blocks"
+        ))?;
+        Ok(body
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
     }
 
-    fn request(&self, method: &'static str, path: &str, headers: &[(&str, &str)]) -> Result<String, ImdsError> {
+    fn request(
+        &self,
+        method: &'static str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<String, ImdsError> {
         let attempts = self.attempts.max(1);
         let mut reason = String::new();
         for attempt in 1..=attempts {
@@ -110,7 +135,11 @@ impl Imds {
                 Ok(Ok(body)) => return Ok(body),
                 // 4xx are answers, not outages: do not retry them.
                 Ok(Err(status)) if (400..500).contains(&status) => {
-                    return Err(ImdsError::Status { method, path: path.into(), status })
+                    return Err(ImdsError::Status {
+                        method,
+                        path: path.into(),
+                        status,
+                    })
                 }
                 Ok(Err(status)) => reason = format!("HTTP {status}"),
                 Err(e) => reason = e,
@@ -119,16 +148,33 @@ impl Imds {
                 std::thread::sleep(self.backoff);
             }
         }
-        Err(ImdsError::Failed { method, path: path.into(), endpoint: self.endpoint, attempts, reason })
+        Err(ImdsError::Failed {
+            method,
+            path: path.into(),
+            endpoint: self.endpoint,
+            attempts,
+            reason,
+        })
     }
 
     /// One HTTP exchange: `Ok(Ok(body))` on 200, `Ok(Err(status))` on another status.
-    fn once(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Result<Result<String, u16>, String> {
+    fn once(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Result<String, u16>, String> {
         let deadline = Instant::now() + self.timeout;
-        let mut s = TcpStream::connect_timeout(&self.endpoint, self.timeout).map_err(|e| format!("connect: {e}"))?;
-        s.set_read_timeout(Some(self.timeout)).map_err(|e| e.to_string())?;
-        s.set_write_timeout(Some(self.timeout)).map_err(|e| e.to_string())?;
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.endpoint.ip());
+        let mut s = TcpStream::connect_timeout(&self.endpoint, self.timeout)
+            .map_err(|e| format!("connect: {e}"))?;
+        s.set_read_timeout(Some(self.timeout))
+            .map_err(|e| e.to_string())?;
+        s.set_write_timeout(Some(self.timeout))
+            .map_err(|e| e.to_string())?;
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.endpoint.ip()
+        );
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -136,7 +182,8 @@ impl Imds {
             req.push_str("Content-Length: 0\r\n");
         }
         req.push_str("\r\n");
-        s.write_all(req.as_bytes()).map_err(|e| format!("send: {e}"))?;
+        s.write_all(req.as_bytes())
+            .map_err(|e| format!("send: {e}"))?;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
         loop {
@@ -187,7 +234,10 @@ fn parse_response(buf: &[u8]) -> Result<Result<String, u16>, String> {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
         .ok_or("no HTTP status line")?;
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         return Err("chunked responses are not supported".into());
     }
     let body = match content_length(head) {
@@ -198,7 +248,9 @@ fn parse_response(buf: &[u8]) -> Result<Result<String, u16>, String> {
     if status != 200 {
         return Ok(Err(status));
     }
-    String::from_utf8(body.to_vec()).map(Ok).map_err(|_| "response body is not UTF-8".into())
+    String::from_utf8(body.to_vec())
+        .map(Ok)
+        .map_err(|_| "response body is not UTF-8".into())
 }
 
 #[cfg(test)]
@@ -208,7 +260,10 @@ mod tests {
     use std::net::TcpListener;
 
     /// A fake IMDS on loopback answering `n` connections; returns its address and the requests.
-    fn fake(n: usize, answer: fn(&str) -> String) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    fn fake(
+        n: usize,
+        answer: fn(&str) -> String,
+    ) -> (String, std::thread::JoinHandle<Vec<String>>) {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr").to_string();
         let h = std::thread::spawn(move || {
@@ -234,14 +289,20 @@ mod tests {
     }
 
     fn ok(body: &str) -> String {
-        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
     }
 
     #[test]
     fn token_then_get_with_token() {
         let (addr, h) = fake(4, |req| {
             if req.starts_with("PUT /latest/api/token") {
-                assert!(req.contains("X-aws-ec2-metadata-token-ttl-seconds: 21600"), "{req}");
+                assert!(
+                    req.contains("X-aws-ec2-metadata-token-ttl-seconds: 21600"),
+                    "{req}"
+                );
                 ok("TOKEN123")
             } else if req.starts_with("GET /latest/meta-data/mac ") {
                 assert!(req.contains("X-aws-ec2-metadata-token: TOKEN123"), "{req}");
@@ -253,7 +314,10 @@ mod tests {
         let imds = Imds::new(&format!("http://{addr}/")).expect("client");
         let mac = imds.primary_mac().expect("mac");
         assert_eq!(mac, "0a:1b:2c:3d:4e:5f");
-        assert_eq!(imds.vpc_ipv4_cidrs(&mac).expect("cidrs"), ["10.0.0.0/16", "10.1.0.0/16"]);
+        assert_eq!(
+            imds.vpc_ipv4_cidrs(&mac).expect("cidrs"),
+            ["10.0.0.0/16", "10.1.0.0/16"]
+        );
         let reqs = h.join().expect("server");
         assert!(reqs[3].contains("/network/interfaces/macs/0a:1b:2c:3d:4e:5f/vpc-ipv4-cidr-blocks"));
     }
@@ -267,15 +331,26 @@ mod tests {
                 "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".into()
             }
         });
-        let err = Imds::new(&addr).expect("client").get("nope").expect_err("404");
-        assert!(err.to_string().contains("HTTP 404") && err.to_string().contains("/latest/meta-data/nope"), "{err}");
+        let err = Imds::new(&addr)
+            .expect("client")
+            .get("nope")
+            .expect_err("404");
+        assert!(
+            err.to_string().contains("HTTP 404")
+                && err.to_string().contains("/latest/meta-data/nope"),
+            "{err}"
+        );
         h.join().expect("server");
     }
 
     #[test]
     fn unreachable_endpoint_fails_after_bounded_attempts() {
         // A port nobody listens on (bound, then closed) on loopback.
-        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
         let mut imds = Imds::new(&format!("127.0.0.1:{port}")).expect("client");
         imds.backoff = Duration::from_millis(10);
         let start = Instant::now();

@@ -88,11 +88,17 @@ pub enum NetlinkError {
 }
 
 fn errno_text(errno: i32) -> String {
-    format!("{} (errno {errno})", std::io::Error::from_raw_os_error(errno))
+    format!(
+        "{} (errno {errno})",
+        std::io::Error::from_raw_os_error(errno)
+    )
 }
 
 fn io(op: &'static str) -> impl FnOnce(rustix::io::Errno) -> NetlinkError {
-    move |e| NetlinkError::Io { op, source: e.into() }
+    move |e| NetlinkError::Io {
+        op,
+        source: e.into(),
+    }
 }
 
 /// A netlink socket bound to the kernel (port id chosen by the kernel).
@@ -107,7 +113,10 @@ impl Socket {
     /// Opens a socket of `protocol` (e.g. `Some(rustix::net::netlink::NETFILTER)`; `None` is
     /// protocol 0, `NETLINK_ROUTE`), subscribed to the multicast `groups` bit mask (0 for none).
     /// The socket is close-on-exec.
-    pub fn open(protocol: Option<rustix::net::Protocol>, groups: u32) -> Result<Self, NetlinkError> {
+    pub fn open(
+        protocol: Option<rustix::net::Protocol>,
+        groups: u32,
+    ) -> Result<Self, NetlinkError> {
         let fd = rustix::net::socket_with(
             AddressFamily::NETLINK,
             SocketType::RAW,
@@ -124,7 +133,11 @@ impl Socket {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as u32)
             .unwrap_or(1);
-        Ok(Self { fd, seq, buf: vec![0; RECV_BUFFER] })
+        Ok(Self {
+            fd,
+            seq,
+            buf: vec![0; RECV_BUFFER],
+        })
     }
 
     /// The next sequence number for a request.
@@ -135,10 +148,18 @@ impl Socket {
 
     /// Sends one buffer (one or more messages) to the kernel.
     pub fn send(&self, buf: &[u8]) -> Result<(), NetlinkError> {
-        let n = rustix::net::sendto(&self.fd, buf, SendFlags::empty(), &SocketAddrNetlink::new(0, 0))
-            .map_err(io("send"))?;
+        let n = rustix::net::sendto(
+            &self.fd,
+            buf,
+            SendFlags::empty(),
+            &SocketAddrNetlink::new(0, 0),
+        )
+        .map_err(io("send"))?;
         if n != buf.len() {
-            return Err(NetlinkError::Malformed(format!("sent {n} of {} bytes", buf.len())));
+            return Err(NetlinkError::Malformed(format!(
+                "sent {n} of {} bytes",
+                buf.len()
+            )));
         }
         Ok(())
     }
@@ -151,7 +172,10 @@ impl Socket {
                 tv_sec: t.as_secs() as i64,
                 tv_nsec: i64::from(t.subsec_nanos()),
             };
-            let mut fds = [rustix::event::PollFd::new(&self.fd, rustix::event::PollFlags::IN)];
+            let mut fds = [rustix::event::PollFd::new(
+                &self.fd,
+                rustix::event::PollFlags::IN,
+            )];
             let ready = loop {
                 match rustix::event::poll(&mut fds, Some(&ts)) {
                     Err(rustix::io::Errno::INTR) => continue,
@@ -169,7 +193,9 @@ impl Socket {
             }
         };
         if full > n {
-            return Err(NetlinkError::Malformed(format!("datagram of {full} bytes truncated to {n}")));
+            return Err(NetlinkError::Malformed(format!(
+                "datagram of {full} bytes truncated to {n}"
+            )));
         }
         Ok(Some(&self.buf[..n]))
     }
@@ -197,7 +223,11 @@ impl Socket {
         while !pending.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             // After an error the kernel aborts the batch; give the remaining answers a moment.
-            let wait = if first_error.is_some() { left.min(Duration::from_millis(200)) } else { left };
+            let wait = if first_error.is_some() {
+                left.min(Duration::from_millis(200))
+            } else {
+                left
+            };
             let Some(data) = self.recv(Some(wait))? else {
                 if first_error.is_some() {
                     break;
@@ -220,7 +250,8 @@ impl Socket {
                 };
                 pending.swap_remove(i);
                 if errno != 0 {
-                    let earlier = first_error.map(|(s, _)| seq_index(acks, msg.seq) < seq_index(acks, s));
+                    let earlier =
+                        first_error.map(|(s, _)| seq_index(acks, msg.seq) < seq_index(acks, s));
                     if earlier.unwrap_or(true) {
                         first_error = Some((msg.seq, -errno));
                     }
@@ -229,7 +260,10 @@ impl Socket {
         }
         if let Some((seq, errno)) = first_error {
             let what = acks.iter().find(|(s, _)| *s == seq).map(|(_, n)| n.clone());
-            return Err(NetlinkError::Kernel { what: what.unwrap_or_else(|| format!("request {seq}")), errno });
+            return Err(NetlinkError::Kernel {
+                what: what.unwrap_or_else(|| format!("request {seq}")),
+                errno,
+            });
         }
         Ok(())
     }
@@ -249,7 +283,10 @@ impl Socket {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let Some(data) = self.recv(Some(left))? else {
-                return Err(NetlinkError::Timeout { what: what.to_string(), timeout });
+                return Err(NetlinkError::Timeout {
+                    what: what.to_string(),
+                    timeout,
+                });
             };
             // Copy out to release the borrow of our buffer before calling back.
             let data = data.to_vec();
@@ -263,7 +300,10 @@ impl Socket {
                     NLMSG_ERROR => {
                         let errno = msg.error_code()?;
                         if errno != 0 {
-                            return Err(NetlinkError::Kernel { what: what.to_string(), errno: -errno });
+                            return Err(NetlinkError::Kernel {
+                                what: what.to_string(),
+                                errno: -errno,
+                            });
                         }
                         return Ok(());
                     }
@@ -281,7 +321,9 @@ impl Socket {
 }
 
 fn seq_index(acks: &[(u32, String)], seq: u32) -> usize {
-    acks.iter().position(|(s, _)| *s == seq).unwrap_or(usize::MAX)
+    acks.iter()
+        .position(|(s, _)| *s == seq)
+        .unwrap_or(usize::MAX)
 }
 
 impl AsFd for Socket {
@@ -324,7 +366,9 @@ pub fn messages(mut data: &[u8]) -> impl Iterator<Item = Result<Msg<'_>, Netlink
         let len = u32::from_ne_bytes([data[0], data[1], data[2], data[3]]) as usize;
         if len < NLMSG_HDRLEN || len > data.len() {
             data = &[];
-            return Some(Err(NetlinkError::Malformed(format!("message length {len} out of range"))));
+            return Some(Err(NetlinkError::Malformed(format!(
+                "message length {len} out of range"
+            ))));
         }
         let msg = Msg {
             ty: u16::from_ne_bytes([data[4], data[5]]),
@@ -446,7 +490,8 @@ impl MsgBuilder {
     pub fn nest_begin(&mut self, ty: u16) {
         self.nests.push(self.buf.len());
         self.buf.extend_from_slice(&0u16.to_ne_bytes());
-        self.buf.extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
+        self.buf
+            .extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
     }
 
     /// Closes the innermost nested attribute.
@@ -458,7 +503,7 @@ impl MsgBuilder {
     }
 
     fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
     }

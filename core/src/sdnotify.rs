@@ -29,7 +29,9 @@ impl Notifier {
         } else {
             SocketAddr::from_pathname(socket)?
         };
-        Ok(Self { target: Some((UnixDatagram::unbound()?, addr)) })
+        Ok(Self {
+            target: Some((UnixDatagram::unbound()?, addr)),
+        })
     }
 
     /// True when notifications reach a service manager.
@@ -98,9 +100,14 @@ mod tests {
     fn abstract_sockets_work() {
         let name = format!("clawster-sdnotify-test-{}", std::process::id());
         use std::os::linux::net::SocketAddrExt;
-        let server = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).expect("addr"))
-            .expect("bind");
-        Notifier::at(&format!("@{name}")).expect("notifier").status("x").expect("send");
+        let server = UnixDatagram::bind_addr(
+            &SocketAddr::from_abstract_name(name.as_bytes()).expect("addr"),
+        )
+        .expect("bind");
+        Notifier::at(&format!("@{name}"))
+            .expect("notifier")
+            .status("x")
+            .expect("send");
         let mut buf = [0u8; 32];
         let len = server.recv(&mut buf).expect("recv");
         assert_eq!(&buf[..len], b"STATUS=x");

@@ -54,7 +54,12 @@ const CT_COUNT: &str = "net.netfilter.nf_conntrack_count";
 pub struct Options {
     /// VPC CIDR whose traffic is translated (repeatable or comma-separated). Without it the
     /// CIDRs are read from IMDSv2 (vpc-ipv4-cidr-blocks of the primary interface).
-    #[arg(long = "vpc-cidr", value_name = "CIDR", value_delimiter = ',', env = "CLAWSTER_NAT_VPC_CIDR")]
+    #[arg(
+        long = "vpc-cidr",
+        value_name = "CIDR",
+        value_delimiter = ',',
+        env = "CLAWSTER_NAT_VPC_CIDR"
+    )]
     pub vpc_cidrs: Vec<Cidr>,
 
     /// Interface traffic leaves by. Without it: the interface of the kernel's IPv4 default route,
@@ -63,16 +68,32 @@ pub struct Options {
     pub egress_interface: Option<String>,
 
     /// TCP destination ports new connections may be forwarded to (mirrors the NAT security group).
-    #[arg(long, value_name = "PORTS", value_delimiter = ',', default_value = "80,443", env = "CLAWSTER_NAT_ALLOW_PORTS")]
+    #[arg(
+        long,
+        value_name = "PORTS",
+        value_delimiter = ',',
+        default_value = "80,443",
+        env = "CLAWSTER_NAT_ALLOW_PORTS"
+    )]
     pub allow_ports: Vec<u16>,
 
     /// Raise net.netfilter.nf_conntrack_max to at least N (about 300 bytes per entry).
-    #[arg(long, value_name = "N", default_value_t = 65536, env = "CLAWSTER_NAT_CONNTRACK_MAX")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 65536,
+        env = "CLAWSTER_NAT_CONNTRACK_MAX"
+    )]
     pub conntrack_max: u64,
 
     /// Set nf_conntrack_tcp_timeout_established to SECS (kernel default 5 days; RFC 5382 asks
     /// for at least 7440).
-    #[arg(long, value_name = "SECS", default_value_t = 7440, env = "CLAWSTER_NAT_CONNTRACK_ESTABLISHED_TIMEOUT")]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 7440,
+        env = "CLAWSTER_NAT_CONNTRACK_ESTABLISHED_TIMEOUT"
+    )]
     pub conntrack_established_timeout: u64,
 
     /// Clamp the TCP MSS of forwarded SYNs to the route MTU.
@@ -88,7 +109,12 @@ pub struct Options {
     pub imds_endpoint: String,
 
     /// How long to keep retrying interface and CIDR detection before giving up.
-    #[arg(long, value_name = "SECS", default_value_t = 60, env = "CLAWSTER_NAT_DETECT_TIMEOUT")]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60,
+        env = "CLAWSTER_NAT_DETECT_TIMEOUT"
+    )]
     pub detect_timeout: u64,
 
     /// The nf_tables table (family ip) the agent owns.
@@ -170,7 +196,8 @@ impl Host {
             opts: opts.clone(),
             root: HostRoot::new(&opts.root),
             sysctl: Sysctl::at(&opts.proc_sys),
-            nft: nft::open_socket(false).context("open nf_tables netlink socket (needs CAP_NET_ADMIN)")?,
+            nft: nft::open_socket(false)
+                .context("open nf_tables netlink socket (needs CAP_NET_ADMIN)")?,
             rtnl: route::open(0).context("open rtnetlink socket")?,
             imds: opts.imds()?,
             imds_mac: None,
@@ -187,10 +214,14 @@ impl Host {
         };
         let mut last;
         loop {
-            match imds.primary_mac().and_then(|mac| imds.vpc_ipv4_cidrs(&mac).map(|c| (mac, c))) {
+            match imds
+                .primary_mac()
+                .and_then(|mac| imds.vpc_ipv4_cidrs(&mac).map(|c| (mac, c)))
+            {
                 Ok((mac, list)) => {
                     self.imds_mac = Some(mac);
-                    let parsed: Result<Vec<Cidr>, String> = list.iter().map(|c| c.parse()).collect();
+                    let parsed: Result<Vec<Cidr>, String> =
+                        list.iter().map(|c| c.parse()).collect();
                     let parsed = parsed.map_err(|e| anyhow!("IMDS vpc-ipv4-cidr-blocks: {e}"))?;
                     if parsed.is_empty() {
                         bail!("IMDS returned no VPC CIDR blocks");
@@ -200,7 +231,9 @@ impl Host {
                 Err(e) => last = e,
             }
             if Instant::now() >= deadline {
-                return Err(anyhow!(last).context("read the VPC CIDRs from IMDSv2 (or pass --vpc-cidr)"));
+                return Err(
+                    anyhow!(last).context("read the VPC CIDRs from IMDSv2 (or pass --vpc-cidr)")
+                );
             }
             std::thread::sleep(Duration::from_secs(1));
         }
@@ -212,16 +245,20 @@ impl Host {
         if let Some(name) = &self.opts.egress_interface {
             return match links.iter().find(|l| &l.name == name) {
                 Some(_) => Ok(name.clone()),
-                None => bail!("egress interface {name:?} does not exist (interfaces: {})", names(&links)),
+                None => bail!(
+                    "egress interface {name:?} does not exist (interfaces: {})",
+                    names(&links)
+                ),
             };
         }
         let oif = route::default_route_oif(&mut self.rtnl)
             .context("read the routing table")?
-            .ok_or_else(|| anyhow!("no IPv4 default route yet: cannot tell the egress interface"))?;
-        let link = links
-            .iter()
-            .find(|l| l.index == oif)
-            .ok_or_else(|| anyhow!("the default route uses interface index {oif}, which does not exist"))?;
+            .ok_or_else(|| {
+                anyhow!("no IPv4 default route yet: cannot tell the egress interface")
+            })?;
+        let link = links.iter().find(|l| l.index == oif).ok_or_else(|| {
+            anyhow!("the default route uses interface index {oif}, which does not exist")
+        })?;
         if link.name.is_empty() {
             bail!("the default route's interface (index {oif}) has no name");
         }
@@ -269,7 +306,8 @@ impl Host {
 
     fn read_back(&mut self, plan: &Plan) -> Result<Option<String>> {
         let want = plan.ruleset();
-        let got = nft::read_table(&mut self.nft, Family::Ip, &plan.table).context("read our table back")?;
+        let got = nft::read_table(&mut self.nft, Family::Ip, &plan.table)
+            .context("read our table back")?;
         Ok(match got {
             None => Some(format!("table ip {} does not exist", plan.table)),
             Some(got) => ruleset::first_difference(&want, &got),
@@ -289,7 +327,9 @@ impl Host {
         for _ in 1..rs.batch_len() {
             self.nft.next_seq();
         }
-        batch.send(&mut self.nft).with_context(|| format!("program table ip {} (atomic batch)", plan.table))?;
+        batch
+            .send(&mut self.nft)
+            .with_context(|| format!("program table ip {} (atomic batch)", plan.table))?;
         if let Some(diff) = self.read_back(plan)? {
             bail!("the kernel does not hold the ruleset we sent: {diff}");
         }
@@ -298,11 +338,21 @@ impl Host {
 
     fn forward_off(&self, why: &str) {
         match self.sysctl.set(IP_FORWARD, "0") {
-            Ok(sysctl::SysctlChange::Changed { .. }) => {
-                health("nat.forwarding", Status::Failed, &format!("IP forwarding turned off: {why}"))
-            }
-            Ok(_) => health("nat.forwarding", Status::Failed, &format!("IP forwarding stays off: {why}")),
-            Err(e) => health("nat.forwarding", Status::Failed, &format!("{why}; and turning forwarding off failed: {e}")),
+            Ok(sysctl::SysctlChange::Changed { .. }) => health(
+                "nat.forwarding",
+                Status::Failed,
+                &format!("IP forwarding turned off: {why}"),
+            ),
+            Ok(_) => health(
+                "nat.forwarding",
+                Status::Failed,
+                &format!("IP forwarding stays off: {why}"),
+            ),
+            Err(e) => health(
+                "nat.forwarding",
+                Status::Failed,
+                &format!("{why}; and turning forwarding off failed: {e}"),
+            ),
         }
     }
 
@@ -323,26 +373,50 @@ impl Host {
     /// Step 4. Problems are returned as degraded findings, not errors.
     fn tune_sysctls(&self) -> Result<Vec<String>> {
         let mut problems = Vec::new();
-        for k in ["net.ipv4.conf.all.send_redirects", "net.ipv4.conf.default.send_redirects"] {
+        for k in [
+            "net.ipv4.conf.all.send_redirects",
+            "net.ipv4.conf.default.send_redirects",
+        ] {
             self.sysctl.set(k, "0")?;
         }
         match self.sysctl.raise_to(CT_MAX, self.opts.conntrack_max) {
             Ok(_) => {}
             Err(e) => problems.push(format!("conntrack table size: {e:#}")),
         }
-        match self.sysctl.set(CT_EST, &self.opts.conntrack_established_timeout.to_string()) {
+        match self
+            .sysctl
+            .set(CT_EST, &self.opts.conntrack_established_timeout.to_string())
+        {
             Ok(_) => {}
-            Err(e) => problems.push(format!("conntrack established timeout: {}", anyhow!(e).chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": "))),
+            Err(e) => problems.push(format!(
+                "conntrack established timeout: {}",
+                anyhow!(e)
+                    .chain()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(": ")
+            )),
         }
         let entries = vec![
-            ("net.ipv4.conf.all.send_redirects".to_string(), "0".to_string()),
-            ("net.ipv4.conf.default.send_redirects".to_string(), "0".to_string()),
+            (
+                "net.ipv4.conf.all.send_redirects".to_string(),
+                "0".to_string(),
+            ),
+            (
+                "net.ipv4.conf.default.send_redirects".to_string(),
+                "0".to_string(),
+            ),
             // `-`: conntrack keys exist only once the module is loaded; do not fail boot on them.
             (format!("-{CT_MAX}"), self.opts.conntrack_max.to_string()),
-            (format!("-{CT_EST}"), self.opts.conntrack_established_timeout.to_string()),
+            (
+                format!("-{CT_EST}"),
+                self.opts.conntrack_established_timeout.to_string(),
+            ),
         ];
         let mut text = sysctl::render_conf(PROGRAM, &entries);
-        text.push_str("# net.ipv4.ip_forward is set at runtime only, after the NAT ruleset is verified.\n");
+        text.push_str(
+            "# net.ipv4.ip_forward is set at runtime only, after the NAT ruleset is verified.\n",
+        );
         let path = self.root.path(SYSCTL_CONF);
         if let Some(dir) = path.parent() {
             clawster_core::fs::ensure_dir(dir, Ownership::root(0o755))?;
@@ -362,7 +436,10 @@ impl Host {
 
     /// Steps 1–5 once, with `deadline` for detection. On error forwarding is off.
     fn converge(&mut self, cidrs: &mut Option<Vec<Cidr>>, deadline: Instant) -> Result<Report> {
-        let mut report = Report { table: self.opts.table.clone(), ..Report::default() };
+        let mut report = Report {
+            table: self.opts.table.clone(),
+            ..Report::default()
+        };
         let result = self.converge_inner(cidrs, deadline, &mut report);
         if let Err(e) = &result {
             self.forward_off(&format!("{e:#}"));
@@ -372,7 +449,12 @@ impl Host {
         result.map(|()| report)
     }
 
-    fn converge_inner(&mut self, cidrs: &mut Option<Vec<Cidr>>, deadline: Instant, report: &mut Report) -> Result<()> {
+    fn converge_inner(
+        &mut self,
+        cidrs: &mut Option<Vec<Cidr>>,
+        deadline: Instant,
+        report: &mut Report,
+    ) -> Result<()> {
         if cidrs.is_none() {
             *cidrs = Some(self.cidrs(deadline)?);
         }
@@ -403,9 +485,16 @@ impl Host {
             report.problems.push(p);
         }
         report.foreign_drop_chains = self.foreign_drop_chains()?;
-        let was = self.sysctl.set(IP_FORWARD, "1").context("turn IP forwarding on")?;
+        let was = self
+            .sysctl
+            .set(IP_FORWARD, "1")
+            .context("turn IP forwarding on")?;
         if matches!(was, sysctl::SysctlChange::Changed { .. }) {
-            health("nat.forwarding", Status::Changed, "IP forwarding on (ruleset verified)");
+            health(
+                "nat.forwarding",
+                Status::Changed,
+                "IP forwarding on (ruleset verified)",
+            );
         }
         report.ip_forward = self.ip_forward();
         report.conntrack = self.conntrack();
@@ -415,7 +504,11 @@ impl Host {
 }
 
 fn names(links: &[route::Link]) -> String {
-    links.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ")
+    links
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn report_foreign(chains: &[BaseChainInfo]) {
@@ -438,10 +531,18 @@ pub fn apply_once(opts: &Options) -> Result<Report> {
     let deadline = Instant::now() + Duration::from_secs(opts.detect_timeout);
     let report = host.converge(&mut None, deadline)?;
     report_foreign(&report.foreign_drop_chains);
-    let state = if report.ruleset_changed { Status::Changed } else { Status::Ok };
+    let state = if report.ruleset_changed {
+        Status::Changed
+    } else {
+        Status::Ok
+    };
     health(
         "nat.apply",
-        if report.foreign_drop_chains.is_empty() { state } else { Status::Degraded },
+        if report.foreign_drop_chains.is_empty() {
+            state
+        } else {
+            Status::Degraded
+        },
         &format!(
             "NAT for {} via {} verified, forwarding on",
             report.vpc_cidrs.join(", "),
@@ -454,7 +555,10 @@ pub fn apply_once(opts: &Options) -> Result<Report> {
 /// `status`: reads the kernel without changing anything.
 pub fn status(opts: &Options) -> Result<Report> {
     let mut host = Host::open(opts)?;
-    let mut r = Report { table: opts.table.clone(), ..Report::default() };
+    let mut r = Report {
+        table: opts.table.clone(),
+        ..Report::default()
+    };
     r.ip_forward = host.ip_forward();
     r.conntrack = host.conntrack();
     match host.foreign_drop_chains() {
@@ -462,9 +566,12 @@ pub fn status(opts: &Options) -> Result<Report> {
         Err(e) => r.problems.push(format!("{e:#}")),
     }
     let deadline = Instant::now();
-    let plan = host
-        .cidrs(deadline)
-        .and_then(|c| Ok((c, host.egress(deadline).context("find the egress interface")?)));
+    let plan = host.cidrs(deadline).and_then(|c| {
+        Ok((
+            c,
+            host.egress(deadline).context("find the egress interface")?,
+        ))
+    });
     match plan {
         Ok((cidrs, egress)) => {
             r.vpc_cidrs = cidrs.iter().map(ToString::to_string).collect();
@@ -494,7 +601,9 @@ pub fn status(opts: &Options) -> Result<Report> {
 /// `remove`: forwarding off first, then our table and our sysctl.d file.
 pub fn remove(opts: &Options) -> Result<()> {
     let mut host = Host::open(opts)?;
-    host.sysctl.set(IP_FORWARD, "0").context("turn IP forwarding off")?;
+    host.sysctl
+        .set(IP_FORWARD, "0")
+        .context("turn IP forwarding off")?;
     let seq = host.nft.next_seq();
     nft::delete_batch(seq, Family::Ip, &opts.table)?
         .send(&mut host.nft)
@@ -508,7 +617,11 @@ pub fn remove(opts: &Options) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("remove {}", path.display())),
     }
-    health("nat.remove", Status::Changed, &format!("table ip {} removed, IP forwarding off", opts.table));
+    health(
+        "nat.remove",
+        Status::Changed,
+        &format!("table ip {} removed, IP forwarding off", opts.table),
+    );
     Ok(())
 }
 
@@ -519,7 +632,8 @@ pub fn run(opts: &Options, interval: Duration) -> Result<()> {
     let watchdog = sdnotify::watchdog_interval().map(|d| d / 2);
     let mut host = Host::open(opts)?;
     let mut nft_events = nft::open_socket(true).context("subscribe to nf_tables events")?;
-    let mut rt_events = route::open(route::EVENT_GROUPS).context("subscribe to link and route events")?;
+    let mut rt_events =
+        route::open(route::EVENT_GROUPS).context("subscribe to link and route events")?;
     let mut cidrs: Option<Vec<Cidr>> = None;
     let mut ready = false;
     let mut last_foreign: Vec<BaseChainInfo> = Vec::new();
@@ -539,7 +653,11 @@ pub fn run(opts: &Options, interval: Duration) -> Result<()> {
                     "forwarding {} via {}{}",
                     report.vpc_cidrs.join(","),
                     report.egress_interface.as_deref().unwrap_or("?"),
-                    if last_foreign.is_empty() { String::new() } else { "; foreign drop chain on forward hook".into() }
+                    if last_foreign.is_empty() {
+                        String::new()
+                    } else {
+                        "; foreign drop chain on forward hook".into()
+                    }
                 );
                 if !last_ok || report.ruleset_changed {
                     health("nat.run", Status::Ok, &text);
@@ -591,7 +709,10 @@ pub fn run(opts: &Options, interval: Duration) -> Result<()> {
 /// Waits up to `timeout` for either socket; true when something arrived.
 fn wait_events(a: &mut Socket, b: &mut Socket, timeout: Duration) -> Result<bool> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let ts = Timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: i64::from(timeout.subsec_nanos()) };
+    let ts = Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
     let mut fds = [PollFd::new(a, PollFlags::IN), PollFd::new(b, PollFlags::IN)];
     match poll(&mut fds, Some(&ts)) {
         Ok(0) | Err(rustix::io::Errno::INTR) => Ok(false),

@@ -33,7 +33,12 @@ enum Command {
         #[command(flatten)]
         opts: Options,
         /// Seconds between periodic re-verifications.
-        #[arg(long, value_name = "SECS", default_value_t = 30, env = "CLAWSTER_NAT_INTERVAL")]
+        #[arg(
+            long,
+            value_name = "SECS",
+            default_value_t = 30,
+            env = "CLAWSTER_NAT_INTERVAL"
+        )]
         interval: u64,
     },
     /// Converge once: program and verify the table, tune sysctls, then turn forwarding on.
@@ -78,9 +83,15 @@ fn print(report: &Report, json: bool) -> anyhow::Result<()> {
     println!("healthy:          {}", yn(report.healthy));
     println!("table:            ip {}", report.table);
     println!("ruleset verified: {}", yn(report.ruleset_verified));
-    println!("egress interface: {}", report.egress_interface.as_deref().unwrap_or("-"));
+    println!(
+        "egress interface: {}",
+        report.egress_interface.as_deref().unwrap_or("-")
+    );
     println!("vpc cidrs:        {}", report.vpc_cidrs.join(", "));
-    println!("ip forwarding:    {}", report.ip_forward.map(yn).unwrap_or("unknown"));
+    println!(
+        "ip forwarding:    {}",
+        report.ip_forward.map(yn).unwrap_or("unknown")
+    );
     if let Some((n, max)) = report.conntrack {
         println!("conntrack:        {n} / {max}");
     }
@@ -103,7 +114,11 @@ fn body(cli: Cli) -> anyhow::Result<ExitCode> {
             run(&opts, Duration::from_secs(interval.max(1)))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Apply { opts, once: _, json } => {
+        Command::Apply {
+            opts,
+            once: _,
+            json,
+        } => {
             let report = apply_once(&opts)?;
             if json {
                 print(&report, true)?;
@@ -113,7 +128,11 @@ fn body(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { opts, json } => {
             let report = status(&opts)?;
             print(&report, json)?;
-            Ok(if report.healthy { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Remove { opts } => {
             remove(&opts)?;

@@ -59,11 +59,23 @@ pub fn links(sock: &mut Socket) -> Result<Vec<Link>, NetlinkError> {
         let index = u32::from_ne_bytes([p[4], p[5], p[6], p[7]]);
         let flags = u32::from_ne_bytes([p[8], p[9], p[10], p[11]]);
         let a = &p[16..];
-        let name = netlink::attr(a, IFLA_IFNAME).and_then(netlink::string).unwrap_or_default();
-        let mac = netlink::attr(a, IFLA_ADDRESS)
-            .map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
+        let name = netlink::attr(a, IFLA_IFNAME)
+            .and_then(netlink::string)
             .unwrap_or_default();
-        out.push(Link { index, name, mac, up: flags & IFF_UP != 0 });
+        let mac = netlink::attr(a, IFLA_ADDRESS)
+            .map(|m| {
+                m.iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+            })
+            .unwrap_or_default();
+        out.push(Link {
+            index,
+            name,
+            mac,
+            up: flags & IFF_UP != 0,
+        });
         Ok(())
     })?;
     Ok(out)
@@ -75,7 +87,12 @@ pub fn default_route_oif(sock: &mut Socket) -> Result<Option<u32>, NetlinkError>
     let seq = sock.next_seq();
     let mut b = MsgBuilder::new();
     // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags (u32)
-    b.begin(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq, &[AF_INET, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    b.begin(
+        RTM_GETROUTE,
+        NLM_F_REQUEST | NLM_F_DUMP,
+        seq,
+        &[AF_INET, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    );
     b.end();
     let mut best: Option<(u32, u32)> = None; // (metric, oif)
     sock.dump(b.bytes(), seq, "list routes", TIMEOUT, |m| {
@@ -84,15 +101,23 @@ pub fn default_route_oif(sock: &mut Socket) -> Result<Option<u32>, NetlinkError>
             return Ok(());
         }
         let a = &p[12..];
-        let table = netlink::attr(a, RTA_TABLE).and_then(netlink::ne32).unwrap_or(u32::from(p[4]));
+        let table = netlink::attr(a, RTA_TABLE)
+            .and_then(netlink::ne32)
+            .unwrap_or(u32::from(p[4]));
         if table != RT_TABLE_MAIN {
             return Ok(());
         }
-        let metric = netlink::attr(a, RTA_PRIORITY).and_then(netlink::ne32).unwrap_or(0);
-        let oif = netlink::attr(a, RTA_OIF).and_then(netlink::ne32).or_else(|| {
-            // struct rtnexthop: len u16, flags u8, hops u8, ifindex i32
-            netlink::attr(a, RTA_MULTIPATH).and_then(|mp| mp.get(4..8)).and_then(netlink::ne32)
-        });
+        let metric = netlink::attr(a, RTA_PRIORITY)
+            .and_then(netlink::ne32)
+            .unwrap_or(0);
+        let oif = netlink::attr(a, RTA_OIF)
+            .and_then(netlink::ne32)
+            .or_else(|| {
+                // struct rtnexthop: len u16, flags u8, hops u8, ifindex i32
+                netlink::attr(a, RTA_MULTIPATH)
+                    .and_then(|mp| mp.get(4..8))
+                    .and_then(netlink::ne32)
+            });
         if let Some(oif) = oif {
             if best.is_none_or(|(m, _)| metric < m) {
                 best = Some((metric, oif));

@@ -45,15 +45,27 @@ impl FromStr for Cidr {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (a, p) = s.trim().split_once('/').ok_or_else(|| format!("{s:?} is not a CIDR (expected e.g. 10.0.0.0/16)"))?;
-        let addr: Ipv4Addr = a.parse().map_err(|_| format!("{s:?}: {a:?} is not an IPv4 address"))?;
-        let prefix: u8 = p.parse().ok().filter(|p| *p <= 32).ok_or_else(|| format!("{s:?}: prefix must be 0-32"))?;
+        let (a, p) = s
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not a CIDR (expected e.g. 10.0.0.0/16)"))?;
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("{s:?}: {a:?} is not an IPv4 address"))?;
+        let prefix: u8 = p
+            .parse()
+            .ok()
+            .filter(|p| *p <= 32)
+            .ok_or_else(|| format!("{s:?}: prefix must be 0-32"))?;
         if prefix == 0 {
             return Err(format!("{s:?}: a /0 VPC CIDR would masquerade everything"));
         }
         let mask = u32::MAX << (32 - u32::from(prefix));
         if u32::from(addr) & !mask != 0 {
-            return Err(format!("{s:?} has host bits set (network is {}/{prefix})", Ipv4Addr::from(u32::from(addr) & mask)));
+            return Err(format!(
+                "{s:?} has host bits set (network is {}/{prefix})",
+                Ipv4Addr::from(u32::from(addr) & mask)
+            ));
         }
         Ok(Self { addr, prefix })
     }
@@ -97,7 +109,13 @@ impl Plan {
         for c in &self.cidrs {
             let mut r = oif();
             r.extend(saddr(c));
-            r.push(Expr::Masq { flags: if self.fully_random { expr::NAT_RANDOM_FULLY } else { 0 } });
+            r.push(Expr::Masq {
+                flags: if self.fully_random {
+                    expr::NAT_RANDOM_FULLY
+                } else {
+                    0
+                },
+            });
             post.push(r);
         }
 
@@ -155,10 +173,19 @@ impl Plan {
         let mut s = format!("table ip {} {{\n", self.table);
         s.push_str("\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
         for c in &self.cidrs {
-            let fr = if self.fully_random { " fully-random" } else { "" };
-            s.push_str(&format!("\t\toifname \"{}\" ip saddr {c} masquerade{fr}\n", self.egress));
+            let fr = if self.fully_random {
+                " fully-random"
+            } else {
+                ""
+            };
+            s.push_str(&format!(
+                "\t\toifname \"{}\" ip saddr {c} masquerade{fr}\n",
+                self.egress
+            ));
         }
-        s.push_str("\t}\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n");
+        s.push_str(
+            "\t}\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n",
+        );
         if self.mss_clamp {
             s.push_str("\t\ttcp flags syn tcp option maxseg size set rt mtu\n");
         }
@@ -183,18 +210,36 @@ pub fn first_difference(want: &Ruleset, got: &Ruleset) -> Option<String> {
     }
     let names = |r: &Ruleset| r.chains.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
     if names(want) != names(got) {
-        return Some(format!("chains are {:?}, expected {:?}", names(got), names(want)));
+        return Some(format!(
+            "chains are {:?}, expected {:?}",
+            names(got),
+            names(want)
+        ));
     }
     for (w, g) in want.chains.iter().zip(&got.chains) {
         if w.base != g.base {
-            return Some(format!("chain {} is {:?}, expected {:?}", w.name, g.base, w.base));
+            return Some(format!(
+                "chain {} is {:?}, expected {:?}",
+                w.name, g.base, w.base
+            ));
         }
         if w.rules.len() != g.rules.len() {
-            return Some(format!("chain {} has {} rules, expected {}", w.name, g.rules.len(), w.rules.len()));
+            return Some(format!(
+                "chain {} has {} rules, expected {}",
+                w.name,
+                g.rules.len(),
+                w.rules.len()
+            ));
         }
         for (i, (wr, gr)) in w.rules.iter().zip(&g.rules).enumerate() {
             if wr != gr {
-                return Some(format!("chain {} rule {} is {:?}, expected {:?}", w.name, i + 1, gr, wr));
+                return Some(format!(
+                    "chain {} rule {} is {:?}, expected {:?}",
+                    w.name,
+                    i + 1,
+                    gr,
+                    wr
+                ));
             }
         }
     }
@@ -218,8 +263,14 @@ mod tests {
 
     #[test]
     fn cidrs_parse_strictly() {
-        assert_eq!("10.0.2.0/24".parse::<Cidr>().expect("ok").to_string(), "10.0.2.0/24");
-        assert!("10.0.2.1/24".parse::<Cidr>().expect_err("host bits").contains("10.0.2.0/24"));
+        assert_eq!(
+            "10.0.2.0/24".parse::<Cidr>().expect("ok").to_string(),
+            "10.0.2.0/24"
+        );
+        assert!("10.0.2.1/24"
+            .parse::<Cidr>()
+            .expect_err("host bits")
+            .contains("10.0.2.0/24"));
         assert!("10.0.0.0".parse::<Cidr>().is_err());
         assert!("0.0.0.0/0".parse::<Cidr>().is_err());
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
@@ -231,14 +282,24 @@ mod tests {
         assert_eq!(rs.chains[0].rules.len(), 1);
         // clamp, established, link-local drop, two ports
         assert_eq!(rs.chains[1].rules.len(), 5);
-        assert_eq!(rs.chains[1].base.as_ref().map(|b| b.policy), Some(Policy::Drop));
-        assert_eq!(rs.chains[0].rules[0].last(), Some(&Expr::Masq { flags: expr::NAT_RANDOM_FULLY }));
+        assert_eq!(
+            rs.chains[1].base.as_ref().map(|b| b.policy),
+            Some(Policy::Drop)
+        );
+        assert_eq!(
+            rs.chains[0].rules[0].last(),
+            Some(&Expr::Masq {
+                flags: expr::NAT_RANDOM_FULLY
+            })
+        );
         let mut p = plan();
         p.mss_clamp = false;
         p.fully_random = false;
         let rs2 = p.ruleset();
         assert_eq!(rs2.chains[1].rules.len(), 4);
-        assert!(first_difference(&rs, &rs2).expect("differs").contains("postrouting"));
+        assert!(first_difference(&rs, &rs2)
+            .expect("differs")
+            .contains("postrouting"));
         assert_eq!(first_difference(&rs, &rs), None);
     }
 

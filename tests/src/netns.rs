@@ -45,7 +45,8 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn ip_bin() -> Result<PathBuf> {
-    crate::prereq::which("ip").ok_or_else(|| anyhow!("`ip` (iproute2) is not on PATH; install tests/deps/nat.apt"))
+    crate::prereq::which("ip")
+        .ok_or_else(|| anyhow!("`ip` (iproute2) is not on PATH; install tests/deps/nat.apt"))
 }
 
 /// One network namespace, deleted on drop.
@@ -60,7 +61,10 @@ impl Netns {
     pub fn create(name: &str) -> Result<Self> {
         let ip = ip_bin()?;
         run_ok(Command::new(&ip).args(["netns", "add", name]), TIMEOUT)?;
-        let ns = Self { name: name.into(), ip };
+        let ns = Self {
+            name: name.into(),
+            ip,
+        };
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
     }
@@ -72,7 +76,10 @@ impl Netns {
 
     /// `ip -n NAME ARGS…`, failing unless it exits 0.
     pub fn ip(&self, args: &[&str]) -> Result<Output> {
-        run_ok(Command::new(&self.ip).arg("-n").arg(&self.name).args(args), TIMEOUT)
+        run_ok(
+            Command::new(&self.ip).arg("-n").arg(&self.name).args(args),
+            TIMEOUT,
+        )
     }
 
     /// A command that runs `program` inside the namespace (`ip netns exec`).
@@ -106,15 +113,24 @@ impl Netns {
     }
 
     fn enter(name: &str) -> Result<()> {
-        let f = File::open(format!("/run/netns/{name}")).with_context(|| format!("open netns {name}"))?;
-        rustix::thread::move_into_link_name_space(std::os::fd::AsFd::as_fd(&f), Some(rustix::thread::LinkNameSpaceType::Network))
-            .with_context(|| format!("enter netns {name}"))?;
+        let f = File::open(format!("/run/netns/{name}"))
+            .with_context(|| format!("open netns {name}"))?;
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&f),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .with_context(|| format!("enter netns {name}"))?;
         Ok(())
     }
 
     /// Runs `f` on a thread that has entered this namespace and waits for it.
-    pub fn in_ns<T: Send + 'static>(&self, f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-        self.spawn(f)?.join().map_err(|_| anyhow!("thread in netns {} panicked", self.name))?
+    pub fn in_ns<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.spawn(f)?
+            .join()
+            .map_err(|_| anyhow!("thread in netns {} panicked", self.name))?
     }
 
     /// Starts `f` on a thread inside this namespace (for servers).
@@ -174,7 +190,11 @@ impl Netns {
                 }
             }
         });
-        Ok(TcpServer { peers, stop, handle: Some(handle) })
+        Ok(TcpServer {
+            peers,
+            stop,
+            handle: Some(handle),
+        })
     }
 }
 
@@ -182,7 +202,10 @@ impl Drop for Netns {
     fn drop(&mut self) {
         // Processes still inside keep nothing alive that matters: deleting the name unmounts it,
         // and the namespace goes away with its last process.
-        let _ = run(Command::new(&self.ip).args(["netns", "del", &self.name]), TIMEOUT);
+        let _ = run(
+            Command::new(&self.ip).args(["netns", "del", &self.name]),
+            TIMEOUT,
+        );
     }
 }
 
@@ -229,8 +252,30 @@ impl Topology {
         let private = Netns::create(&format!("{base}-prv"))?;
         let nat = Netns::create(&format!("{base}-nat"))?;
         let outside = Netns::create(&format!("{base}-out"))?;
-        nat.ip(&["link", "add", "in0", "type", "veth", "peer", "name", "eth0", "netns", private.name()])?;
-        nat.ip(&["link", "add", NAT_EGRESS, "type", "veth", "peer", "name", "eth0", "netns", outside.name()])?;
+        nat.ip(&[
+            "link",
+            "add",
+            "in0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            private.name(),
+        ])?;
+        nat.ip(&[
+            "link",
+            "add",
+            NAT_EGRESS,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            outside.name(),
+        ])?;
         for (ns, dev, addr) in [
             (&private, "eth0", "10.0.2.2/24"),
             (&nat, "in0", "10.0.2.1/24"),
@@ -244,7 +289,11 @@ impl Topology {
         private.ip(&["route", "add", "default", "via", NAT_INSIDE_ADDR])?;
         nat.ip(&["route", "add", "default", "via", OUTSIDE_ADDR])?;
         outside.ip(&["route", "add", PRIVATE_NET, "via", NAT_OUTSIDE_ADDR])?;
-        let t = Self { private, nat, outside };
+        let t = Self {
+            private,
+            nat,
+            outside,
+        };
         if t.nat.sysctl("net.ipv4.ip_forward")? != "0" {
             bail!("a fresh namespace should start with ip_forward 0");
         }

@@ -11,7 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clawster_e2e::netns::{Netns, Topology, METADATA_ADDR, NAT_EGRESS, NAT_OUTSIDE_ADDR, OUTSIDE_ADDR, PRIVATE_NET};
+use clawster_e2e::netns::{
+    Netns, Topology, METADATA_ADDR, NAT_EGRESS, NAT_OUTSIDE_ADDR, OUTSIDE_ADDR, PRIVATE_NET,
+};
 use clawster_e2e::process::Output;
 use clawster_e2e::{bins, prereq};
 use serde_json::Value;
@@ -52,7 +54,8 @@ impl Env {
     fn agent(&self, ns: &Netns, args: &[&str]) -> Command {
         let mut c = ns.command(&self.bin);
         c.args(["--log-target", "stderr"]).args(args);
-        c.env_clear().env("PATH", self.dir.path().join("empty-path"));
+        c.env_clear()
+            .env("PATH", self.dir.path().join("empty-path"));
         c
     }
 
@@ -62,7 +65,16 @@ impl Env {
 
     fn apply(&self, ns: &Netns, extra: &[&str]) -> Result<Output> {
         let root = self.root();
-        let mut args = vec!["apply", "--once", "--root", &root, "--imds-endpoint", "off", "--detect-timeout", "2"];
+        let mut args = vec![
+            "apply",
+            "--once",
+            "--root",
+            &root,
+            "--imds-endpoint",
+            "off",
+            "--detect-timeout",
+            "2",
+        ];
         args.extend_from_slice(extra);
         self.run_agent(ns, &args)
     }
@@ -77,7 +89,13 @@ impl Env {
 const STD: &[&str] = &["--vpc-cidr", PRIVATE_NET, "--egress-interface", NAT_EGRESS];
 
 fn ok(out: &Output) {
-    assert!(out.success(), "agent exited {}:\nstdout:\n{}\nstderr:\n{}", out.status, out.stdout, out.stderr);
+    assert!(
+        out.success(),
+        "agent exited {}:\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
 }
 
 /// The rules and chains of an `nft -j` listing, without handles and table names.
@@ -100,15 +118,21 @@ fn normalized(v: &Value) -> Vec<Value> {
 fn translates_allowed_ports_and_drops_the_rest() -> Result<()> {
     let e = env();
     let t = Topology::new("xlat")?;
-    let https = t.outside.tcp_server(&format!("0.0.0.0:443"))?;
+    let https = t.outside.tcp_server("0.0.0.0:443")?;
     let ssh = t.outside.tcp_server("0.0.0.0:22")?;
     let meta = t.outside.tcp_server(&format!("{METADATA_ADDR}:80"))?;
 
     // Control: plain routing (no agent) reaches port 22 and the metadata address untranslated,
     // so the drops below are our filter's doing, not the topology's.
     t.nat.set_sysctl("net.ipv4.ip_forward", "1")?;
-    assert!(t.private.tcp_probe(&format!("{OUTSIDE_ADDR}:22"), PROBE)?, "control: plain routing to :22");
-    assert!(t.private.tcp_probe(&format!("{METADATA_ADDR}:80"), PROBE)?, "control: plain routing to metadata");
+    assert!(
+        t.private.tcp_probe(&format!("{OUTSIDE_ADDR}:22"), PROBE)?,
+        "control: plain routing to :22"
+    );
+    assert!(
+        t.private.tcp_probe(&format!("{METADATA_ADDR}:80"), PROBE)?,
+        "control: plain routing to metadata"
+    );
     assert_eq!(ssh.peers(), ["10.0.2.2"], "control: untranslated source");
     t.nat.set_sysctl("net.ipv4.ip_forward", "0")?;
 
@@ -116,16 +140,44 @@ fn translates_allowed_ports_and_drops_the_rest() -> Result<()> {
     ok(&out);
     assert_eq!(t.nat.sysctl("net.ipv4.ip_forward")?, "1");
     assert_eq!(t.nat.sysctl("net.ipv4.conf.all.send_redirects")?, "0");
-    assert_eq!(t.nat.sysctl("net.netfilter.nf_conntrack_tcp_timeout_established")?, "7440");
-    let conf = std::fs::read_to_string(e.dir.path().join("root/etc/sysctl.d/60-clawster-nat-agent.conf"))?;
-    assert!(conf.contains("send_redirects = 0") && !conf.contains("\nnet.ipv4.ip_forward"), "{conf}");
+    assert_eq!(
+        t.nat
+            .sysctl("net.netfilter.nf_conntrack_tcp_timeout_established")?,
+        "7440"
+    );
+    let conf = std::fs::read_to_string(
+        e.dir
+            .path()
+            .join("root/etc/sysctl.d/60-clawster-nat-agent.conf"),
+    )?;
+    assert!(
+        conf.contains("send_redirects = 0") && !conf.contains("\nnet.ipv4.ip_forward"),
+        "{conf}"
+    );
 
-    assert!(t.private.tcp_probe(&format!("{OUTSIDE_ADDR}:443"), PROBE)?, "443 must pass");
-    assert_eq!(https.peers(), [NAT_OUTSIDE_ADDR], "the outside must see the NAT's address");
-    assert!(!t.private.tcp_probe(&format!("{OUTSIDE_ADDR}:22"), PROBE)?, "22 must be dropped");
+    assert!(
+        t.private.tcp_probe(&format!("{OUTSIDE_ADDR}:443"), PROBE)?,
+        "443 must pass"
+    );
+    assert_eq!(
+        https.peers(),
+        [NAT_OUTSIDE_ADDR],
+        "the outside must see the NAT's address"
+    );
+    assert!(
+        !t.private.tcp_probe(&format!("{OUTSIDE_ADDR}:22"), PROBE)?,
+        "22 must be dropped"
+    );
     assert_eq!(ssh.peers().len(), 1, "no new connection on 22");
-    assert!(!t.private.tcp_probe(&format!("{METADATA_ADDR}:80"), PROBE)?, "169.254.169.254 must be dropped");
-    assert_eq!(meta.peers().len(), 1, "no new connection to the metadata address");
+    assert!(
+        !t.private.tcp_probe(&format!("{METADATA_ADDR}:80"), PROBE)?,
+        "169.254.169.254 must be dropped"
+    );
+    assert_eq!(
+        meta.peers().len(),
+        1,
+        "no new connection to the metadata address"
+    );
     Ok(())
 }
 
@@ -133,16 +185,35 @@ fn translates_allowed_ports_and_drops_the_rest() -> Result<()> {
 fn apply_twice_is_identical_and_status_is_healthy() -> Result<()> {
     let e = env();
     let t = Topology::new("twice")?;
-    let args: Vec<&str> = STD.iter().copied().chain(["--mss-clamp", "--fully-random"]).collect();
+    let args: Vec<&str> = STD
+        .iter()
+        .copied()
+        .chain(["--mss-clamp", "--fully-random"])
+        .collect();
     ok(&e.apply(&t.nat, &args)?);
     let first = e.list_json(&t.nat, "clawster_nat")?;
     let out = e.apply(&t.nat, &args)?;
     ok(&out);
-    assert!(!out.stderr.contains("replacing table"), "second apply must find the table correct:\n{}", out.stderr);
-    assert_eq!(e.list_json(&t.nat, "clawster_nat")?, first, "nft -j listing changed between applies");
+    assert!(
+        !out.stderr.contains("replacing table"),
+        "second apply must find the table correct:\n{}",
+        out.stderr
+    );
+    assert_eq!(
+        e.list_json(&t.nat, "clawster_nat")?,
+        first,
+        "nft -j listing changed between applies"
+    );
 
     let root = e.root();
-    let mut st = vec!["status", "--json", "--root", &root, "--imds-endpoint", "off"];
+    let mut st = vec![
+        "status",
+        "--json",
+        "--root",
+        &root,
+        "--imds-endpoint",
+        "off",
+    ];
     st.extend_from_slice(&args);
     let out = e.run_agent(&t.nat, &st)?;
     ok(&out);
@@ -152,13 +223,21 @@ fn apply_twice_is_identical_and_status_is_healthy() -> Result<()> {
 
     // Drift is seen by status (exit 1) and repaired by apply.
     let nft = e.nft.display().to_string();
-    t.nat.exec_ok(&nft, &["flush", "chain", "ip", "clawster_nat", "forward"])?;
+    t.nat
+        .exec_ok(&nft, &["flush", "chain", "ip", "clawster_nat", "forward"])?;
     let out = e.run_agent(&t.nat, &st)?;
     assert_eq!(out.status, 1, "status after drift:\n{}", out.stdout);
-    assert!(out.stdout.contains("chain forward has 0 rules"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("chain forward has 0 rules"),
+        "{}",
+        out.stdout
+    );
     ok(&e.apply(&t.nat, &args)?);
     // The table was replaced, so handles differ; the rules must not.
-    assert_eq!(normalized(&e.list_json(&t.nat, "clawster_nat")?), normalized(&first));
+    assert_eq!(
+        normalized(&e.list_json(&t.nat, "clawster_nat")?),
+        normalized(&first)
+    );
     Ok(())
 }
 
@@ -173,7 +252,19 @@ fn kernel_round_trip_matches_nft_for_every_rule_shape() -> Result<()> {
         ("plain", &[]),
         ("clamp", &["--mss-clamp"]),
         ("random", &["--fully-random", "--allow-ports", "443"]),
-        ("both", &["--mss-clamp", "--fully-random", "--vpc-cidr", "10.1.0.0/16", "--vpc-cidr", "192.0.2.7/32", "--allow-ports", "80,443,8443"]),
+        (
+            "both",
+            &[
+                "--mss-clamp",
+                "--fully-random",
+                "--vpc-cidr",
+                "10.1.0.0/16",
+                "--vpc-cidr",
+                "192.0.2.7/32",
+                "--allow-ports",
+                "80,443,8443",
+            ],
+        ),
     ];
     for (name, extra) in variants {
         let table = format!("cn_{name}");
@@ -185,26 +276,44 @@ fn kernel_round_trip_matches_nft_for_every_rule_shape() -> Result<()> {
         ok(&e.apply(&t.nat, &args)?);
 
         // The oracle: the same rules written in nft syntax, compiled by nft into another table.
-        let cidrs: Vec<&str> = args.windows(2).filter(|w| w[0] == "--vpc-cidr").map(|w| w[1]).collect();
+        let cidrs: Vec<&str> = args
+            .windows(2)
+            .filter(|w| w[0] == "--vpc-cidr")
+            .map(|w| w[1])
+            .collect();
         let ports: Vec<&str> = args
             .windows(2)
             .filter(|w| w[0] == "--allow-ports")
             .flat_map(|w| w[1].split(','))
             .collect();
-        let ports = if ports.is_empty() { vec!["80", "443"] } else { ports };
-        let fr = if extra.contains(&"--fully-random") { " fully-random" } else { "" };
+        let ports = if ports.is_empty() {
+            vec!["80", "443"]
+        } else {
+            ports
+        };
+        let fr = if extra.contains(&"--fully-random") {
+            " fully-random"
+        } else {
+            ""
+        };
         let mut text = format!("table ip oracle_{name} {{\n chain postrouting {{\n  type nat hook postrouting priority srcnat; policy accept;\n");
         for c in &cidrs {
-            text.push_str(&format!("  oifname \"{NAT_EGRESS}\" ip saddr {c} masquerade{fr}\n"));
+            text.push_str(&format!(
+                "  oifname \"{NAT_EGRESS}\" ip saddr {c} masquerade{fr}\n"
+            ));
         }
-        text.push_str(" }\n chain forward {\n  type filter hook forward priority filter; policy drop;\n");
+        text.push_str(
+            " }\n chain forward {\n  type filter hook forward priority filter; policy drop;\n",
+        );
         if extra.contains(&"--mss-clamp") {
             text.push_str("  tcp flags syn tcp option maxseg size set rt mtu\n");
         }
         text.push_str("  ct state established,related accept\n  ip daddr 169.254.0.0/16 drop\n");
         for c in &cidrs {
             for p in &ports {
-                text.push_str(&format!("  oifname \"{NAT_EGRESS}\" ip saddr {c} tcp dport {p} ct state new accept\n"));
+                text.push_str(&format!(
+                    "  oifname \"{NAT_EGRESS}\" ip saddr {c} tcp dport {p} ct state new accept\n"
+                ));
             }
         }
         text.push_str(" }\n}\n");
@@ -214,10 +323,17 @@ fn kernel_round_trip_matches_nft_for_every_rule_shape() -> Result<()> {
 
         let ours = e.list_json(&t.nat, &table)?;
         let oracle = e.list_json(&t.nat, &format!("oracle_{name}"))?;
-        assert_eq!(normalized(&ours), normalized(&oracle), "variant {name}: our table vs nft's compilation of\n{text}");
+        assert_eq!(
+            normalized(&ours),
+            normalized(&oracle),
+            "variant {name}: our table vs nft's compilation of\n{text}"
+        );
         let s = ours.to_string();
         if extra.contains(&"--fully-random") {
-            assert!(s.contains(r#"{"masquerade":{"flags":"fully-random"}}"#), "{s}");
+            assert!(
+                s.contains(r#"{"masquerade":{"flags":"fully-random"}}"#),
+                "{s}"
+            );
         }
         if extra.contains(&"--mss-clamp") {
             assert!(
@@ -243,8 +359,16 @@ fn missing_egress_interface_fails_closed() -> Result<()> {
     let args = ["--vpc-cidr", PRIVATE_NET, "--egress-interface", "nope0"];
     let out = e.apply(&t.nat, &args)?;
     assert_ne!(out.status, 0, "must fail:\n{}", out.stderr);
-    assert!(out.stderr.contains("\"nope0\" does not exist"), "{}", out.stderr);
-    assert!(out.stderr.contains("nat.forwarding"), "journal record names the failure:\n{}", out.stderr);
+    assert!(
+        out.stderr.contains("\"nope0\" does not exist"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("nat.forwarding"),
+        "journal record names the failure:\n{}",
+        out.stderr
+    );
     assert_eq!(t.nat.sysctl("net.ipv4.ip_forward")?, "0");
 
     // Forwarding that was on (e.g. left by something else) is turned off, not left untranslated.
@@ -261,7 +385,8 @@ fn foreign_drop_chain_is_reported() -> Result<()> {
     let e = env();
     let t = Topology::new("foreign")?;
     let nft = e.nft.display().to_string();
-    t.nat.exec_ok(&nft, &["add", "table", "inet", "dockerish"])?;
+    t.nat
+        .exec_ok(&nft, &["add", "table", "inet", "dockerish"])?;
     t.nat.exec_ok(
         &nft,
         &["add chain inet dockerish FORWARD { type filter hook forward priority 10 ; policy drop ; }"],
@@ -274,7 +399,14 @@ fn foreign_drop_chain_is_reported() -> Result<()> {
         out.stderr
     );
     let root = e.root();
-    let mut st = vec!["status", "--json", "--root", &root, "--imds-endpoint", "off"];
+    let mut st = vec![
+        "status",
+        "--json",
+        "--root",
+        &root,
+        "--imds-endpoint",
+        "off",
+    ];
     st.extend_from_slice(STD);
     let out = e.run_agent(&t.nat, &st)?;
     assert_eq!(out.status, 1, "a foreign drop chain makes status unhealthy");
@@ -285,7 +417,8 @@ fn foreign_drop_chain_is_reported() -> Result<()> {
     let _srv = t.outside.tcp_server("0.0.0.0:443")?;
     assert!(!t.private.tcp_probe(&format!("{OUTSIDE_ADDR}:443"), PROBE)?);
     // We never touched it.
-    t.nat.exec_ok(&nft, &["list", "chain", "inet", "dockerish", "FORWARD"])?;
+    t.nat
+        .exec_ok(&nft, &["list", "chain", "inet", "dockerish", "FORWARD"])?;
     Ok(())
 }
 
@@ -294,16 +427,27 @@ fn remove_turns_forwarding_off_and_deletes_only_our_table() -> Result<()> {
     let e = env();
     let t = Topology::new("rm")?;
     let nft = e.nft.display().to_string();
-    t.nat.exec_ok(&nft, &["add", "table", "ip", "someone_else"])?;
+    t.nat
+        .exec_ok(&nft, &["add", "table", "ip", "someone_else"])?;
     ok(&e.apply(&t.nat, STD)?);
     let root = e.root();
-    ok(&e.run_agent(&t.nat, &["remove", "--root", &root, "--imds-endpoint", "off"])?);
+    ok(&e.run_agent(
+        &t.nat,
+        &["remove", "--root", &root, "--imds-endpoint", "off"],
+    )?);
     assert_eq!(t.nat.sysctl("net.ipv4.ip_forward")?, "0");
     let tables = t.nat.exec_ok(&nft, &["list", "tables"])?.stdout;
     assert_eq!(tables.trim(), "table ip someone_else");
-    assert!(!e.dir.path().join("root/etc/sysctl.d/60-clawster-nat-agent.conf").exists());
+    assert!(!e
+        .dir
+        .path()
+        .join("root/etc/sysctl.d/60-clawster-nat-agent.conf")
+        .exists());
     // Idempotent.
-    ok(&e.run_agent(&t.nat, &["remove", "--root", &root, "--imds-endpoint", "off"])?);
+    ok(&e.run_agent(
+        &t.nat,
+        &["remove", "--root", &root, "--imds-endpoint", "off"],
+    )?);
     Ok(())
 }
 
@@ -313,17 +457,29 @@ fn remove_turns_forwarding_off_and_deletes_only_our_table() -> Result<()> {
 fn egress_and_cidrs_from_route_and_fake_imds() -> Result<()> {
     let e = env();
     let t = Topology::new("imds")?;
-    let mac = t.nat.exec_ok("cat", &[&format!("/sys/class/net/{NAT_EGRESS}/address")]);
+    let mac = t
+        .nat
+        .exec_ok("cat", &[&format!("/sys/class/net/{NAT_EGRESS}/address")]);
     // /sys in `ip netns exec` is the namespace's; fall back to `ip link` parsing if needed.
     let mac = match mac {
         Ok(o) if !o.stdout.trim().is_empty() => o.stdout.trim().to_string(),
         _ => {
             let o = t.nat.ip(&["-o", "link", "show", NAT_EGRESS])?;
-            o.stdout.split("link/ether ").nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or("").into()
+            o.stdout
+                .split("link/ether ")
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+                .unwrap_or("")
+                .into()
         }
     };
-    for (served_mac, expect_ok) in [(mac.clone(), true), ("02:00:00:00:00:99".to_string(), false)] {
-        let listener = t.nat.in_ns(|| Ok(std::net::TcpListener::bind("127.0.0.1:0")?))?;
+    for (served_mac, expect_ok) in [
+        (mac.clone(), true),
+        ("02:00:00:00:00:99".to_string(), false),
+    ] {
+        let listener = t
+            .nat
+            .in_ns(|| Ok(std::net::TcpListener::bind("127.0.0.1:0")?))?;
         let port = listener.local_addr()?.port();
         let served = served_mac.clone();
         let server = std::thread::spawn(move || serve_imds(listener, &served));
@@ -331,12 +487,26 @@ fn egress_and_cidrs_from_route_and_fake_imds() -> Result<()> {
         let root = e.root();
         let out = e.run_agent(
             &t.nat,
-            &["apply", "--once", "--root", &root, "--imds-endpoint", &endpoint, "--detect-timeout", "2"],
+            &[
+                "apply",
+                "--once",
+                "--root",
+                &root,
+                "--imds-endpoint",
+                &endpoint,
+                "--detect-timeout",
+                "2",
+            ],
         )?;
         let _ = server.join();
         if expect_ok {
             ok(&out);
-            assert!(out.stderr.contains(&format!("masquerade {PRIVATE_NET} out of {NAT_EGRESS}")), "{}", out.stderr);
+            assert!(
+                out.stderr
+                    .contains(&format!("masquerade {PRIVATE_NET} out of {NAT_EGRESS}")),
+                "{}",
+                out.stderr
+            );
             assert_eq!(t.nat.sysctl("net.ipv4.ip_forward")?, "1");
         } else {
             assert_ne!(out.status, 0, "a MAC mismatch must fail:\n{}", out.stderr);
@@ -381,7 +551,11 @@ fn serve_imds(l: std::net::TcpListener, mac: &str) {
             String::new()
         };
         let mut s = s;
-        let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
     }
 }
 
@@ -414,9 +588,22 @@ fn daemon_notifies_and_restores_after_flush_ruleset() -> Result<()> {
     notify.set_read_timeout(Some(Duration::from_secs(15)))?;
     let root = e.root();
     let ip = prereq::which("ip").context("ip")?;
-    let mut args: Vec<String> = ["netns", "exec", t.nat.name()].iter().map(|s| s.to_string()).collect();
+    let mut args: Vec<String> = ["netns", "exec", t.nat.name()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     args.push(e.bin.display().to_string());
-    for a in ["--log-target", "stderr", "run", "--interval", "30", "--root", &root, "--imds-endpoint", "off"] {
+    for a in [
+        "--log-target",
+        "stderr",
+        "run",
+        "--interval",
+        "30",
+        "--root",
+        &root,
+        "--imds-endpoint",
+        "off",
+    ] {
         args.push(a.into());
     }
     args.extend(STD.iter().map(|s| s.to_string()));
@@ -433,7 +620,9 @@ fn daemon_notifies_and_restores_after_flush_ruleset() -> Result<()> {
     let daemon = Daemon(child);
 
     let mut buf = [0u8; 512];
-    let n = notify.recv(&mut buf).context("no sd_notify message from the daemon")?;
+    let n = notify
+        .recv(&mut buf)
+        .context("no sd_notify message from the daemon")?;
     let msg = String::from_utf8_lossy(&buf[..n]).to_string();
     assert!(msg.starts_with("READY=1\nSTATUS=forwarding"), "{msg}");
     assert_eq!(t.nat.sysctl("net.ipv4.ip_forward")?, "1");
@@ -452,32 +641,45 @@ fn daemon_notifies_and_restores_after_flush_ruleset() -> Result<()> {
     let nft = e.nft.display().to_string();
     t.nat.exec_ok(&nft, &["flush", "ruleset"])?;
     let took = wait_for("table restored", Duration::from_secs(5), || {
-        Ok(t.nat.exec(&nft, &["list", "table", "ip", "clawster_nat"])?.stdout.contains("masquerade"))
+        Ok(t.nat
+            .exec(&nft, &["list", "table", "ip", "clawster_nat"])?
+            .stdout
+            .contains("masquerade"))
     })?;
     eprintln!("restored {took:?} after nft flush ruleset");
     assert_eq!(t.nat.sysctl("net.ipv4.ip_forward")?, "1");
-    assert!(t.private.tcp_probe(&format!("{OUTSIDE_ADDR}:443"), PROBE)?, "traffic passes after repair");
+    assert!(
+        t.private.tcp_probe(&format!("{OUTSIDE_ADDR}:443"), PROBE)?,
+        "traffic passes after repair"
+    );
 
     // Someone turns forwarding off: the periodic check is 30 s, but the daemon also reacts to
     // a link event; flapping the inside link triggers one.
     t.nat.set_sysctl("net.ipv4.ip_forward", "0")?;
     t.nat.ip(&["link", "set", "in0", "down"])?;
     t.nat.ip(&["link", "set", "in0", "up"])?;
-    wait_for("forwarding back on", Duration::from_secs(5), || Ok(t.nat.sysctl("net.ipv4.ip_forward")? == "1"))?;
+    wait_for("forwarding back on", Duration::from_secs(5), || {
+        Ok(t.nat.sysctl("net.ipv4.ip_forward")? == "1")
+    })?;
 
     // The egress interface is renamed: the configured name no longer exists, so forwarding must
     // go off (fail closed) until it is back.
     t.nat.ip(&["link", "set", NAT_EGRESS, "down"])?;
     t.nat.ip(&["link", "set", NAT_EGRESS, "name", "wan9"])?;
-    wait_for("forwarding off after rename", Duration::from_secs(5), || {
-        Ok(t.nat.sysctl("net.ipv4.ip_forward")? == "0")
-    })?;
+    wait_for(
+        "forwarding off after rename",
+        Duration::from_secs(5),
+        || Ok(t.nat.sysctl("net.ipv4.ip_forward")? == "0"),
+    )?;
     t.nat.ip(&["link", "set", "wan9", "name", NAT_EGRESS])?;
     t.nat.ip(&["link", "set", NAT_EGRESS, "up"])?;
-    t.nat.ip(&["route", "replace", "default", "via", OUTSIDE_ADDR])?;
-    wait_for("forwarding on after rename back", Duration::from_secs(5), || {
-        Ok(t.nat.sysctl("net.ipv4.ip_forward")? == "1")
-    })?;
+    t.nat
+        .ip(&["route", "replace", "default", "via", OUTSIDE_ADDR])?;
+    wait_for(
+        "forwarding on after rename back",
+        Duration::from_secs(5),
+        || Ok(t.nat.sysctl("net.ipv4.ip_forward")? == "1"),
+    )?;
     drop(daemon);
     Ok(())
 }

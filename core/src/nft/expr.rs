@@ -212,13 +212,24 @@ impl Expr {
                 b.attr_be32(2, op.number()); // NFTA_CMP_OP
                 data_value(b, 3, data); // NFTA_CMP_DATA
             }
-            Self::Payload { dreg, base, offset, len } => {
+            Self::Payload {
+                dreg,
+                base,
+                offset,
+                len,
+            } => {
                 b.attr_be32(1, *dreg); // NFTA_PAYLOAD_DREG
                 b.attr_be32(2, *base); // NFTA_PAYLOAD_BASE
                 b.attr_be32(3, *offset); // NFTA_PAYLOAD_OFFSET
                 b.attr_be32(4, *len); // NFTA_PAYLOAD_LEN
             }
-            Self::Bitwise { sreg, dreg, len, mask, xor } => {
+            Self::Bitwise {
+                sreg,
+                dreg,
+                len,
+                mask,
+                xor,
+            } => {
                 b.attr_be32(1, *sreg); // NFTA_BITWISE_SREG
                 b.attr_be32(2, *dreg); // NFTA_BITWISE_DREG
                 b.attr_be32(3, *len); // NFTA_BITWISE_LEN
@@ -246,14 +257,25 @@ impl Expr {
                 b.attr_be32(1, *dreg); // NFTA_RT_DREG
                 b.attr_be32(2, *key); // NFTA_RT_KEY
             }
-            Self::Byteorder { sreg, dreg, op, len, size } => {
+            Self::Byteorder {
+                sreg,
+                dreg,
+                op,
+                len,
+                size,
+            } => {
                 b.attr_be32(1, *sreg); // NFTA_BYTEORDER_SREG
                 b.attr_be32(2, *dreg); // NFTA_BYTEORDER_DREG
                 b.attr_be32(3, *op); // NFTA_BYTEORDER_OP
                 b.attr_be32(4, *len); // NFTA_BYTEORDER_LEN
                 b.attr_be32(5, *size); // NFTA_BYTEORDER_SIZE
             }
-            Self::TcpOptWrite { sreg, kind, offset, len } => {
+            Self::TcpOptWrite {
+                sreg,
+                kind,
+                offset,
+                len,
+            } => {
                 b.attr(2, &[*kind]); // NFTA_EXTHDR_TYPE (u8)
                 b.attr_be32(3, *offset); // NFTA_EXTHDR_OFFSET
                 b.attr_be32(4, *len); // NFTA_EXTHDR_LEN
@@ -276,9 +298,11 @@ pub fn decode_list(data: &[u8]) -> Vec<Expr> {
 }
 
 fn decode_one(elem: &[u8]) -> Expr {
-    let name = netlink::attr(elem, a::EXPR_NAME).and_then(netlink::string).unwrap_or_default();
+    let name = netlink::attr(elem, a::EXPR_NAME)
+        .and_then(netlink::string)
+        .unwrap_or_default();
     let d = netlink::attr(elem, a::EXPR_DATA).unwrap_or(&[]);
-    decode_data(&name, d).unwrap_or_else(|| Expr::Unknown(name))
+    decode_data(&name, d).unwrap_or(Expr::Unknown(name))
 }
 
 fn u(d: &[u8], ty: u16) -> Option<u32> {
@@ -286,7 +310,9 @@ fn u(d: &[u8], ty: u16) -> Option<u32> {
 }
 
 fn value(d: &[u8], ty: u16) -> Option<Vec<u8>> {
-    netlink::attr(d, ty).and_then(|n| netlink::attr(n, a::DATA_VALUE)).map(<[u8]>::to_vec)
+    netlink::attr(d, ty)
+        .and_then(|n| netlink::attr(n, a::DATA_VALUE))
+        .map(<[u8]>::to_vec)
 }
 
 fn decode_data(name: &str, d: &[u8]) -> Option<Expr> {
@@ -295,7 +321,10 @@ fn decode_data(name: &str, d: &[u8]) -> Option<Expr> {
             if netlink::attr(d, 3).is_some() {
                 return None; // a meta *set*
             }
-            Expr::Meta { dreg: u(d, 1)?, key: u(d, 2)? }
+            Expr::Meta {
+                dreg: u(d, 1)?,
+                key: u(d, 2)?,
+            }
         }
         "cmp" => {
             let op = match u(d, 2)? {
@@ -303,13 +332,22 @@ fn decode_data(name: &str, d: &[u8]) -> Option<Expr> {
                 1 => CmpOp::Neq,
                 _ => return None,
             };
-            Expr::Cmp { sreg: u(d, 1)?, op, data: value(d, 3)? }
+            Expr::Cmp {
+                sreg: u(d, 1)?,
+                op,
+                data: value(d, 3)?,
+            }
         }
         "payload" => {
             if netlink::attr(d, 5).is_some() {
                 return None; // a payload write
             }
-            Expr::Payload { dreg: u(d, 1)?, base: u(d, 2)?, offset: u(d, 3)?, len: u(d, 4)? }
+            Expr::Payload {
+                dreg: u(d, 1)?,
+                base: u(d, 2)?,
+                offset: u(d, 3)?,
+                len: u(d, 4)?,
+            }
         }
         "bitwise" => {
             if u(d, 6).unwrap_or(0) != 0 {
@@ -327,7 +365,10 @@ fn decode_data(name: &str, d: &[u8]) -> Option<Expr> {
             if netlink::attr(d, 3).is_some() || netlink::attr(d, 4).is_some() {
                 return None; // direction-specific or a ct set
             }
-            Expr::Ct { dreg: u(d, 1)?, key: u(d, 2)? }
+            Expr::Ct {
+                dreg: u(d, 1)?,
+                key: u(d, 2)?,
+            }
         }
         "immediate" => {
             if u(d, 1)? != REG_VERDICT {
@@ -344,9 +385,14 @@ fn decode_data(name: &str, d: &[u8]) -> Option<Expr> {
             if netlink::attr(d, 2).is_some() || netlink::attr(d, 3).is_some() {
                 return None; // port range registers
             }
-            Expr::Masq { flags: u(d, 1).unwrap_or(0) }
+            Expr::Masq {
+                flags: u(d, 1).unwrap_or(0),
+            }
         }
-        "rt" => Expr::Rt { dreg: u(d, 1)?, key: u(d, 2)? },
+        "rt" => Expr::Rt {
+            dreg: u(d, 1)?,
+            key: u(d, 2)?,
+        },
         "byteorder" => Expr::Byteorder {
             sreg: u(d, 1)?,
             dreg: u(d, 2)?,
@@ -374,15 +420,31 @@ fn decode_data(name: &str, d: &[u8]) -> Option<Expr> {
 pub fn match_ifname(key: u32, name: &str) -> Vec<Expr> {
     let mut data = name.as_bytes().to_vec();
     data.resize(16, 0);
-    vec![Expr::Meta { key, dreg: REG_1 }, Expr::Cmp { sreg: REG_1, op: CmpOp::Eq, data }]
+    vec![
+        Expr::Meta { key, dreg: REG_1 },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Eq,
+            data,
+        },
+    ]
 }
 
 /// `ip saddr|daddr ADDR/PREFIX`: payload load 4 bytes at network offset 12 (saddr) or 16
 /// (daddr), masked unless the prefix is /32, compared with the network address.
 pub fn match_ipv4_prefix(offset: u32, addr: [u8; 4], prefix: u8) -> Vec<Expr> {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix.min(32)))
+    };
     let net = (u32::from_be_bytes(addr) & mask).to_be_bytes();
-    let mut v = vec![Expr::Payload { dreg: REG_1, base: BASE_NETWORK, offset, len: 4 }];
+    let mut v = vec![Expr::Payload {
+        dreg: REG_1,
+        base: BASE_NETWORK,
+        offset,
+        len: 4,
+    }];
     if prefix < 32 {
         v.push(Expr::Bitwise {
             sreg: REG_1,
@@ -392,20 +454,43 @@ pub fn match_ipv4_prefix(offset: u32, addr: [u8; 4], prefix: u8) -> Vec<Expr> {
             xor: vec![0; 4],
         });
     }
-    v.push(Expr::Cmp { sreg: REG_1, op: CmpOp::Eq, data: net.to_vec() });
+    v.push(Expr::Cmp {
+        sreg: REG_1,
+        op: CmpOp::Eq,
+        data: net.to_vec(),
+    });
     v
 }
 
 /// `meta l4proto tcp`.
 pub fn match_l4proto_tcp() -> Vec<Expr> {
-    vec![Expr::Meta { key: META_L4PROTO, dreg: REG_1 }, Expr::Cmp { sreg: REG_1, op: CmpOp::Eq, data: vec![6] }]
+    vec![
+        Expr::Meta {
+            key: META_L4PROTO,
+            dreg: REG_1,
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Eq,
+            data: vec![6],
+        },
+    ]
 }
 
 /// `tcp dport PORT` (with its `meta l4proto tcp` dependency).
 pub fn match_tcp_dport(port: u16) -> Vec<Expr> {
     let mut v = match_l4proto_tcp();
-    v.push(Expr::Payload { dreg: REG_1, base: BASE_TRANSPORT, offset: 2, len: 2 });
-    v.push(Expr::Cmp { sreg: REG_1, op: CmpOp::Eq, data: port.to_be_bytes().to_vec() });
+    v.push(Expr::Payload {
+        dreg: REG_1,
+        base: BASE_TRANSPORT,
+        offset: 2,
+        len: 2,
+    });
+    v.push(Expr::Cmp {
+        sreg: REG_1,
+        op: CmpOp::Eq,
+        data: port.to_be_bytes().to_vec(),
+    });
     v
 }
 
@@ -413,9 +498,22 @@ pub fn match_tcp_dport(port: u16) -> Vec<Expr> {
 /// The state is a host-order u32 in the register.
 pub fn match_ct_state(bits: u32) -> Vec<Expr> {
     vec![
-        Expr::Ct { key: CT_STATE, dreg: REG_1 },
-        Expr::Bitwise { sreg: REG_1, dreg: REG_1, len: 4, mask: bits.to_ne_bytes().to_vec(), xor: vec![0; 4] },
-        Expr::Cmp { sreg: REG_1, op: CmpOp::Neq, data: vec![0; 4] },
+        Expr::Ct {
+            key: CT_STATE,
+            dreg: REG_1,
+        },
+        Expr::Bitwise {
+            sreg: REG_1,
+            dreg: REG_1,
+            len: 4,
+            mask: bits.to_ne_bytes().to_vec(),
+            xor: vec![0; 4],
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Neq,
+            data: vec![0; 4],
+        },
     ]
 }
 
@@ -424,12 +522,41 @@ pub fn match_ct_state(bits: u32) -> Vec<Expr> {
 pub fn clamp_mss_to_route() -> Vec<Expr> {
     let mut v = match_l4proto_tcp();
     v.extend([
-        Expr::Payload { dreg: REG_1, base: BASE_TRANSPORT, offset: 13, len: 1 },
-        Expr::Bitwise { sreg: REG_1, dreg: REG_1, len: 1, mask: vec![0x02], xor: vec![0] },
-        Expr::Cmp { sreg: REG_1, op: CmpOp::Neq, data: vec![0] },
-        Expr::Rt { key: RT_TCPMSS, dreg: REG_1 },
-        Expr::Byteorder { sreg: REG_1, dreg: REG_1, op: BYTEORDER_HTON, len: 2, size: 2 },
-        Expr::TcpOptWrite { sreg: REG_1, kind: TCPOPT_MAXSEG, offset: 2, len: 2 },
+        Expr::Payload {
+            dreg: REG_1,
+            base: BASE_TRANSPORT,
+            offset: 13,
+            len: 1,
+        },
+        Expr::Bitwise {
+            sreg: REG_1,
+            dreg: REG_1,
+            len: 1,
+            mask: vec![0x02],
+            xor: vec![0],
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Neq,
+            data: vec![0],
+        },
+        Expr::Rt {
+            key: RT_TCPMSS,
+            dreg: REG_1,
+        },
+        Expr::Byteorder {
+            sreg: REG_1,
+            dreg: REG_1,
+            op: BYTEORDER_HTON,
+            len: 2,
+            size: 2,
+        },
+        Expr::TcpOptWrite {
+            sreg: REG_1,
+            kind: TCPOPT_MAXSEG,
+            offset: 2,
+            len: 2,
+        },
     ]);
     v
 }

@@ -276,16 +276,29 @@ impl Batch {
         let mut b = MsgBuilder::new();
         // res_id of the batch messages names the subsystem, big-endian.
         let sub = NFNL_SUBSYS_NFTABLES.to_be_bytes();
-        b.begin(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, &[0, 0, sub[0], sub[1]]);
+        b.begin(
+            NFNL_MSG_BATCH_BEGIN,
+            NLM_F_REQUEST,
+            seq,
+            &[0, 0, sub[0], sub[1]],
+        );
         b.end();
         (b, seq.wrapping_add(1))
     }
 
     fn finish(mut b: MsgBuilder, seq: u32, acks: Vec<(u32, String)>) -> Self {
         let sub = NFNL_SUBSYS_NFTABLES.to_be_bytes();
-        b.begin(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq, &[0, 0, sub[0], sub[1]]);
+        b.begin(
+            NFNL_MSG_BATCH_END,
+            NLM_F_REQUEST,
+            seq,
+            &[0, 0, sub[0], sub[1]],
+        );
         b.end();
-        Self { bytes: b.into_bytes(), acks }
+        Self {
+            bytes: b.into_bytes(),
+            acks,
+        }
     }
 
     /// Sends the batch and waits for every acknowledgement.
@@ -309,33 +322,44 @@ impl Ruleset {
         let (mut b, mut seq) = Batch::begin(seq);
         let mut acks = Vec::new();
         let req = NLM_F_REQUEST | NLM_F_ACK;
-        let mut push = |b: &mut MsgBuilder, what: String, f: &mut dyn FnMut(&mut MsgBuilder, u32)| {
-            f(b, seq);
-            acks.push((seq, what));
-            seq = seq.wrapping_add(1);
-        };
+        let mut push =
+            |b: &mut MsgBuilder, what: String, f: &mut dyn FnMut(&mut MsgBuilder, u32)| {
+                f(b, seq);
+                acks.push((seq, what));
+                seq = seq.wrapping_add(1);
+            };
         let fam = self.family;
         let t = self.table.as_str();
-        push(&mut b, format!("create table {} {t}", fam.name()), &mut |b, s| {
-            table_msg(b, msg::NEWTABLE, req | NLM_F_CREATE, s, fam, t)
-        });
-        push(&mut b, format!("delete table {} {t}", fam.name()), &mut |b, s| {
-            table_msg(b, msg::DELTABLE, req, s, fam, t)
-        });
-        push(&mut b, format!("add table {} {t}", fam.name()), &mut |b, s| {
-            table_msg(b, msg::NEWTABLE, req | NLM_F_CREATE, s, fam, t)
-        });
+        push(
+            &mut b,
+            format!("create table {} {t}", fam.name()),
+            &mut |b, s| table_msg(b, msg::NEWTABLE, req | NLM_F_CREATE, s, fam, t),
+        );
+        push(
+            &mut b,
+            format!("delete table {} {t}", fam.name()),
+            &mut |b, s| table_msg(b, msg::DELTABLE, req, s, fam, t),
+        );
+        push(
+            &mut b,
+            format!("add table {} {t}", fam.name()),
+            &mut |b, s| table_msg(b, msg::NEWTABLE, req | NLM_F_CREATE, s, fam, t),
+        );
         for chain in &self.chains {
             check_name(&chain.name)?;
-            push(&mut b, format!("add chain {t} {}", chain.name), &mut |b, s| {
-                encode_chain(b, s, fam, t, chain)
-            });
+            push(
+                &mut b,
+                format!("add chain {t} {}", chain.name),
+                &mut |b, s| encode_chain(b, s, fam, t, chain),
+            );
         }
         for chain in &self.chains {
             for (i, rule) in chain.rules.iter().enumerate() {
-                push(&mut b, format!("add rule {t} {} #{}", chain.name, i + 1), &mut |b, s| {
-                    encode_rule(b, s, fam, t, &chain.name, rule)
-                });
+                push(
+                    &mut b,
+                    format!("add rule {t} {} #{}", chain.name, i + 1),
+                    &mut |b, s| encode_rule(b, s, fam, t, &chain.name, rule),
+                );
             }
         }
         Ok(Batch::finish(b, seq, acks))
@@ -357,13 +381,21 @@ pub fn delete_batch(seq: u32, family: Family, table: &str) -> Result<Batch, NftE
     table_msg(&mut b, msg::DELTABLE, req, s.wrapping_add(1), family, table);
     let acks = vec![
         (s, format!("create table {} {table}", family.name())),
-        (s.wrapping_add(1), format!("delete table {} {table}", family.name())),
+        (
+            s.wrapping_add(1),
+            format!("delete table {} {table}", family.name()),
+        ),
     ];
     Ok(Batch::finish(b, s.wrapping_add(2), acks))
 }
 
 fn encode_chain(b: &mut MsgBuilder, seq: u32, family: Family, table: &str, chain: &Chain) {
-    b.begin(nft_type(msg::NEWCHAIN), NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE, seq, &nfgenmsg(family.number()));
+    b.begin(
+        nft_type(msg::NEWCHAIN),
+        NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
+        seq,
+        &nfgenmsg(family.number()),
+    );
     b.attr_str(attr::CHAIN_TABLE, table);
     b.attr_str(attr::CHAIN_NAME, &chain.name);
     if let Some(base) = &chain.base {
@@ -377,7 +409,14 @@ fn encode_chain(b: &mut MsgBuilder, seq: u32, family: Family, table: &str, chain
     b.end();
 }
 
-fn encode_rule(b: &mut MsgBuilder, seq: u32, family: Family, table: &str, chain: &str, exprs: &[Expr]) {
+fn encode_rule(
+    b: &mut MsgBuilder,
+    seq: u32,
+    family: Family,
+    table: &str,
+    chain: &str,
+    exprs: &[Expr],
+) {
     b.begin(
         nft_type(msg::NEWRULE),
         NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND,
@@ -423,32 +462,60 @@ struct RawChain {
 }
 
 fn parse_chain(m: &netlink::Msg<'_>) -> Result<RawChain, NetlinkError> {
-    let family = *m.payload.first().ok_or_else(|| NetlinkError::Malformed("short chain message".into()))?;
+    let family = *m
+        .payload
+        .first()
+        .ok_or_else(|| NetlinkError::Malformed("short chain message".into()))?;
     let a = m.payload.get(4..).unwrap_or(&[]);
-    let s = |ty| netlink::attr(a, ty).and_then(netlink::string).unwrap_or_default();
+    let s = |ty| {
+        netlink::attr(a, ty)
+            .and_then(netlink::string)
+            .unwrap_or_default()
+    };
     let table = s(attr::CHAIN_TABLE);
     let name = s(attr::CHAIN_NAME);
     let mut base = None;
     let mut policy_raw = None;
     if let Some(hook) = netlink::attr(a, attr::CHAIN_HOOK) {
-        let num = netlink::attr(hook, attr::HOOK_HOOKNUM).and_then(netlink::be32).unwrap_or(u32::MAX);
-        let prio = netlink::attr(hook, attr::HOOK_PRIORITY).and_then(netlink::be32).unwrap_or(0) as i32;
-        let pol = netlink::attr(a, attr::CHAIN_POLICY).and_then(netlink::be32).unwrap_or(1);
+        let num = netlink::attr(hook, attr::HOOK_HOOKNUM)
+            .and_then(netlink::be32)
+            .unwrap_or(u32::MAX);
+        let prio = netlink::attr(hook, attr::HOOK_PRIORITY)
+            .and_then(netlink::be32)
+            .unwrap_or(0) as i32;
+        let pol = netlink::attr(a, attr::CHAIN_POLICY)
+            .and_then(netlink::be32)
+            .unwrap_or(1);
         policy_raw = Some(pol);
         base = Some(BaseChain {
             kind: s(attr::CHAIN_TYPE),
             hook: Hook::from_number(num),
             priority: prio,
-            policy: if pol == 0 { Policy::Drop } else { Policy::Accept },
+            policy: if pol == 0 {
+                Policy::Drop
+            } else {
+                Policy::Accept
+            },
         });
     }
-    Ok(RawChain { family, table, name, base, policy_raw })
+    Ok(RawChain {
+        family,
+        table,
+        name,
+        base,
+        policy_raw,
+    })
 }
 
 fn dump_request(sock: &mut Socket, m: u16, family: u8, table: Option<&str>) -> (Vec<u8>, u32) {
     let seq = sock.next_seq();
     let mut b = MsgBuilder::new();
-    b.begin(nft_type(m), NLM_F_REQUEST | NLM_F_DUMP, seq, &nfgenmsg(family));
+    b.begin(
+        nft_type(m),
+        NLM_F_REQUEST | NLM_F_DUMP,
+        seq,
+        &nfgenmsg(family),
+    );
     if let Some(t) = table {
         // NFTA_CHAIN_TABLE and NFTA_RULE_TABLE are both type 1: the kernel filters the dump.
         b.attr_str(1, t);
@@ -461,17 +528,27 @@ fn dump_request(sock: &mut Socket, m: u16, family: u8, table: Option<&str>) -> (
 ///
 /// Rules whose expressions this module does not know come back as [`Expr::Unknown`], so a
 /// comparison with an intended ruleset fails instead of ignoring them.
-pub fn read_table(sock: &mut Socket, family: Family, name: &str) -> Result<Option<Ruleset>, NftError> {
+pub fn read_table(
+    sock: &mut Socket,
+    family: Family,
+    name: &str,
+) -> Result<Option<Ruleset>, NftError> {
     check_name(name)?;
     // Table: a GETTABLE for one name answers ENOENT when it is absent.
     let seq = sock.next_seq();
     let mut b = MsgBuilder::new();
     table_msg(&mut b, msg::GETTABLE, NLM_F_REQUEST, seq, family, name);
     let mut found = false;
-    match sock.dump(b.bytes(), seq, &format!("get table {} {name}", family.name()), KERNEL_TIMEOUT, |_| {
-        found = true;
-        Ok(())
-    }) {
+    match sock.dump(
+        b.bytes(),
+        seq,
+        &format!("get table {} {name}", family.name()),
+        KERNEL_TIMEOUT,
+        |_| {
+            found = true;
+            Ok(())
+        },
+    ) {
         Ok(()) => {}
         Err(NetlinkError::Kernel { errno: 2, .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
@@ -485,7 +562,11 @@ pub fn read_table(sock: &mut Socket, family: Family, name: &str) -> Result<Optio
     sock.dump(&req, seq, "list chains", KERNEL_TIMEOUT, |m| {
         let c = parse_chain(m)?;
         if c.table == name {
-            chains.push(Chain { name: c.name, base: c.base, rules: Vec::new() });
+            chains.push(Chain {
+                name: c.name,
+                base: c.base,
+                rules: Vec::new(),
+            });
         }
         Ok(())
     })?;
@@ -494,7 +575,11 @@ pub fn read_table(sock: &mut Socket, family: Family, name: &str) -> Result<Optio
     let mut orphan = None;
     sock.dump(&req, seq, "list rules", KERNEL_TIMEOUT, |m| {
         let a = m.payload.get(4..).unwrap_or(&[]);
-        let s = |ty| netlink::attr(a, ty).and_then(netlink::string).unwrap_or_default();
+        let s = |ty| {
+            netlink::attr(a, ty)
+                .and_then(netlink::string)
+                .unwrap_or_default()
+        };
         if s(attr::RULE_TABLE) != name {
             return Ok(());
         }
@@ -509,7 +594,11 @@ pub fn read_table(sock: &mut Socket, family: Family, name: &str) -> Result<Optio
     if let Some(chain) = orphan {
         return Err(NetlinkError::Malformed(format!("rule in unknown chain {chain}")).into());
     }
-    Ok(Some(Ruleset { family, table: name.into(), chains }))
+    Ok(Some(Ruleset {
+        family,
+        table: name.into(),
+        chains,
+    }))
 }
 
 /// Every base chain of every table in every family.
@@ -536,7 +625,11 @@ pub fn list_base_chains(sock: &mut Socket) -> Result<Vec<BaseChainInfo>, NftErro
 
 /// Opens an nf_tables socket; with `events`, it also receives every ruleset change.
 pub fn open_socket(events: bool) -> Result<Socket, NetlinkError> {
-    let groups = if events { 1 << (NFNLGRP_NFTABLES - 1) } else { 0 };
+    let groups = if events {
+        1 << (NFNLGRP_NFTABLES - 1)
+    } else {
+        0
+    };
     Socket::open(Some(rustix::net::netlink::NETFILTER), groups)
 }
 

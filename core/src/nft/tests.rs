@@ -7,7 +7,10 @@ use super::*;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
 }
 
 fn encode(e: &Expr) -> Vec<u8> {
@@ -25,21 +28,22 @@ fn golden_accept_verdict() {
     //     NFTA_IMMEDIATE_DATA (16, nested)
     //       NFTA_DATA_VERDICT (12, nested)
     //         NFTA_VERDICT_CODE = 1 (NF_ACCEPT, be32)
-    let want = hex(
-        "3000 0180
+    let want = hex("3000 0180
          0e00 0100 696d6d6564696174 6500 0000
          1c00 0280
            0800 0100 00000000
            1000 0280
              0c00 0280
-               0800 0100 00000001",
-    );
+               0800 0100 00000001");
     assert_eq!(encode(&Expr::Verdict(VERDICT_ACCEPT)), want);
 }
 
 #[test]
 fn golden_oifname_match() {
-    let got: Vec<u8> = match_ifname(META_OIFNAME, "eth0").iter().flat_map(encode).collect();
+    let got: Vec<u8> = match_ifname(META_OIFNAME, "eth0")
+        .iter()
+        .flat_map(encode)
+        .collect();
     // meta: NAME "meta\0" (4+5 -> 12), DATA { DREG=1, KEY=7 (NFT_META_OIFNAME) } = 4+8+8
     // cmp:  NAME "cmp\0" (8), DATA { SREG=1, OP=0 (eq), DATA { VALUE "eth0" + 12 NULs } }
     let want = hex(
@@ -56,33 +60,44 @@ fn golden_delete_batch() {
     // NEWTABLE:    len 28, type 0x0a00, flags REQUEST|ACK|CREATE (0x405), seq 101, {NFPROTO_IPV4}, NAME "t"
     // DELTABLE:    len 28, type 0x0a02, flags REQUEST|ACK (0x005), seq 102, same body
     // BATCH_END:   len 20, type 0x11, seq 103
-    let want = hex(
-        "14000000 1000 0100 64000000 00000000 0000000a
+    let want = hex("14000000 1000 0100 64000000 00000000 0000000a
          1c000000 000a 0504 65000000 00000000 02000000 0600 0100 74000000
          1c000000 020a 0500 66000000 00000000 02000000 0600 0100 74000000
-         14000000 1100 0100 67000000 00000000 0000000a",
-    );
+         14000000 1100 0100 67000000 00000000 0000000a");
     let batch = delete_batch(100, Family::Ip, "t").expect("batch");
     assert_eq!(batch.bytes, want);
-    assert_eq!(batch.acks.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [101, 102]);
+    assert_eq!(
+        batch.acks.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [101, 102]
+    );
 }
 
 #[test]
 fn golden_masq_fully_random() {
     // NAME "masq\0" (12), DATA { NFTA_MASQ_FLAGS = 0x10 (NF_NAT_RANGE_PROTO_RANDOM_FULLY) }
     assert_eq!(
-        encode(&Expr::Masq { flags: NAT_RANDOM_FULLY }),
+        encode(&Expr::Masq {
+            flags: NAT_RANDOM_FULLY
+        }),
         hex("1c00 0180 0900 0100 6d617371 00000000 0c00 0280 0800 0100 00000010")
     );
     // Without flags the data nest is empty, as nft sends it.
-    assert_eq!(encode(&Expr::Masq { flags: 0 }), hex("1400 0180 0900 0100 6d617371 00000000 0400 0280"));
+    assert_eq!(
+        encode(&Expr::Masq { flags: 0 }),
+        hex("1400 0180 0900 0100 6d617371 00000000 0400 0280")
+    );
 }
 
 #[test]
 fn golden_tcpopt_write() {
     // NAME "exthdr\0" (12), DATA { TYPE u8 2 (padded), OFFSET 2, LEN 2, OP 1 (tcpopt), SREG 1 }
     assert_eq!(
-        encode(&Expr::TcpOptWrite { sreg: REG_1, kind: TCPOPT_MAXSEG, offset: 2, len: 2 }),
+        encode(&Expr::TcpOptWrite {
+            sreg: REG_1,
+            kind: TCPOPT_MAXSEG,
+            offset: 2,
+            len: 2
+        }),
         hex("3c00 0180 0b00 0100 65787468647200 00
              2c00 0280 0500 0200 02000000 0800 0300 00000002 0800 0400 00000002
                        0800 0600 00000001 0800 0700 00000001")
@@ -94,15 +109,50 @@ fn prefix_and_state_matches() {
     assert_eq!(
         match_ipv4_prefix(12, [10, 0, 2, 77], 24),
         vec![
-            Expr::Payload { dreg: REG_1, base: BASE_NETWORK, offset: 12, len: 4 },
-            Expr::Bitwise { sreg: 1, dreg: 1, len: 4, mask: vec![255, 255, 255, 0], xor: vec![0; 4] },
-            Expr::Cmp { sreg: 1, op: CmpOp::Eq, data: vec![10, 0, 2, 0] },
+            Expr::Payload {
+                dreg: REG_1,
+                base: BASE_NETWORK,
+                offset: 12,
+                len: 4
+            },
+            Expr::Bitwise {
+                sreg: 1,
+                dreg: 1,
+                len: 4,
+                mask: vec![255, 255, 255, 0],
+                xor: vec![0; 4]
+            },
+            Expr::Cmp {
+                sreg: 1,
+                op: CmpOp::Eq,
+                data: vec![10, 0, 2, 0]
+            },
         ]
     );
-    assert_eq!(match_ipv4_prefix(16, [169, 254, 169, 254], 32).len(), 2, "no mask for /32");
+    assert_eq!(
+        match_ipv4_prefix(16, [169, 254, 169, 254], 32).len(),
+        2,
+        "no mask for /32"
+    );
     let ct = match_ct_state(ct_state::ESTABLISHED | ct_state::RELATED);
-    assert_eq!(ct[1], Expr::Bitwise { sreg: 1, dreg: 1, len: 4, mask: 6u32.to_ne_bytes().to_vec(), xor: vec![0; 4] });
-    assert_eq!(match_tcp_dport(443)[3], Expr::Cmp { sreg: 1, op: CmpOp::Eq, data: vec![0x01, 0xbb] });
+    assert_eq!(
+        ct[1],
+        Expr::Bitwise {
+            sreg: 1,
+            dreg: 1,
+            len: 4,
+            mask: 6u32.to_ne_bytes().to_vec(),
+            xor: vec![0; 4]
+        }
+    );
+    assert_eq!(
+        match_tcp_dport(443)[3],
+        Expr::Cmp {
+            sreg: 1,
+            op: CmpOp::Eq,
+            data: vec![0x01, 0xbb]
+        }
+    );
 }
 
 fn every_shape() -> Vec<Expr> {
@@ -113,7 +163,9 @@ fn every_shape() -> Vec<Expr> {
     all.extend(match_ct_state(ct_state::NEW));
     all.extend(clamp_mss_to_route());
     all.push(Expr::Masq { flags: 0 });
-    all.push(Expr::Masq { flags: NAT_RANDOM_FULLY });
+    all.push(Expr::Masq {
+        flags: NAT_RANDOM_FULLY,
+    });
     all.push(Expr::Verdict(VERDICT_DROP));
     all.push(Expr::Verdict(VERDICT_ACCEPT));
     all
@@ -137,7 +189,10 @@ fn unknown_expressions_are_kept_as_unknown() {
     b.nest_begin(2);
     b.nest_end();
     b.nest_end();
-    assert_eq!(expr::decode_list(b.bytes()), vec![Expr::Unknown("counter".into())]);
+    assert_eq!(
+        expr::decode_list(b.bytes()),
+        vec![Expr::Unknown("counter".into())]
+    );
 }
 
 #[test]
@@ -147,17 +202,33 @@ fn replace_batch_numbers_every_request() {
         table: "clawster_nat".into(),
         chains: vec![Chain {
             name: "forward".into(),
-            base: Some(BaseChain { kind: "filter".into(), hook: Hook::Forward, priority: 0, policy: Policy::Drop }),
-            rules: vec![vec![Expr::Verdict(VERDICT_ACCEPT)], vec![Expr::Verdict(VERDICT_DROP)]],
+            base: Some(BaseChain {
+                kind: "filter".into(),
+                hook: Hook::Forward,
+                priority: 0,
+                policy: Policy::Drop,
+            }),
+            rules: vec![
+                vec![Expr::Verdict(VERDICT_ACCEPT)],
+                vec![Expr::Verdict(VERDICT_DROP)],
+            ],
         }],
     };
     let batch = rs.replace_batch(1).expect("batch");
     let seqs: Vec<u32> = batch.acks.iter().map(|(s, _)| *s).collect();
     assert_eq!(seqs, [2, 3, 4, 5, 6, 7], "table x3, chain, two rules");
     assert_eq!(rs.batch_len(), 8);
-    let types: Vec<u16> = crate::netlink::messages(&batch.bytes).map(|m| m.expect("msg").ty).collect();
-    assert_eq!(types, [0x10, 0x0a00, 0x0a02, 0x0a00, 0x0a03, 0x0a06, 0x0a06, 0x11]);
+    let types: Vec<u16> = crate::netlink::messages(&batch.bytes)
+        .map(|m| m.expect("msg").ty)
+        .collect();
+    assert_eq!(
+        types,
+        [0x10, 0x0a00, 0x0a02, 0x0a00, 0x0a03, 0x0a06, 0x0a06, 0x11]
+    );
     assert!(batch.acks[4].1.contains("forward #1"));
-    let bad = Ruleset { table: "a\0b".into(), ..rs };
+    let bad = Ruleset {
+        table: "a\0b".into(),
+        ..rs
+    };
     assert!(bad.replace_batch(1).is_err());
 }
