@@ -1,10 +1,19 @@
 //! `clawster-agent`: the agent on each Clawster bot host.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use clawster_agent::bootstrap::{
+    self, docker, download, prereqs, units, Arch, Boundaries, Options, Source,
+};
+use clawster_agent::health;
 use clawster_core::cli::{finish, LogArgs};
-use clawster_core::logging::{health, Status};
+use clawster_core::fs::HostRoot;
+use clawster_core::logging::{health as health_record, Status};
+use clawster_core::sysctl::Sysctl;
 
 /// The Clawster bot-host agent.
 ///
@@ -24,11 +33,93 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Install Sysbox natively, register it with Docker, write ecs.config (first boot).
+    ///
+    /// Gets the pinned Sysbox v0.6.7 package (cache, local file or download with bounded
+    /// retries), verifies its SHA256 before reading a byte of it, and installs only the files it
+    /// expects, each to an explicit destination, atomically (never unpacking onto /). Then: units
+    /// in /etc/systemd/system plus a docker.service drop-in that pulls Sysbox in whenever Docker
+    /// starts; the sysbox user; /var/lib/sysboxfs; sysctls (raise only, persisted); the
+    /// sysbox-runc runtime in /etc/docker/daemon.json (never the default runtime; a running
+    /// dockerd gets SIGHUP, never a restart); /etc/ecs/ecs.config; missing rsync/modprobe/
+    /// iptables/fusermount installed with dnf or apt-get while the package downloads; systemd
+    /// reload/enable/start over D-Bus without waiting. A completion marker is written last.
+    /// Re-running changes nothing; a killed run converges on the next one.
+    ///
+    /// Exit status: 0 done (degraded prerequisites are reported, not fatal), 1 failed.
+    Bootstrap(BootstrapArgs),
+
+    /// Check everything bootstrap is responsible for.
+    ///
+    /// Exit status: 0 healthy, 1 degraded (a check does not hold), 2 could not check.
+    Health(HealthArgs),
+
     /// Write one test record to the journal and say where logging goes.
     ///
     /// Use it on a new host to check that health records reach the journal:
     /// `clawster-agent log-test && journalctl -t clawster-agent -o json -n 1`.
     LogTest,
+}
+
+#[derive(Debug, clap::Args)]
+struct BootstrapArgs {
+    /// Work offline on the root filesystem at DIR (a test root or an image being baked), like
+    /// `systemctl --root`: files only; never the running kernel, package manager, D-Bus or
+    /// processes. Prints what it left for boot.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+
+    /// ECS cluster name for /etc/ecs/ecs.config (without it ecs.config is left alone).
+    #[arg(long, value_name = "NAME")]
+    cluster: Option<String>,
+
+    /// Package architecture (default: this machine's).
+    #[arg(long, value_enum)]
+    arch: Option<Arch>,
+
+    /// Use this local .deb instead of downloading (still verified against the SHA256).
+    #[arg(long, value_name = "FILE", conflicts_with = "sysbox_url")]
+    sysbox_deb: Option<PathBuf>,
+
+    /// Download from this URL instead of the official release URL and its mirror.
+    #[arg(long, value_name = "URL")]
+    sysbox_url: Option<String>,
+
+    /// Expected SHA256 of the package (default: the pinned v0.6.7 hash for --arch).
+    #[arg(long, value_name = "HEX")]
+    sysbox_sha256: Option<String>,
+
+    /// On the live host, do not use D-Bus or signals: enable units as files, start nothing.
+    #[arg(long)]
+    no_start: bool,
+
+    /// Overall download deadline in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    download_deadline: u64,
+
+    /// Download attempts (rounds over the URLs).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    download_attempts: u32,
+
+    /// Upper bound for the package manager, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    prereq_timeout: u64,
+
+    /// Package manager program called as `PROGRAM install -y -- PKGS` instead of dnf/apt-get
+    /// (benchmarks and tests).
+    #[arg(long, value_name = "PROGRAM", hide = true)]
+    package_manager: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct HealthArgs {
+    /// Check the root filesystem at DIR instead of the live host (files only).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -40,7 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let setup = cli.log.init("clawster-agent")?;
     match cli.command {
         Command::LogTest => {
-            health(
+            health_record(
                 "agent.logging",
                 Status::Ok,
                 &format!("clawster-agent {} log test", clawster_core::VERSION),
@@ -52,5 +143,93 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bootstrap(a) => run_bootstrap(a),
+        Command::Health(a) => run_health(a),
     }
+}
+
+fn run_bootstrap(a: BootstrapArgs) -> anyhow::Result<ExitCode> {
+    let arch = match a.arch.or_else(Arch::native) {
+        Some(arch) => arch,
+        None => anyhow::bail!("cannot tell the package architecture of this machine: pass --arch"),
+    };
+    let root = HostRoot::new(&a.root);
+    let mut opts = Options::new(root, arch);
+    opts.cluster = a.cluster;
+    opts.sha256 = a.sysbox_sha256;
+    opts.no_start = a.no_start;
+    opts.source = match (a.sysbox_deb, a.sysbox_url) {
+        (Some(f), _) => Source::File(f),
+        (None, Some(u)) => Source::Url(u),
+        (None, None) => Source::Default,
+    };
+    opts.retry.deadline = Duration::from_secs(a.download_deadline);
+    opts.retry.attempts = a.download_attempts.max(1);
+    opts.prereq_timeout = Duration::from_secs(a.prereq_timeout);
+
+    let fetcher = download::HttpFetcher::default();
+    let dockerd = docker::LiveDockerd;
+    let systemd = if opts.live && !opts.no_start {
+        Some(units::DbusSystemd::connect())
+    } else {
+        None
+    };
+    let pm: Option<prereqs::CommandPackageManager> = match &a.package_manager {
+        Some(p) => Some(prereqs::custom(p)),
+        None if opts.live => prereqs::CommandPackageManager::detect(),
+        None => None,
+    };
+    let b = Boundaries {
+        fetcher: &fetcher,
+        systemd: match &systemd {
+            Some(Ok(sd)) => Ok(sd as &dyn units::Systemd),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("not used".into()),
+        },
+        packages: pm.as_ref().map(|p| p as &dyn prereqs::PackageManager),
+        dockerd: &dockerd,
+    };
+    let report = bootstrap::run(&opts, &b)?;
+    for s in &report.steps {
+        println!("{:<20} {:<9} {}", s.check, s.status.as_str(), s.message);
+    }
+    if !report.left_for_boot.is_empty() {
+        println!("left for boot:");
+        for l in &report.left_for_boot {
+            println!("  - {l}");
+        }
+    }
+    if report.failed() {
+        anyhow::bail!("bootstrap incomplete: see the failed steps above");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_health(a: HealthArgs) -> anyhow::Result<ExitCode> {
+    let root = HostRoot::new(&a.root);
+    let sysctl = Sysctl::live();
+    let report = if root.is_live() {
+        match units::DbusSystemd::connect() {
+            Ok(sd) => health::check(&root, Some((&sysctl, &sd))),
+            Err(e) => {
+                eprintln!("error: cannot check the live host: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    } else {
+        health::check(&root, None)
+    };
+    health::log(&report);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("rendering JSON")?
+        );
+    } else {
+        for c in &report.checks {
+            println!("{:<20} {:<9} {}", c.check, c.status.as_str(), c.message);
+        }
+        println!("overall: {}", report.status);
+    }
+    Ok(ExitCode::from(report.exit_code()))
 }

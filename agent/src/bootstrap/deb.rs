@@ -1,0 +1,780 @@
+//! Native reading of Debian packages: the `ar` container, its `data.tar` payload (xz, gzip,
+//! zstd or uncompressed) and a safe walk over the payload's entries.
+//!
+//! Two consumers:
+//!
+//! - [`stage_sysbox`] reads the Sysbox package in one streaming pass. It accepts only the entries
+//!   it expects ([`SYSBOX_BINARIES`], [`SYSBOX_UNITS`], [`SYSBOX_SYSCTL`], documentation, and the
+//!   directories leading to them) and refuses everything else (`..`, absolute names, links,
+//!   devices, duplicates, unexpected names, absurd sizes). Binaries are streamed into temporary
+//!   files next to their destinations, small files are kept in memory; nothing replaces a
+//!   destination until the whole payload has been read and validated ([`Staged::commit_binaries`]),
+//!   so a hostile or broken package leaves the host as it was. The payload is never "unpacked onto
+//!   `/`": every byte goes to an explicit destination, and the merged-/usr `/lib` symlink is never
+//!   looked at, let alone replaced.
+//! - [`extract_all`] is a generic extractor into an empty directory (directories, regular files,
+//!   symlinks, hard links), used to prove the reader agrees with `dpkg-deb -x` on real packages.
+//!   It refuses devices, `..`, absolute names and writing through a symlink it created.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use clawster_core::fs::{AtomicFile, FsError, HostRoot, Ownership, WriteOutcome};
+use sha2::{Digest, Sha256};
+
+/// A package problem, with the package it was found in.
+#[derive(Debug, thiserror::Error)]
+#[error("package {path}")]
+pub struct DebError {
+    /// The package file.
+    pub path: PathBuf,
+    /// What was wrong.
+    #[source]
+    pub problem: Problem,
+}
+
+/// What was wrong with a package.
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    /// The file does not start with the ar signature.
+    #[error("not a Debian package: no ar signature \"!<arch>\" at the start")]
+    NotAr,
+    /// An ar member header is malformed.
+    #[error("malformed ar member header at byte {0}")]
+    BadHeader(u64),
+    /// The archive ends inside a member.
+    #[error("truncated: ar member {0:?} is cut short")]
+    Truncated(String),
+    /// `debian-binary` is missing or not format 2.
+    #[error("first member must be debian-binary with format 2.x, found {0:?}")]
+    BadFormat(String),
+    /// No `data.tar*` member.
+    #[error("no data.tar member")]
+    NoData,
+    /// More than one `data.tar*` member.
+    #[error("more than one data.tar member ({0:?} and {1:?})")]
+    TwoData(String, String),
+    /// The data member's compression is not supported.
+    #[error("data member {0:?} has an unsupported compression (supported: .xz, .gz, .zst, none)")]
+    UnknownCompression(String),
+    /// The payload could not be read or decompressed.
+    #[error("reading the payload ({member})")]
+    Read {
+        /// The member being read.
+        member: String,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
+    /// A payload entry is refused.
+    #[error("refusing payload entry {entry:?}: {reason}")]
+    Refused {
+        /// The entry name as stored in the archive.
+        entry: String,
+        /// Why.
+        reason: String,
+    },
+    /// An expected entry is missing from the payload.
+    #[error("payload lacks {0}")]
+    Missing(String),
+    /// Writing a staged file failed.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+}
+
+fn err(path: &Path, problem: Problem) -> DebError {
+    DebError {
+        path: path.to_path_buf(),
+        problem,
+    }
+}
+
+fn refused(entry: &str, reason: impl Into<String>) -> Problem {
+    Problem::Refused {
+        entry: entry.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// How the payload is compressed, from the member name's suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// `data.tar`
+    None,
+    /// `data.tar.gz`
+    Gzip,
+    /// `data.tar.xz`
+    Xz,
+    /// `data.tar.zst`
+    Zstd,
+}
+
+impl Compression {
+    fn from_member(name: &str) -> Option<Self> {
+        match name.strip_prefix("data.tar")? {
+            "" => Some(Self::None),
+            ".gz" => Some(Self::Gzip),
+            ".xz" => Some(Self::Xz),
+            ".zst" => Some(Self::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// One member of the ar archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Name with ar padding (trailing spaces, a GNU-style trailing `/`) removed.
+    pub name: String,
+    /// Byte offset of the member's data in the file.
+    pub offset: u64,
+    /// Size of the member's data.
+    pub size: u64,
+}
+
+const AR_MAGIC: &[u8; 8] = b"!<arch>\n";
+const MAX_MEMBERS: usize = 32;
+
+/// Lists the members of an ar archive, checking that every header is well formed and every member
+/// lies inside the file.
+pub fn ar_members(file: &mut File, path: &Path) -> Result<Vec<Member>, DebError> {
+    let len = file
+        .metadata()
+        .map_err(|e| err(path, read_problem("ar", e)))?
+        .len();
+    let mut magic = [0u8; 8];
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| err(path, read_problem("ar", e)))?;
+    if file.read_exact(&mut magic).is_err() || &magic != AR_MAGIC {
+        return Err(err(path, Problem::NotAr));
+    }
+    let mut members = Vec::new();
+    let mut pos = 8u64;
+    while pos < len {
+        if members.len() >= MAX_MEMBERS {
+            return Err(err(path, Problem::BadHeader(pos)));
+        }
+        let mut h = [0u8; 60];
+        if len - pos < 60 {
+            return Err(err(
+                path,
+                Problem::Truncated(format!("header at byte {pos}")),
+            ));
+        }
+        file.seek(SeekFrom::Start(pos))
+            .map_err(|e| err(path, read_problem("ar", e)))?;
+        file.read_exact(&mut h)
+            .map_err(|e| err(path, read_problem("ar", e)))?;
+        if &h[58..60] != b"`\n" {
+            return Err(err(path, Problem::BadHeader(pos)));
+        }
+        let name = std::str::from_utf8(&h[0..16])
+            .map_err(|_| err(path, Problem::BadHeader(pos)))?
+            .trim_end_matches(' ')
+            .trim_end_matches('/')
+            .to_string();
+        let size: u64 = std::str::from_utf8(&h[48..58])
+            .ok()
+            .and_then(|s| s.trim_end_matches(' ').parse().ok())
+            .ok_or_else(|| err(path, Problem::BadHeader(pos)))?;
+        let offset = pos + 60;
+        if size > len - offset {
+            return Err(err(path, Problem::Truncated(name)));
+        }
+        members.push(Member { name, offset, size });
+        pos = offset + size + (size & 1);
+    }
+    Ok(members)
+}
+
+fn read_problem(member: &str, source: io::Error) -> Problem {
+    Problem::Read {
+        member: member.to_string(),
+        source,
+    }
+}
+
+/// The payload member of a package: checks `debian-binary` and finds exactly one `data.tar*`.
+pub fn data_member(file: &mut File, path: &Path) -> Result<(Member, Compression), DebError> {
+    let members = ar_members(file, path)?;
+    let first = members
+        .first()
+        .ok_or_else(|| err(path, Problem::BadFormat(String::new())))?;
+    if first.name != "debian-binary" || first.size > 16 {
+        return Err(err(path, Problem::BadFormat(first.name.clone())));
+    }
+    let mut version = vec![0u8; first.size as usize];
+    file.seek(SeekFrom::Start(first.offset))
+        .and_then(|_| file.read_exact(&mut version))
+        .map_err(|e| err(path, read_problem("debian-binary", e)))?;
+    let version = String::from_utf8_lossy(&version).to_string();
+    if !version.starts_with("2.") {
+        return Err(err(path, Problem::BadFormat(version)));
+    }
+    let mut data: Option<(Member, Compression)> = None;
+    for m in members {
+        if !m.name.starts_with("data.tar") {
+            continue;
+        }
+        let c = Compression::from_member(&m.name)
+            .ok_or_else(|| err(path, Problem::UnknownCompression(m.name.clone())))?;
+        if let Some((prev, _)) = &data {
+            return Err(err(path, Problem::TwoData(prev.name.clone(), m.name)));
+        }
+        data = Some((m, c));
+    }
+    data.ok_or_else(|| err(path, Problem::NoData))
+}
+
+/// Reads a zstd stream of one or more frames.
+struct ZstdFrames<R: BufRead> {
+    decoder: Option<ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>>,
+}
+
+impl<R: BufRead> ZstdFrames<R> {
+    fn new(r: R) -> io::Result<Self> {
+        let d = ruzstd::decoding::StreamingDecoder::new(r).map_err(io::Error::other)?;
+        Ok(Self { decoder: Some(d) })
+    }
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(d) = self.decoder.as_mut() else {
+                return Ok(0);
+            };
+            let n = d.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // End of a frame: another frame may follow.
+            let mut inner = self.decoder.take().expect("decoder present").into_inner();
+            if inner.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            self.decoder =
+                Some(ruzstd::decoding::StreamingDecoder::new(inner).map_err(io::Error::other)?);
+        }
+    }
+}
+
+/// Opens the decompressed payload of a package.
+pub fn open_payload(path: &Path) -> Result<(Box<dyn Read>, String), DebError> {
+    let mut file = File::open(path).map_err(|e| err(path, read_problem("package", e)))?;
+    let (member, compression) = data_member(&mut file, path)?;
+    file.seek(SeekFrom::Start(member.offset))
+        .map_err(|e| err(path, read_problem(&member.name, e)))?;
+    let raw = BufReader::with_capacity(1 << 16, file.take(member.size));
+    let reader: Box<dyn Read> = match compression {
+        Compression::None => Box::new(raw),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new(raw, true)),
+        Compression::Zstd => {
+            Box::new(ZstdFrames::new(raw).map_err(|e| err(path, read_problem(&member.name, e)))?)
+        }
+    };
+    Ok((
+        Box::new(BufReader::with_capacity(1 << 16, reader)),
+        member.name,
+    ))
+}
+
+/// Normalises an entry name: strips a leading `./` and empty or `.` components. Refuses absolute
+/// names, `..` components and names that are not UTF-8. The payload root itself is `""`.
+pub fn normalize_entry(raw: &[u8]) -> Result<String, Problem> {
+    let shown = String::from_utf8_lossy(raw).to_string();
+    let s = std::str::from_utf8(raw).map_err(|_| refused(&shown, "name is not UTF-8"))?;
+    if s.starts_with('/') {
+        return Err(refused(&shown, "absolute name"));
+    }
+    let mut parts = Vec::new();
+    for c in s.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err(refused(&shown, "name contains `..`")),
+            other => parts.push(other),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// A Sysbox binary: archive entry, host destination, mode.
+pub const SYSBOX_BINARIES: [(&str, &str); 3] = [
+    ("usr/bin/sysbox-runc", "/usr/bin/sysbox-runc"),
+    ("usr/bin/sysbox-mgr", "/usr/bin/sysbox-mgr"),
+    ("usr/bin/sysbox-fs", "/usr/bin/sysbox-fs"),
+];
+/// The unit files the package ships (under `lib/systemd/system/`).
+pub const SYSBOX_UNITS: [&str; 3] = ["sysbox.service", "sysbox-mgr.service", "sysbox-fs.service"];
+/// The sysctl file the package ships.
+pub const SYSBOX_SYSCTL: &str = "lib/sysctl.d/99-sysbox-sysctl.conf";
+
+/// Largest binary accepted (the real ones are about 10-40 MB).
+pub const MAX_BINARY: u64 = 256 << 20;
+/// Largest unit, sysctl or documentation file accepted.
+pub const MAX_SMALL: u64 = 1 << 20;
+/// Largest total payload accepted.
+pub const MAX_TOTAL: u64 = 1 << 30;
+
+/// A binary written to a temporary file next to its destination, not yet in place.
+#[derive(Debug)]
+pub struct StagedBinary {
+    /// Host path (e.g. `/usr/bin/sysbox-runc`).
+    pub host_path: &'static str,
+    file: AtomicFile,
+    sha256: [u8; 32],
+    size: u64,
+}
+
+/// The validated content of a Sysbox package, ready to be put in place.
+#[derive(Debug)]
+pub struct Staged {
+    /// Binaries in temporary files.
+    pub binaries: Vec<StagedBinary>,
+    /// Unit name and text.
+    pub units: Vec<(String, Vec<u8>)>,
+    /// The sysctl file shipped by the package.
+    pub sysctl_conf: String,
+    /// Documentation entries skipped.
+    pub skipped_docs: usize,
+}
+
+const BINARY_OWNER: Ownership = Ownership::root(0o755);
+
+fn unit_of(name: &str) -> Option<&'static str> {
+    let base = name.strip_prefix("lib/systemd/system/")?;
+    SYSBOX_UNITS.iter().copied().find(|u| *u == base)
+}
+
+fn is_allowed_dir(name: &str) -> bool {
+    const DIRS: [&str; 9] = [
+        "",
+        "usr",
+        "usr/bin",
+        "usr/share",
+        "usr/share/doc",
+        "lib",
+        "lib/systemd",
+        "lib/systemd/system",
+        "lib/sysctl.d",
+    ];
+    DIRS.contains(&name) || name.starts_with("usr/share/doc/")
+}
+
+/// Removes temporary files a killed earlier run left next to `dest`.
+pub fn sweep_stale_temps(dest: &Path) {
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.clawster-tmp.", name.to_string_lossy());
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Reads the Sysbox package at `deb` in one pass and stages its content for `root`.
+///
+/// Nothing replaces a file on the host here: binaries go to temporary files in their destination
+/// directories (removed again if anything later in the package is refused), the rest stays in
+/// memory. Missing destination directories are created (root, 0755).
+pub fn stage_sysbox(deb: &Path, root: &HostRoot) -> Result<Staged, DebError> {
+    let (payload, member) = open_payload(deb)?;
+    let mut archive = tar::Archive::new(payload);
+    let mut seen = HashSet::new();
+    let mut staged = Staged {
+        binaries: Vec::new(),
+        units: Vec::new(),
+        sysctl_conf: String::new(),
+        skipped_docs: 0,
+    };
+    let mut sysctl: Option<String> = None;
+    let mut total = 0u64;
+    let rd = |e: io::Error| err(deb, read_problem(&member, e));
+    for entry in archive.entries().map_err(rd)? {
+        let mut entry = entry.map_err(rd)?;
+        let raw = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw).to_string();
+        let name = normalize_entry(&raw).map_err(|p| err(deb, p))?;
+        let kind = entry.header().entry_type();
+        let size = entry.size();
+        if kind.is_pax_global_extensions() {
+            continue;
+        }
+        if !seen.insert(name.clone()) {
+            return Err(err(deb, refused(&shown, "duplicate entry")));
+        }
+        total = total.saturating_add(size);
+        if total > MAX_TOTAL {
+            return Err(err(
+                deb,
+                refused(&shown, format!("payload larger than {MAX_TOTAL} bytes")),
+            ));
+        }
+        if kind.is_dir() {
+            if !is_allowed_dir(&name) {
+                return Err(err(deb, refused(&shown, "unexpected directory")));
+            }
+            continue;
+        }
+        if !(kind.is_file() || kind.is_contiguous()) {
+            let what = if kind.is_symlink() {
+                "symbolic link"
+            } else if kind.is_hard_link() {
+                "hard link"
+            } else if kind.is_character_special() || kind.is_block_special() {
+                "device node"
+            } else if kind.is_fifo() {
+                "FIFO"
+            } else {
+                "not a regular file"
+            };
+            return Err(err(deb, refused(&shown, what)));
+        }
+        let limit = |max: u64| -> Result<(), DebError> {
+            if size > max {
+                Err(err(
+                    deb,
+                    refused(
+                        &shown,
+                        format!("size {size} exceeds the limit of {max} bytes"),
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some((_, host)) = SYSBOX_BINARIES.iter().find(|(e, _)| *e == name) {
+            limit(MAX_BINARY)?;
+            let dest = root.path(host);
+            let dir = dest.parent().expect("binary destination has a parent");
+            if !dir.exists() {
+                clawster_core::fs::ensure_dir(dir, Ownership::root(0o755))
+                    .map_err(|e| err(deb, e.into()))?;
+            }
+            sweep_stale_temps(&dest);
+            let file = AtomicFile::create(&dest, BINARY_OWNER).map_err(|e| err(deb, e.into()))?;
+            let mut w = HashingWriter {
+                inner: file,
+                hasher: Sha256::new(),
+                n: 0,
+            };
+            io::copy(&mut (&mut entry).take(size), &mut w).map_err(rd)?;
+            if w.n != size {
+                return Err(err(deb, Problem::Truncated(shown)));
+            }
+            let sha256 = w.hasher.finalize().into();
+            staged.binaries.push(StagedBinary {
+                host_path: host,
+                file: w.inner,
+                sha256,
+                size,
+            });
+        } else if let Some(unit) = unit_of(&name) {
+            limit(MAX_SMALL)?;
+            let mut text = Vec::with_capacity(size as usize);
+            (&mut entry).take(size).read_to_end(&mut text).map_err(rd)?;
+            staged.units.push((unit.to_string(), text));
+        } else if name == SYSBOX_SYSCTL {
+            limit(MAX_SMALL)?;
+            let mut text = String::new();
+            (&mut entry)
+                .take(size)
+                .read_to_string(&mut text)
+                .map_err(|_| err(deb, refused(&shown, "sysctl file is not UTF-8 text")))?;
+            sysctl = Some(text);
+        } else if name.starts_with("usr/share/doc/") {
+            limit(MAX_SMALL * 16)?;
+            staged.skipped_docs += 1;
+        } else {
+            return Err(err(deb, refused(&shown, "unexpected entry")));
+        }
+    }
+    for (entry, host) in SYSBOX_BINARIES {
+        if !staged.binaries.iter().any(|b| b.host_path == host) {
+            return Err(err(deb, Problem::Missing(entry.to_string())));
+        }
+    }
+    for unit in SYSBOX_UNITS {
+        if !staged.units.iter().any(|(u, _)| u == unit) {
+            return Err(err(
+                deb,
+                Problem::Missing(format!("lib/systemd/system/{unit}")),
+            ));
+        }
+    }
+    staged.sysctl_conf =
+        sysctl.ok_or_else(|| err(deb, Problem::Missing(SYSBOX_SYSCTL.to_string())))?;
+    // Units in a fixed order so reports are stable.
+    staged
+        .units
+        .sort_by_key(|(u, _)| SYSBOX_UNITS.iter().position(|x| x == u));
+    Ok(staged)
+}
+
+impl Staged {
+    /// Puts the staged binaries in place; a binary already identical (bytes, mode, owner) is left
+    /// alone and reported unchanged.
+    pub fn commit_binaries(
+        &mut self,
+        root: &HostRoot,
+    ) -> Result<Vec<(&'static str, WriteOutcome)>, FsError> {
+        let mut out = Vec::new();
+        for b in self.binaries.drain(..) {
+            let dest = root.path(b.host_path);
+            if same_file(&dest, b.size, &b.sha256, BINARY_OWNER)? {
+                drop(b.file);
+                out.push((b.host_path, WriteOutcome::Unchanged));
+            } else {
+                b.file.commit()?;
+                out.push((b.host_path, WriteOutcome::Changed));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// True when `path` is a regular file of this size, SHA256, mode and owner.
+pub fn same_file(
+    path: &Path,
+    size: u64,
+    sha256: &[u8; 32],
+    own: Ownership,
+) -> Result<bool, FsError> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(FsError::new("stat", path, e)),
+    };
+    if !meta.is_file()
+        || meta.len() != size
+        || meta.mode() & 0o7777 != own.mode
+        || meta.uid() != own.uid
+        || meta.gid() != own.gid
+    {
+        return Ok(false);
+    }
+    Ok(&sha256_file(path)? == sha256)
+}
+
+/// SHA256 of a file's content.
+pub fn sha256_file(path: &Path) -> Result<[u8; 32], FsError> {
+    let mut f = File::open(path).map_err(|e| FsError::new("open", path, e))?;
+    let mut w = HashingWriter {
+        inner: io::sink(),
+        hasher: Sha256::new(),
+        n: 0,
+    };
+    io::copy(&mut f, &mut w).map_err(|e| FsError::new("read", path, e))?;
+    Ok(w.hasher.finalize().into())
+}
+
+/// A writer that hashes and counts what passes through it.
+#[derive(Debug)]
+pub struct HashingWriter<W> {
+    /// Where the bytes go.
+    pub inner: W,
+    /// SHA256 of everything written so far.
+    pub hasher: Sha256,
+    /// Bytes written so far.
+    pub n: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            n: 0,
+        }
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Summary of a generic extraction.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    /// Directories created.
+    pub dirs: usize,
+    /// Regular files written.
+    pub files: usize,
+    /// Symbolic links created.
+    pub symlinks: usize,
+    /// Hard links created.
+    pub hardlinks: usize,
+}
+
+/// Extracts a whole package payload into `dest`, which must be an empty directory.
+///
+/// Directories, regular files (with their permission bits), symlinks (targets kept as they are,
+/// never followed) and hard links (to an earlier entry) are created; devices, FIFOs, `..`,
+/// absolute names and any entry whose parent path goes through a symlink are refused. This is
+/// the generic mode used to compare the reader with `dpkg-deb -x`; Sysbox itself is installed by
+/// [`stage_sysbox`].
+pub fn extract_all(deb: &Path, dest: &Path) -> Result<Extracted, DebError> {
+    let (payload, member) = open_payload(deb)?;
+    let mut archive = tar::Archive::new(payload);
+    let mut out = Extracted::default();
+    let rd = |e: io::Error| err(deb, read_problem(&member, e));
+    let fse =
+        |op: &'static str, p: &Path, e: io::Error| err(deb, Problem::Fs(FsError::new(op, p, e)));
+    for entry in archive.entries().map_err(rd)? {
+        let mut entry = entry.map_err(rd)?;
+        let raw = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw).to_string();
+        let name = normalize_entry(&raw).map_err(|p| err(deb, p))?;
+        let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions() || name.is_empty() {
+            continue;
+        }
+        let target = dest.join(&name);
+        // Every parent must be a real directory inside dest (never a symlink we created).
+        let mut p = dest.to_path_buf();
+        let comps: Vec<&str> = name.split('/').collect();
+        for c in &comps[..comps.len() - 1] {
+            p.push(c);
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(err(
+                        deb,
+                        refused(&shown, "parent is not a directory (symlink?)"),
+                    ))
+                }
+                Err(_) => {
+                    fs::create_dir(&p).map_err(|e| fse("create directory", &p, e))?;
+                }
+            }
+        }
+        let mode = entry.header().mode().map_err(rd)? & 0o7777;
+        if kind.is_dir() {
+            match fs::symlink_metadata(&target) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Err(err(deb, refused(&shown, "directory over a non-directory"))),
+                Err(_) => {
+                    fs::create_dir(&target).map_err(|e| fse("create directory", &target, e))?;
+                    out.dirs += 1;
+                }
+            }
+            fs::set_permissions(&target, fs::Permissions::from_mode(mode))
+                .map_err(|e| fse("chmod", &target, e))?;
+        } else if kind.is_file() || kind.is_contiguous() {
+            if fs::symlink_metadata(&target).is_ok() {
+                return Err(err(deb, refused(&shown, "duplicate entry")));
+            }
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&target)
+                .map_err(|e| fse("create", &target, e))?;
+            io::copy(&mut entry, &mut f).map_err(rd)?;
+            f.set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(|e| fse("chmod", &target, e))?;
+            out.files += 1;
+        } else if kind.is_symlink() {
+            let link = entry
+                .link_name_bytes()
+                .ok_or_else(|| err(deb, refused(&shown, "symlink without target")))?;
+            let link = std::str::from_utf8(&link)
+                .map_err(|_| err(deb, refused(&shown, "target not UTF-8")))?
+                .to_string();
+            std::os::unix::fs::symlink(&link, &target).map_err(|e| fse("symlink", &target, e))?;
+            out.symlinks += 1;
+        } else if kind.is_hard_link() {
+            let link = entry
+                .link_name_bytes()
+                .ok_or_else(|| err(deb, refused(&shown, "hard link without target")))?;
+            let link = normalize_entry(&link).map_err(|p| err(deb, p))?;
+            let src = dest.join(&link);
+            match fs::symlink_metadata(&src) {
+                Ok(m) if m.is_file() => {}
+                _ => {
+                    return Err(err(
+                        deb,
+                        refused(
+                            &shown,
+                            "hard link to something that is not an earlier regular file",
+                        ),
+                    ))
+                }
+            }
+            fs::hard_link(&src, &target).map_err(|e| fse("link", &target, e))?;
+            out.hardlinks += 1;
+        } else {
+            return Err(err(
+                deb,
+                refused(&shown, "device node, FIFO or unknown entry type"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_normalised_or_refused() {
+        assert_eq!(normalize_entry(b"./usr/bin/x").expect("ok"), "usr/bin/x");
+        assert_eq!(normalize_entry(b"./").expect("ok"), "");
+        assert_eq!(normalize_entry(b"usr//bin/./x").expect("ok"), "usr/bin/x");
+        assert!(normalize_entry(b"/etc/passwd").is_err());
+        assert!(normalize_entry(b"./usr/../../etc").is_err());
+        assert!(normalize_entry(b"..").is_err());
+        assert!(normalize_entry(b"a/\xff").is_err());
+    }
+
+    #[test]
+    fn compression_from_member_name() {
+        assert_eq!(
+            Compression::from_member("data.tar.xz"),
+            Some(Compression::Xz)
+        );
+        assert_eq!(
+            Compression::from_member("data.tar.zst"),
+            Some(Compression::Zstd)
+        );
+        assert_eq!(
+            Compression::from_member("data.tar.gz"),
+            Some(Compression::Gzip)
+        );
+        assert_eq!(
+            Compression::from_member("data.tar"),
+            Some(Compression::None)
+        );
+        assert_eq!(Compression::from_member("data.tar.bz2"), None);
+    }
+
+    #[test]
+    fn allowed_dirs() {
+        assert!(is_allowed_dir("usr/bin"));
+        assert!(is_allowed_dir("usr/share/doc/sysbox-ce"));
+        assert!(!is_allowed_dir("etc"));
+        assert!(!is_allowed_dir("usr/lib"));
+        assert_eq!(
+            unit_of("lib/systemd/system/sysbox.service"),
+            Some("sysbox.service")
+        );
+        assert_eq!(unit_of("lib/systemd/system/evil.service"), None);
+    }
+}

@@ -1,0 +1,9 @@
+//! Library of `clawster-agent`, the agent on each Clawster bot host. The binary (`main.rs`) only
+//! parses arguments, sets up logging and maps results to exit codes.
+//!
+//! - [`bootstrap`]: the first-boot install of Sysbox (verified download, native hostile-safe
+//!   package reading), its Docker runtime registration, sysctls, units and ecs.config.
+//! - [`health`]: the checks behind `clawster-agent health`.
+
+pub mod bootstrap;
+pub mod health;

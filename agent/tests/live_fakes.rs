@@ -1,0 +1,247 @@
+//! The live-host path of bootstrap with test doubles at the process boundaries (systemd over
+//! D-Bus, package manager, dockerd) and a fake /proc/sys: call sequence, non-blocking start,
+//! never restarting an active Sysbox, SIGHUP only when daemon.json changed, prerequisites
+//! installed concurrently with the package work.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use clawster_agent::bootstrap::{
+    self, docker::Dockerd, download::HttpFetcher, prereqs, units::Systemd, Arch, Boundaries,
+    Options, Source,
+};
+use clawster_core::fs::HostRoot;
+use clawster_core::logging::Status;
+use common::*;
+
+#[derive(Default)]
+struct FakeSystemd {
+    calls: Mutex<Vec<String>>,
+    active: Mutex<bool>,
+}
+
+impl Systemd for FakeSystemd {
+    fn reload(&self) -> Result<(), String> {
+        self.calls.lock().unwrap().push("Reload".into());
+        Ok(())
+    }
+    fn enable(&self, units: &[&str]) -> Result<Vec<String>, String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("EnableUnitFiles {}", units.join(",")));
+        Ok(if *self.active.lock().unwrap() {
+            vec![]
+        } else {
+            vec!["symlink a -> b".into()]
+        })
+    }
+    fn start_no_block(&self, unit: &str) -> Result<String, String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("StartUnit {unit} replace"));
+        *self.active.lock().unwrap() = true;
+        Ok("/org/freedesktop/systemd1/job/1".into())
+    }
+    fn active_state(&self, unit: &str) -> Result<String, String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("ActiveState {unit}"));
+        Ok(if *self.active.lock().unwrap() {
+            "active".into()
+        } else {
+            "inactive".into()
+        })
+    }
+    fn unit_file_state(&self, _unit: &str) -> Result<String, String> {
+        Ok("enabled".into())
+    }
+}
+
+#[derive(Default)]
+struct FakeDockerd {
+    hups: Mutex<u32>,
+}
+
+impl Dockerd for FakeDockerd {
+    fn reload(&self) -> Result<Option<i32>, String> {
+        *self.hups.lock().unwrap() += 1;
+        Ok(Some(4242))
+    }
+}
+
+/// A slow package manager that "installs" rsync into the root and notes whether the Sysbox
+/// binaries were already in place when it finished (i.e. the work overlapped).
+struct SlowPm {
+    root: std::path::PathBuf,
+    overlapped: Mutex<Option<bool>>,
+    asked: Mutex<Vec<String>>,
+}
+
+impl prereqs::PackageManager for SlowPm {
+    fn name(&self) -> String {
+        "slow-fake".into()
+    }
+    fn packages(&self, tools: &[prereqs::Tool]) -> Vec<String> {
+        tools.iter().map(|t| t.apt.to_string()).collect()
+    }
+    fn install(&self, packages: &[String], _timeout: Duration) -> Result<(), String> {
+        self.asked.lock().unwrap().extend(packages.iter().cloned());
+        std::thread::sleep(Duration::from_millis(1500));
+        std::fs::write(self.root.join("usr/bin/rsync"), b"#!/bin/sh\n").unwrap();
+        *self.overlapped.lock().unwrap() = Some(self.root.join("usr/bin/sysbox-runc").exists());
+        Ok(())
+    }
+}
+
+fn fake_proc(dir: &std::path::Path) -> std::path::PathBuf {
+    let p = dir.join("proc-sys");
+    for (k, v) in [
+        ("fs/inotify/max_queued_events", "16384"),
+        ("fs/inotify/max_user_watches", "8192"),
+        ("fs/inotify/max_user_instances", "128"),
+        ("kernel/keys/maxkeys", "200"),
+        ("kernel/keys/maxbytes", "20000"),
+        ("kernel/pid_max", "9000000"),
+        ("user/max_user_namespaces", "0"),
+    ] {
+        let f = p.join(k);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, format!("{v}\n")).unwrap();
+    }
+    p
+}
+
+#[test]
+fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    skeleton_root(&root);
+    std::fs::remove_file(root.join("usr/bin/rsync")).unwrap();
+    // Pretend useradd is absent so the user is added by file edit inside the temp root.
+    let bytes = deb(&sysbox_payload(4 << 20), "xz");
+    let debp = dir.path().join("p.deb");
+    std::fs::write(&debp, &bytes).unwrap();
+
+    let mut opts = Options::new(HostRoot::new(&root), Arch::Amd64);
+    opts.live = true;
+    opts.proc_sys = fake_proc(dir.path());
+    opts.source = Source::File(debp);
+    opts.sha256 = Some(sha256_hex(&bytes));
+    opts.cluster = Some("live".into());
+    let sd = FakeSystemd::default();
+    let dockerd = FakeDockerd::default();
+    let pm = SlowPm {
+        root: root.clone(),
+        overlapped: Mutex::new(None),
+        asked: Mutex::new(vec![]),
+    };
+    let fetcher = HttpFetcher::default();
+    let b = Boundaries {
+        fetcher: &fetcher,
+        systemd: Ok(&sd),
+        packages: Some(&pm),
+        dockerd: &dockerd,
+    };
+
+    let report = bootstrap::run(&opts, &b).unwrap();
+    assert!(!report.failed(), "{report:#?}");
+    assert!(report.complete);
+    assert_eq!(*pm.asked.lock().unwrap(), vec!["rsync".to_string()]);
+    assert_eq!(
+        *pm.overlapped.lock().unwrap(),
+        Some(true),
+        "package manager did not overlap with the package work"
+    );
+    let prereq = report
+        .steps
+        .iter()
+        .find(|s| s.check == "sysbox.prereqs")
+        .unwrap();
+    assert_eq!(prereq.status, Status::Changed, "{prereq:?}");
+
+    let calls = sd.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        vec![
+            "Reload".to_string(),
+            "EnableUnitFiles sysbox.service,sysbox-mgr.service,sysbox-fs.service".into(),
+            "Reload".into(),
+            "ActiveState sysbox.service".into(),
+            "StartUnit sysbox.service replace".into(),
+        ]
+    );
+    assert_eq!(
+        *dockerd.hups.lock().unwrap(),
+        1,
+        "daemon.json changed: one SIGHUP"
+    );
+
+    // Live sysctls raised, never lowered; the persisted file keeps the higher live value.
+    let read = |k: &str| {
+        std::fs::read_to_string(opts.proc_sys.join(k))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read("user/max_user_namespaces"), "10000");
+    assert_eq!(read("kernel/keys/maxbytes"), "1400000");
+    assert_eq!(read("kernel/pid_max"), "9000000");
+    let conf = std::fs::read_to_string(root.join("etc/sysctl.d/99-sysbox-sysctl.conf")).unwrap();
+    assert!(conf.contains("kernel.pid_max = 9000000\n"), "{conf}");
+    assert!(
+        !conf.contains("unprivileged_userns_clone"),
+        "a key this kernel lacks was persisted: {conf}"
+    );
+
+    // Second run: Sysbox is active, so it is not started again, and dockerd is not signalled.
+    sd.calls.lock().unwrap().clear();
+    let report = bootstrap::run(&opts, &b).unwrap();
+    assert!(report.unchanged(), "{report:#?}");
+    let calls = sd.calls.lock().unwrap().clone();
+    assert!(
+        !calls.iter().any(|c| c.starts_with("StartUnit")),
+        "{calls:?}"
+    );
+    assert_eq!(*dockerd.hups.lock().unwrap(), 1);
+}
+
+#[test]
+fn dbus_unreachable_is_a_failed_step_without_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    skeleton_root(&root);
+    let bytes = deb(&sysbox_payload(0), "gz");
+    let debp = dir.path().join("p.deb");
+    std::fs::write(&debp, &bytes).unwrap();
+    let mut opts = Options::new(HostRoot::new(&root), Arch::Amd64);
+    opts.live = true;
+    opts.proc_sys = fake_proc(dir.path());
+    opts.source = Source::File(debp);
+    opts.sha256 = Some(sha256_hex(&bytes));
+    let dockerd = FakeDockerd::default();
+    let fetcher = HttpFetcher::default();
+    let b = Boundaries {
+        fetcher: &fetcher,
+        systemd: Err("no bus".into()),
+        packages: None,
+        dockerd: &dockerd,
+    };
+    let report = bootstrap::run(&opts, &b).unwrap();
+    assert!(report.failed());
+    assert!(!report.complete);
+    assert!(!root.join("var/lib/clawster/bootstrap.done").exists());
+    let units = report
+        .steps
+        .iter()
+        .find(|s| s.check == "sysbox.units")
+        .unwrap();
+    assert!(units.message.contains("no bus"), "{units:?}");
+}
