@@ -21,7 +21,8 @@ use serde_json::{json, Value};
 
 use crate::cfn;
 
-/// The systemd unit the NAT UserData writes for `clawster-nat-agent run`.
+/// The systemd unit the NAT UserData writes for `clawster-nat-agent run`: a copy of the unit we
+/// ship in `systemd/clawster-nat-agent.service` (a ctl test keeps the two identical).
 pub const NAT_AGENT_UNIT: &str = include_str!("nat-agent.service");
 
 /// Where each host installs the binary it downloads.

@@ -45,7 +45,10 @@ fn golden(name: &str) -> PathBuf {
 fn check_golden(name: &str, actual: &str) {
     let path = golden(name);
     if std::env::var_os("CLAWSTER_UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
+        // Replace atomically: other tests read the golden files while these run.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, actual).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
     }
     let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(

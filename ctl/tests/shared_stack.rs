@@ -267,12 +267,34 @@ fn nat_user_data_fetches_checks_installs_and_starts_the_nat_agent() {
             "no package installs at boot ({installer})"
         );
     }
-    let lines = code_lines(&script);
+    // A few lines of script; the unit file it writes is data between the heredoc markers.
+    let start = script.find("<<'UNIT'\n").unwrap();
+    let end = script.find("\nUNIT\n").unwrap();
+    let without_unit = format!("{}{}", &script[..start], &script[end..]);
+    let lines = code_lines(&without_unit);
     assert!(
-        lines.len() <= 40,
-        "a few lines (unit file included), got {}",
+        lines.len() <= 20,
+        "a few lines, got {}: {lines:#?}",
         lines.len()
     );
+    assert_eq!(
+        &script[start + "<<'UNIT'\n".len()..end + 1],
+        clawsterctl::userdata::NAT_AGENT_UNIT
+    );
+}
+
+#[test]
+fn nat_unit_is_the_one_we_ship() {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../systemd/clawster-nat-agent.service");
+    let shipped = std::fs::read_to_string(&shipped)
+        .unwrap_or_else(|e| panic!("{}: {e} (the NAT unit we ship)", shipped.display()));
+    assert_eq!(
+        clawsterctl::userdata::NAT_AGENT_UNIT,
+        shipped,
+        "ctl/src/nat-agent.service must be a copy of systemd/clawster-nat-agent.service"
+    );
+    assert!(shipped.contains("ExecStart=/usr/local/bin/clawster-nat-agent run"));
 }
 
 #[test]
