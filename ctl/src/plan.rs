@@ -322,6 +322,44 @@ pub fn resources(template: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// A stack's resources as `Type xN` groups in template order, e.g. `EC2::Subnet x4`.
+pub fn resource_summary(template: &Value) -> Vec<String> {
+    let mut groups: Vec<(String, usize)> = Vec::new();
+    for (_, ty) in resources(template) {
+        let short = ty.trim_start_matches("AWS::").to_string();
+        match groups.iter_mut().find(|(t, _)| *t == short) {
+            Some((_, n)) => *n += 1,
+            None => groups.push((short, 1)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(t, n)| if n == 1 { t } else { format!("{t} x{n}") })
+        .collect()
+}
+
+/// Joins `items` with ", " into lines of at most `width` characters, each starting with `indent`.
+fn wrap(items: &[String], indent: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::from(indent);
+    for (i, item) in items.iter().enumerate() {
+        let piece = if i + 1 < items.len() {
+            format!("{item}, ")
+        } else {
+            item.clone()
+        };
+        if line.len() + piece.trim_end().len() > width && line.len() > indent.len() {
+            lines.push(line.trim_end().to_string());
+            line = String::from(indent);
+        }
+        line.push_str(&piece);
+    }
+    if line.len() > indent.len() {
+        lines.push(line.trim_end().to_string());
+    }
+    lines
+}
+
 /// Everything `plan` prints.
 #[derive(Debug, Clone)]
 pub struct PlanInput<'a> {
@@ -383,12 +421,29 @@ pub fn render(input: &PlanInput<'_>) -> Result<String, String> {
             " (exists; exports are checked)"
         }
     );
+    if first {
+        for l in wrap(&resource_summary(&shared_t), "    ", 100) {
+            let _ = writeln!(w, "{l}");
+        }
+    }
     let _ = writeln!(
         w,
         "  {:<28} {:<7} {} resources",
         bot_name,
         "create",
         resources(&bot_t).len()
+    );
+    for l in wrap(&resource_summary(&bot_t), "    ", 100) {
+        let _ = writeln!(w, "{l}");
+    }
+    let _ = writeln!(
+        w,
+        "  secret clawster/{}/config: the OpenClaw configuration, created before the bot stack\n  upload {} and {} to s3://clawster-artifacts-<account>-{}/{}",
+        o.name,
+        input.release.agent.name,
+        input.release.nat_agent.name,
+        o.region,
+        format_args!("{}/{}/", crate::manifest::ARTIFACTS_PREFIX, input.release.version)
     );
     if o.certificate.is_none() {
         let _ = writeln!(
@@ -560,6 +615,21 @@ mod tests {
         assert_eq!(timeline_total(&first), (330, 510));
         assert!(timeline_total(&later).1 < timeline_total(&first).0 + 60);
         assert_eq!(mmss(75), "1:15");
+    }
+
+    #[test]
+    fn resources_are_grouped_and_wrapped() {
+        let t = serde_json::json!({ "Resources": {
+            "A": { "Type": "AWS::EC2::Subnet" }, "B": { "Type": "AWS::EC2::VPC" }, "C": { "Type": "AWS::EC2::Subnet" }
+        } });
+        assert_eq!(resource_summary(&t), ["EC2::Subnet x2", "EC2::VPC"]);
+        let items: Vec<String> = (0..30).map(|i| format!("Item{i}")).collect();
+        let lines = wrap(&items, "  ", 40);
+        assert!(
+            lines.len() > 1 && lines.iter().all(|l| l.len() <= 40 && l.starts_with("  ")),
+            "{lines:?}"
+        );
+        assert_eq!(lines.join(" ").split(", ").count(), 30);
     }
 
     #[test]
