@@ -290,15 +290,12 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
             &[],
         ),
     );
-    let secrets_arn = format!(
-        "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:clawster/{bot}/*"
-    );
     add(
         "ExecutionRole",
         resource(
             "AWS::IAM::Role",
             json!({
-                "Description": format!("ECS task execution of Clawster bot {bot}: its own log group and its own secrets (clawster/{bot}/*) only"),
+                "Description": format!("ECS task execution of Clawster bot {bot}: its own log group and its own two secrets only"),
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [{
@@ -316,7 +313,7 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
                                 "Sid": "ReadThisBotsSecrets",
                                 "Effect": "Allow",
                                 "Action": "secretsmanager:GetSecretValue",
-                                "Resource": sub(&secrets_arn)
+                                "Resource": [r("GatewayTokenSecret"), r("OpenClawConfigSecretArn")]
                             },
                             {
                                 "Sid": "WriteThisBotsLogs",

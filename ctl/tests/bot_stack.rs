@@ -443,15 +443,19 @@ fn execution_role_reads_only_this_bots_secrets() {
         .collect();
     assert_eq!(secrets.len(), 1);
     assert_eq!(secrets[0]["Action"], "secretsmanager:GetSecretValue");
+    // Exactly the two secrets the task definition injects, by full ARN: no prefix, no wildcard.
     assert_eq!(
         secrets[0]["Resource"],
-        json!({ "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:clawster/demo/*" })
+        json!([{ "Ref": "GatewayTokenSecret" }, { "Ref": "OpenClawConfigSecretArn" }])
     );
-    assert_eq!(
-        props(&t, "GatewayTokenSecret")["Name"],
-        "clawster/demo/gateway-token",
-        "inside the scope"
-    );
+    let injected: Vec<Value> = props(&t, "TaskDefinition")["ContainerDefinitions"][0]["Secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["ValueFrom"].clone())
+        .collect();
+    assert_eq!(json!(injected), secrets[0]["Resource"]);
+    assert!(!role.to_string().contains("secret:*"), "{role}");
     assert_eq!(
         props(&t, "TaskDefinition")["ExecutionRoleArn"],
         json!({ "Fn::GetAtt": ["ExecutionRole", "Arn"] })
