@@ -370,61 +370,6 @@ impl Host {
             .collect())
     }
 
-    /// Step 4. Problems are returned as degraded findings, not errors.
-    fn tune_sysctls(&self) -> Result<Vec<String>> {
-        let mut problems = Vec::new();
-        for k in [
-            "net.ipv4.conf.all.send_redirects",
-            "net.ipv4.conf.default.send_redirects",
-        ] {
-            self.sysctl.set(k, "0")?;
-        }
-        match self.sysctl.raise_to(CT_MAX, self.opts.conntrack_max) {
-            Ok(_) => {}
-            Err(e) => problems.push(format!("conntrack table size: {e:#}")),
-        }
-        match self
-            .sysctl
-            .set(CT_EST, &self.opts.conntrack_established_timeout.to_string())
-        {
-            Ok(_) => {}
-            Err(e) => problems.push(format!(
-                "conntrack established timeout: {}",
-                anyhow!(e)
-                    .chain()
-                    .map(|c| c.to_string())
-                    .collect::<Vec<_>>()
-                    .join(": ")
-            )),
-        }
-        let entries = vec![
-            (
-                "net.ipv4.conf.all.send_redirects".to_string(),
-                "0".to_string(),
-            ),
-            (
-                "net.ipv4.conf.default.send_redirects".to_string(),
-                "0".to_string(),
-            ),
-            // `-`: conntrack keys exist only once the module is loaded; do not fail boot on them.
-            (format!("-{CT_MAX}"), self.opts.conntrack_max.to_string()),
-            (
-                format!("-{CT_EST}"),
-                self.opts.conntrack_established_timeout.to_string(),
-            ),
-        ];
-        let mut text = sysctl::render_conf(PROGRAM, &entries);
-        text.push_str(
-            "# net.ipv4.ip_forward is set at runtime only, after the NAT ruleset is verified.\n",
-        );
-        let path = self.root.path(SYSCTL_CONF);
-        if let Some(dir) = path.parent() {
-            clawster_core::fs::ensure_dir(dir, Ownership::root(0o755))?;
-        }
-        clawster_core::fs::write_atomic(&path, text.as_bytes(), Ownership::root(0o644))?;
-        Ok(problems)
-    }
-
     fn conntrack(&self) -> Option<(u64, u64)> {
         let n = |k| self.sysctl.read(k).ok().and_then(|v| v.parse().ok());
         Some((n(CT_COUNT)?, n(CT_MAX)?))
@@ -480,7 +425,7 @@ impl Host {
                 ),
             );
         }
-        for p in self.tune_sysctls()? {
+        for p in tune_sysctls(&self.sysctl, &self.root, &self.opts)? {
             health("nat.sysctl", Status::Degraded, &p);
             report.problems.push(p);
         }
@@ -501,6 +446,59 @@ impl Host {
         report.healthy = report.ip_forward == Some(true) && report.foreign_drop_chains.is_empty();
         Ok(())
     }
+}
+
+/// Step 4: send_redirects off, conntrack sized, the sysctl.d file written. Conntrack problems
+/// (e.g. a read-only key in a network namespace) are returned as degraded findings, not errors.
+pub fn tune_sysctls(sysctl: &Sysctl, root: &HostRoot, opts: &Options) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for k in [
+        "net.ipv4.conf.all.send_redirects",
+        "net.ipv4.conf.default.send_redirects",
+    ] {
+        sysctl.set(k, "0")?;
+    }
+    match sysctl.raise_to(CT_MAX, opts.conntrack_max) {
+        Ok(_) => {}
+        Err(e) => problems.push(format!("conntrack table size: {e:#}")),
+    }
+    match sysctl.set(CT_EST, &opts.conntrack_established_timeout.to_string()) {
+        Ok(_) => {}
+        Err(e) => problems.push(format!(
+            "conntrack established timeout: {}",
+            anyhow!(e)
+                .chain()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(": ")
+        )),
+    }
+    let entries = vec![
+        (
+            "net.ipv4.conf.all.send_redirects".to_string(),
+            "0".to_string(),
+        ),
+        (
+            "net.ipv4.conf.default.send_redirects".to_string(),
+            "0".to_string(),
+        ),
+        // `-`: conntrack keys exist only once the module is loaded; do not fail boot on them.
+        (format!("-{CT_MAX}"), opts.conntrack_max.to_string()),
+        (
+            format!("-{CT_EST}"),
+            opts.conntrack_established_timeout.to_string(),
+        ),
+    ];
+    let mut text = sysctl::render_conf(PROGRAM, &entries);
+    text.push_str(
+        "# net.ipv4.ip_forward is set at runtime only, after the NAT ruleset is verified.\n",
+    );
+    let path = root.path(SYSCTL_CONF);
+    if let Some(dir) = path.parent() {
+        clawster_core::fs::ensure_dir(dir, Ownership::root(0o755))?;
+    }
+    clawster_core::fs::write_atomic(&path, text.as_bytes(), Ownership::root(0o644))?;
+    Ok(problems)
 }
 
 fn names(links: &[route::Link]) -> String {
@@ -738,5 +736,100 @@ fn drain(s: &mut Socket) -> Result<()> {
             }
             Err(e) => return Err(e).context("read netlink events"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct T {
+        #[command(flatten)]
+        o: Options,
+    }
+
+    fn opts(args: &[&str]) -> Options {
+        T::try_parse_from(std::iter::once("t").chain(args.iter().copied()))
+            .expect("parse")
+            .o
+    }
+
+    #[test]
+    fn options_parse_and_validate() {
+        let o = opts(&[
+            "--vpc-cidr",
+            "10.0.0.0/16,10.1.0.0/16",
+            "--allow-ports",
+            "443",
+        ]);
+        assert_eq!(o.vpc_cidrs.len(), 2);
+        assert_eq!(o.allow_ports, [443]);
+        assert!(o.validate().is_ok());
+        assert!(opts(&["--allow-ports", "0"]).validate().is_err());
+        let e = opts(&["--egress-interface", "a/b"])
+            .validate()
+            .expect_err("bad name");
+        assert!(e.to_string().contains("a/b"), "{e}");
+        assert!(T::try_parse_from(["t", "--vpc-cidr", "10.0.0.1/16"]).is_err());
+        assert!(opts(&["--imds-endpoint", "off"])
+            .imds()
+            .expect("off")
+            .is_none());
+    }
+
+    #[test]
+    fn sysctls_are_tuned_and_persisted_without_ip_forward() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let proc_sys = dir.path().join("proc");
+        for d in [
+            "net/ipv4/conf/all",
+            "net/ipv4/conf/default",
+            "net/netfilter",
+        ] {
+            std::fs::create_dir_all(proc_sys.join(d)).expect("mkdir");
+        }
+        std::fs::write(proc_sys.join("net/ipv4/conf/all/send_redirects"), "1\n").expect("seed");
+        std::fs::write(proc_sys.join("net/ipv4/conf/default/send_redirects"), "1\n").expect("seed");
+        std::fs::write(proc_sys.join("net/netfilter/nf_conntrack_max"), "4096\n").expect("seed");
+        // nf_conntrack_tcp_timeout_established is absent: a degraded finding, not an error.
+        let root_dir = dir.path().join("root");
+        std::fs::create_dir_all(root_dir.join("etc")).expect("mkdir");
+        let sysctl = Sysctl::at(&proc_sys);
+        let root = HostRoot::new(&root_dir);
+        let o = opts(&["--conntrack-max", "65536"]);
+        let problems = tune_sysctls(&sysctl, &root, &o).expect("tune");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("nf_conntrack_tcp_timeout_established"),
+            "{problems:?}"
+        );
+        assert_eq!(
+            sysctl
+                .read("net.ipv4.conf.all.send_redirects")
+                .expect("read"),
+            "0"
+        );
+        assert_eq!(sysctl.read(CT_MAX).expect("read"), "65536");
+        let conf = std::fs::read_to_string(root.path(SYSCTL_CONF)).expect("conf");
+        let keys: Vec<String> = sysctl::parse_conf(&conf)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert!(
+            keys.contains(&CT_MAX.to_string()) && !keys.contains(&IP_FORWARD.to_string()),
+            "{conf}"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(root.path(SYSCTL_CONF))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
+        // Raise-only: a bigger table is kept.
+        std::fs::write(proc_sys.join("net/netfilter/nf_conntrack_max"), "262144\n").expect("seed");
+        tune_sysctls(&sysctl, &root, &o).expect("tune");
+        assert_eq!(sysctl.read(CT_MAX).expect("read"), "262144");
     }
 }
