@@ -458,6 +458,13 @@ pub fn render(input: &PlanInput<'_>) -> Result<String, String> {
         "Monthly cost ({}, prices of {} for {})",
         p.currency, p.as_of, p.region
     );
+    if p.region != o.region.as_str() {
+        let _ = writeln!(
+            w,
+            "  note: the price list is {}'s; prices in {} may differ",
+            p.region, o.region
+        );
+    }
     let line = |w: &mut String, l: &CostLine| {
         let _ = writeln!(
             w,

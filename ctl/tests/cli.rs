@@ -460,3 +460,36 @@ fn goldens_are_what_the_library_renders() {
     let v: serde_json::Value = serde_json::from_str(&file).unwrap();
     assert_eq!(v, shared_template("us-east-1"));
 }
+
+#[test]
+fn plan_elsewhere_says_whose_prices_it_uses_and_prices_other_types() {
+    let plan = ok(&[
+        "plan",
+        "eu-bot",
+        "--region",
+        "eu-west-2",
+        "--instance-type",
+        "t3.medium",
+        "--artifacts",
+        &dist(),
+    ]);
+    assert!(
+        plan.contains("the price list is us-east-1's; prices in eu-west-2 may differ"),
+        "{plan}"
+    );
+    assert!(plan.contains("t3.medium $0.0416/h"), "{plan}");
+    let e = fails(&[
+        "plan",
+        "eu-bot",
+        "--region",
+        "eu-west-2",
+        "--instance-type",
+        "m5.large",
+        "--artifacts",
+        &dist(),
+    ]);
+    assert!(
+        e.contains("no price for instance type m5.large") && e.contains("prices.json"),
+        "{e}"
+    );
+}
