@@ -21,9 +21,8 @@ use serde_json::{json, Value};
 
 use crate::cfn;
 
-/// The systemd unit the NAT UserData writes for `clawster-nat-agent run`: a copy of the unit we
-/// ship in `systemd/clawster-nat-agent.service` (a ctl test keeps the two identical).
-pub const NAT_AGENT_UNIT: &str = include_str!("nat-agent.service");
+/// The systemd unit the NAT UserData writes for `clawster-nat-agent run`: the one we ship.
+pub const NAT_AGENT_UNIT: &str = include_str!("../../systemd/clawster-nat-agent.service");
 
 /// Where each host installs the binary it downloads.
 pub const AGENT_PATH: &str = "/usr/local/bin/clawster-agent";
@@ -73,8 +72,10 @@ pub fn bot_script(key: &str, sha256: &str, cluster: &str) -> String {
 /// The NAT instance's script: fetch and verify `clawster-nat-agent`, write and start its unit.
 pub fn nat_script(key: &str, sha256: &str) -> String {
     format!(
-        "#!/bin/bash\n# Clawster NAT instance: fetch clawster-nat-agent, check its pinned SHA256, install and start it.\n{}cat > /etc/systemd/system/{NAT_AGENT_UNIT_NAME} <<'UNIT'\n{NAT_AGENT_UNIT}UNIT\nchmod 0644 /etc/systemd/system/{NAT_AGENT_UNIT_NAME}\nsystemctl daemon-reload\nsystemctl enable {NAT_AGENT_UNIT_NAME}\nsystemctl start --no-block {NAT_AGENT_UNIT_NAME}\n",
-        fetch_and_verify(NAT_AGENT_PATH, key, sha256, NAT_TRIES)
+        "#!/bin/bash\n# Clawster NAT instance: fetch clawster-nat-agent, check its pinned SHA256, install and start it.\n{}cat > /etc/systemd/system/{NAT_AGENT_UNIT_NAME} <<'UNIT'\n{}UNIT\nchmod 0644 /etc/systemd/system/{NAT_AGENT_UNIT_NAME}\nsystemctl daemon-reload\nsystemctl enable {NAT_AGENT_UNIT_NAME}\nsystemctl start --no-block {NAT_AGENT_UNIT_NAME}\n",
+        fetch_and_verify(NAT_AGENT_PATH, key, sha256, NAT_TRIES),
+        // The script goes through Fn::Sub, which spells a literal `${x}` as `${!x}`.
+        NAT_AGENT_UNIT.replace("${", "${!")
     )
 }
 
@@ -109,11 +110,13 @@ mod tests {
     }
 
     #[test]
-    fn unit_runs_the_agent() {
+    fn unit_runs_the_agent_and_fits_in_the_heredoc() {
         assert!(NAT_AGENT_UNIT.contains("ExecStart=/usr/local/bin/clawster-nat-agent run"));
+        assert!(NAT_AGENT_UNIT.contains("Type=notify"));
+        assert!(NAT_AGENT_UNIT.ends_with('\n'));
         assert!(
-            !NAT_AGENT_UNIT.contains("${"),
-            "the unit text goes through Fn::Sub"
+            !NAT_AGENT_UNIT.lines().any(|l| l == "UNIT"),
+            "the heredoc delimiter must not occur"
         );
     }
 }

@@ -277,24 +277,12 @@ fn nat_user_data_fetches_checks_installs_and_starts_the_nat_agent() {
         "a few lines, got {}: {lines:#?}",
         lines.len()
     );
+    // The unit written is the one we ship (systemd/clawster-nat-agent.service), with Fn::Sub's
+    // escape for a literal `${`.
     assert_eq!(
         &script[start + "<<'UNIT'\n".len()..end + 1],
-        clawsterctl::userdata::NAT_AGENT_UNIT
+        clawsterctl::userdata::NAT_AGENT_UNIT.replace("${", "${!")
     );
-}
-
-#[test]
-fn nat_unit_is_the_one_we_ship() {
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../systemd/clawster-nat-agent.service");
-    let shipped = std::fs::read_to_string(&shipped)
-        .unwrap_or_else(|e| panic!("{}: {e} (the NAT unit we ship)", shipped.display()));
-    assert_eq!(
-        clawsterctl::userdata::NAT_AGENT_UNIT,
-        shipped,
-        "ctl/src/nat-agent.service must be a copy of systemd/clawster-nat-agent.service"
-    );
-    assert!(shipped.contains("ExecStart=/usr/local/bin/clawster-nat-agent run"));
 }
 
 #[test]
