@@ -231,6 +231,23 @@ fn second_run_changes_nothing_and_says_so() {
         );
     }
     assert!(r2.stdout.contains("nothing changed"), "{}", r2.stdout);
+
+    // A binary with the same size but one byte changed is noticed and replaced.
+    let p = f.root.join("usr/bin/sysbox-fs");
+    let mut b = std::fs::read(&p).unwrap();
+    let last = b.len() - 2;
+    b[last] ^= 1;
+    std::fs::write(&p, &b).unwrap();
+    let r3 = bootstrap(&f, &["--cluster", "c"]);
+    assert_eq!(r3.code, 0, "{}", r3.stderr);
+    assert!(
+        r3.stdout.lines().any(|l| l.starts_with("sysbox.binaries")
+            && l.contains("changed")
+            && l.contains("(1 changed)")),
+        "{}",
+        r3.stdout
+    );
+    assert_eq!(snapshot(&f.root), before, "tampered binary not restored");
 }
 
 #[test]

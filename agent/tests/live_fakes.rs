@@ -75,8 +75,8 @@ impl Dockerd for FakeDockerd {
     }
 }
 
-/// A slow package manager that "installs" rsync into the root and notes whether the Sysbox
-/// binaries were already in place when it finished (i.e. the work overlapped).
+/// A slow package manager that "installs" rsync into the root once the Sysbox binaries are in
+/// place, and notes whether they got there while it was running (i.e. the work overlapped).
 struct SlowPm {
     root: std::path::PathBuf,
     overlapped: Mutex<Option<bool>>,
@@ -92,9 +92,14 @@ impl prereqs::PackageManager for SlowPm {
     }
     fn install(&self, packages: &[String], _timeout: Duration) -> Result<(), String> {
         self.asked.lock().unwrap().extend(packages.iter().cloned());
-        std::thread::sleep(Duration::from_millis(1500));
-        std::fs::write(self.root.join("usr/bin/rsync"), b"#!/bin/sh\n").unwrap();
+        // Waits (bounded) until the package work has put the binaries in place: with a
+        // sequential implementation they never appear while the package manager runs.
+        let end = std::time::Instant::now() + Duration::from_secs(60);
+        while !self.root.join("usr/bin/sysbox-runc").exists() && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         *self.overlapped.lock().unwrap() = Some(self.root.join("usr/bin/sysbox-runc").exists());
+        std::fs::write(self.root.join("usr/bin/rsync"), b"#!/bin/sh\n").unwrap();
         Ok(())
     }
 }

@@ -326,8 +326,8 @@ pub struct StagedBinary {
     /// Host path (e.g. `/usr/bin/sysbox-runc`).
     pub host_path: &'static str,
     file: AtomicFile,
-    sha256: [u8; 32],
-    size: u64,
+    /// The destination already has exactly these bytes, mode and owner.
+    unchanged: bool,
 }
 
 /// The validated content of a Sysbox package, ready to be put in place.
@@ -370,7 +370,7 @@ pub fn sweep_stale_temps(dest: &Path) {
     let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
         return;
     };
-    let prefix = format!(".{}.clawster-tmp.", name.to_string_lossy());
+    let prefix = format!(".{}.clawster-tmp", name.to_string_lossy());
     if let Ok(rd) = fs::read_dir(dir) {
         for e in rd.flatten() {
             if e.file_name().to_string_lossy().starts_with(&prefix) {
@@ -461,21 +461,22 @@ pub fn stage_sysbox(deb: &Path, root: &HostRoot) -> Result<Staged, DebError> {
             }
             sweep_stale_temps(&dest);
             let file = AtomicFile::create(&dest, BINARY_OWNER).map_err(|e| err(deb, e.into()))?;
-            let mut w = HashingWriter {
+            let existing = same_meta(&dest, size, BINARY_OWNER).map_err(|e| err(deb, e.into()))?;
+            let mut w = CompareWriter {
                 inner: file,
-                hasher: Sha256::new(),
+                existing,
+                same: true,
                 n: 0,
             };
             io::copy(&mut (&mut entry).take(size), &mut w).map_err(rd)?;
             if w.n != size {
                 return Err(err(deb, Problem::Truncated(shown)));
             }
-            let sha256 = w.hasher.finalize().into();
+            let unchanged = w.finish_compare();
             staged.binaries.push(StagedBinary {
                 host_path: host,
                 file: w.inner,
-                sha256,
-                size,
+                unchanged,
             });
         } else if let Some(unit) = unit_of(&name) {
             limit(MAX_SMALL)?;
@@ -522,14 +523,10 @@ pub fn stage_sysbox(deb: &Path, root: &HostRoot) -> Result<Staged, DebError> {
 impl Staged {
     /// Puts the staged binaries in place; a binary already identical (bytes, mode, owner) is left
     /// alone and reported unchanged.
-    pub fn commit_binaries(
-        &mut self,
-        root: &HostRoot,
-    ) -> Result<Vec<(&'static str, WriteOutcome)>, FsError> {
+    pub fn commit_binaries(&mut self) -> Result<Vec<(&'static str, WriteOutcome)>, FsError> {
         let mut out = Vec::new();
         for b in self.binaries.drain(..) {
-            let dest = root.path(b.host_path);
-            if same_file(&dest, b.size, &b.sha256, BINARY_OWNER)? {
+            if b.unchanged {
                 drop(b.file);
                 out.push((b.host_path, WriteOutcome::Unchanged));
             } else {
@@ -541,16 +538,11 @@ impl Staged {
     }
 }
 
-/// True when `path` is a regular file of this size, SHA256, mode and owner.
-pub fn same_file(
-    path: &Path,
-    size: u64,
-    sha256: &[u8; 32],
-    own: Ownership,
-) -> Result<bool, FsError> {
+/// Opens `path` for comparison when it is a regular file of this size, mode and owner.
+fn same_meta(path: &Path, size: u64, own: Ownership) -> Result<Option<BufReader<File>>, FsError> {
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(FsError::new("stat", path, e)),
     };
     if !meta.is_file()
@@ -559,9 +551,60 @@ pub fn same_file(
         || meta.uid() != own.uid
         || meta.gid() != own.gid
     {
-        return Ok(false);
+        return Ok(None);
     }
-    Ok(&sha256_file(path)? == sha256)
+    let f = File::open(path).map_err(|e| FsError::new("open", path, e))?;
+    Ok(Some(BufReader::with_capacity(1 << 16, f)))
+}
+
+/// Writes to the staged file and, when the destination may be identical, compares it on the fly
+/// (no hashing, no extra pass; a fresh install pays nothing).
+struct CompareWriter {
+    inner: AtomicFile,
+    existing: Option<BufReader<File>>,
+    same: bool,
+    n: u64,
+}
+
+impl CompareWriter {
+    fn finish_compare(&mut self) -> bool {
+        match self.existing.as_mut() {
+            Some(r) if self.same => r.fill_buf().map(|b| b.is_empty()).unwrap_or(false),
+            _ => false,
+        }
+    }
+}
+
+impl Write for CompareWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        if self.same {
+            if let Some(r) = self.existing.as_mut() {
+                let mut want = &buf[..n];
+                while !want.is_empty() {
+                    let have = match r.fill_buf() {
+                        Ok(h) if !h.is_empty() => h,
+                        _ => {
+                            self.same = false;
+                            break;
+                        }
+                    };
+                    let k = have.len().min(want.len());
+                    if have[..k] != want[..k] {
+                        self.same = false;
+                        break;
+                    }
+                    r.consume(k);
+                    want = &want[k..];
+                }
+            }
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// SHA256 of a file's content.

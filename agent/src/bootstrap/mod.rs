@@ -246,6 +246,8 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
         return Err(e).context("checking daemon.json before changing anything");
     }
 
+    sweep_stale_temps(root);
+
     let marker = install::marker_text(&sha256, opts.cluster.as_deref());
     if install::clear_stale_marker(root, &marker)? {
         tracing::info!("removed a completion marker from a different configuration");
@@ -264,7 +266,7 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
         let deb = obtain(opts, b, &sha256, &mut report)?;
         let t = Instant::now();
         let mut staged = deb::stage_sysbox(&deb, root).context("installing the Sysbox package")?;
-        let bins = staged.commit_binaries(root)?;
+        let bins = staged.commit_binaries()?;
         let changed: Vec<&str> = bins
             .iter()
             .filter(|(_, o)| o.changed())
@@ -463,6 +465,44 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
     };
     report.record("bootstrap", st, msg);
     Ok(report)
+}
+
+/// Removes temporary files a killed earlier run left next to any file bootstrap writes (the run
+/// lock is held, so none of them belongs to a live writer).
+fn sweep_stale_temps(root: &HostRoot) {
+    let mut paths: Vec<String> = deb::SYSBOX_BINARIES
+        .iter()
+        .map(|(_, h)| h.to_string())
+        .collect();
+    for u in deb::SYSBOX_UNITS {
+        paths.push(format!("{}/{u}", units::UNIT_DIR));
+        paths.push(format!("{}/multi-user.target.wants/{u}", units::UNIT_DIR));
+        paths.push(format!("{}/sysbox.service.wants/{u}", units::UNIT_DIR));
+    }
+    paths.extend(
+        [
+            units::DOCKER_DROPIN,
+            docker::DAEMON_JSON,
+            ecs::ECS_CONFIG,
+            sysctl::SYSCTL_CONF,
+            install::MARKER,
+            "/etc/passwd",
+            "/etc/group",
+            "/etc/shadow",
+            "/etc/gshadow",
+        ]
+        .map(String::from),
+    );
+    for p in paths {
+        deb::sweep_stale_temps(&root.path(p));
+    }
+    if let Ok(rd) = std::fs::read_dir(root.path(download::CACHE_DIR)) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().contains(".clawster-tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 fn obtain(

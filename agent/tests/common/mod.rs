@@ -123,6 +123,7 @@ pub fn compress(data: &[u8], how: &str) -> Vec<u8> {
     let args: &[&str] = match how {
         "" => return data.to_vec(),
         "xz" => &["xz", "-T1", "-0", "-c"],
+        "xz6" => &["xz", "-T1", "-6", "-c"],
         "gz" => &["gzip", "-n", "-c"],
         "zst" => &["zstd", "-q", "-c"],
         "bz2" => &["bzip2", "-c"],
