@@ -10,7 +10,7 @@
 //!    nf_tables batch (only our table: create-if-missing, delete, create, chains, rules).
 //! 3. Read it back again and require exact equality with the intended ruleset.
 //! 4. Kernel knobs: send_redirects off, conntrack sized for a small box; persisted in
-//!    /etc/sysctl.d. Failure to tune conntrack is *degraded*, not fatal (NAT still works).
+//!    /etc/sysctl.d. Failure to tune or persist these is *degraded*, not fatal (NAT still works).
 //! 5. Only now `net.ipv4.ip_forward = 1`.
 //!
 //! Failure policy: any failure in 1–3 turns forwarding **off** (fail closed: a NAT instance that
@@ -425,7 +425,7 @@ impl Host {
                 ),
             );
         }
-        for p in tune_sysctls(&self.sysctl, &self.root, &self.opts)? {
+        for p in tune_sysctls(&self.sysctl, &self.root, &self.opts) {
             health("nat.sysctl", Status::Degraded, &p);
             report.problems.push(p);
         }
@@ -448,30 +448,35 @@ impl Host {
     }
 }
 
-/// Step 4: send_redirects off, conntrack sized, the sysctl.d file written. Conntrack problems
-/// (e.g. a read-only key in a network namespace) are returned as degraded findings, not errors.
-pub fn tune_sysctls(sysctl: &Sysctl, root: &HostRoot, opts: &Options) -> Result<Vec<String>> {
+/// Step 4: send_redirects off, conntrack sized, the sysctl.d file written.
+///
+/// Failure policy: none of this is needed for translation to work, so every problem (a
+/// read-only key in a network namespace, a read-only /etc) is returned as a *degraded* finding
+/// and never keeps forwarding off.
+pub fn tune_sysctls(sysctl: &Sysctl, root: &HostRoot, opts: &Options) -> Vec<String> {
+    let chain = |e: &dyn std::error::Error| {
+        let mut s = e.to_string();
+        let mut src = e.source();
+        while let Some(c) = src {
+            s.push_str(&format!(": {c}"));
+            src = c.source();
+        }
+        s
+    };
     let mut problems = Vec::new();
     for k in [
         "net.ipv4.conf.all.send_redirects",
         "net.ipv4.conf.default.send_redirects",
     ] {
-        sysctl.set(k, "0")?;
+        if let Err(e) = sysctl.set(k, "0") {
+            problems.push(format!("send_redirects: {}", chain(&e)));
+        }
     }
-    match sysctl.raise_to(CT_MAX, opts.conntrack_max) {
-        Ok(_) => {}
-        Err(e) => problems.push(format!("conntrack table size: {e:#}")),
+    if let Err(e) = sysctl.raise_to(CT_MAX, opts.conntrack_max) {
+        problems.push(format!("conntrack table size: {}", chain(&e)));
     }
-    match sysctl.set(CT_EST, &opts.conntrack_established_timeout.to_string()) {
-        Ok(_) => {}
-        Err(e) => problems.push(format!(
-            "conntrack established timeout: {}",
-            anyhow!(e)
-                .chain()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(": ")
-        )),
+    if let Err(e) = sysctl.set(CT_EST, &opts.conntrack_established_timeout.to_string()) {
+        problems.push(format!("conntrack established timeout: {}", chain(&e)));
     }
     let entries = vec![
         (
@@ -494,11 +499,18 @@ pub fn tune_sysctls(sysctl: &Sysctl, root: &HostRoot, opts: &Options) -> Result<
         "# net.ipv4.ip_forward is set at runtime only, after the NAT ruleset is verified.\n",
     );
     let path = root.path(SYSCTL_CONF);
-    if let Some(dir) = path.parent() {
-        clawster_core::fs::ensure_dir(dir, Ownership::root(0o755))?;
+    let written = path
+        .parent()
+        .map_or(Ok(clawster_core::fs::WriteOutcome::Unchanged), |dir| {
+            clawster_core::fs::ensure_dir(dir, Ownership::root(0o755))
+        })
+        .and_then(|_| {
+            clawster_core::fs::write_atomic(&path, text.as_bytes(), Ownership::root(0o644))
+        });
+    if let Err(e) = written {
+        problems.push(format!("persist kernel settings: {}", chain(&e)));
     }
-    clawster_core::fs::write_atomic(&path, text.as_bytes(), Ownership::root(0o644))?;
-    Ok(problems)
+    problems
 }
 
 fn names(links: &[route::Link]) -> String {
@@ -799,7 +811,7 @@ mod tests {
         let sysctl = Sysctl::at(&proc_sys);
         let root = HostRoot::new(&root_dir);
         let o = opts(&["--conntrack-max", "65536"]);
-        let problems = tune_sysctls(&sysctl, &root, &o).expect("tune");
+        let problems = tune_sysctls(&sysctl, &root, &o);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
             problems[0].contains("nf_conntrack_tcp_timeout_established"),
@@ -829,7 +841,7 @@ mod tests {
         assert_eq!(mode & 0o777, 0o644);
         // Raise-only: a bigger table is kept.
         std::fs::write(proc_sys.join("net/netfilter/nf_conntrack_max"), "262144\n").expect("seed");
-        tune_sysctls(&sysctl, &root, &o).expect("tune");
+        assert!(tune_sysctls(&sysctl, &root, &o).len() == 1);
         assert_eq!(sysctl.read(CT_MAX).expect("read"), "262144");
     }
 }
