@@ -683,3 +683,118 @@ fn daemon_notifies_and_restores_after_flush_ruleset() -> Result<()> {
     drop(daemon);
     Ok(())
 }
+
+/// The shipped unit on a booted systemd host (systemd-nspawn, private network): the sandboxed
+/// service starts as Type=notify, reports READY with a status line, turns forwarding on in its
+/// network namespace, writes its health records to the journal and its sysctl.d file.
+#[test]
+fn shipped_unit_runs_sandboxed_on_a_booted_host() -> Result<()> {
+    use clawster_e2e::testhost::{Layout, TestHost};
+    let e = env();
+    let host = TestHost::boot(Layout::MergedUsr)?;
+    // An egress interface for the container: a veth pair made here and moved in.
+    let ip = prereq::which("ip").context("ip")?;
+    let (a, b) = (
+        format!("cnu{}a", std::process::id() % 100000),
+        format!("cnu{}b", std::process::id() % 100000),
+    );
+    let pid = host.leader_pid().to_string();
+    let run_ip = |args: &[&str]| {
+        clawster_e2e::process::run_ok(Command::new(&ip).args(args), Duration::from_secs(20))
+    };
+    run_ip(&["link", "add", &a, "type", "veth", "peer", "name", &b])?;
+    run_ip(&["link", "set", &a, "netns", &pid])?;
+    run_ip(&["link", "set", &b, "netns", &pid])?;
+    clawster_e2e::process::run_ok(
+        Command::new("nsenter")
+            .args(["-t", &pid, "-n"])
+            .arg(&ip)
+            .args(["link", "set", &a, "name", "eg0"]),
+        Duration::from_secs(20),
+    )?;
+
+    host.copy_in(&e.bin, "/usr/local/bin/clawster-nat-agent", 0o755)?;
+    let unit = clawster_e2e::workspace_root().join("systemd/clawster-nat-agent.service");
+    host.copy_in(
+        &unit,
+        "/etc/systemd/system/clawster-nat-agent.service",
+        0o644,
+    )?;
+    host.write_file(
+        "/etc/clawster/nat-agent.env",
+        format!(
+            "CLAWSTER_NAT_VPC_CIDR={PRIVATE_NET}\nCLAWSTER_NAT_EGRESS_INTERFACE=eg0\nCLAWSTER_IMDS_ENDPOINT=off\nCLAWSTER_NAT_MSS_CLAMP=true\n"
+        )
+        .as_bytes(),
+        0o600,
+    )?;
+    host.exec_ok(&["systemctl", "daemon-reload"])?;
+    let start = host.exec(&["systemctl", "start", "clawster-nat-agent.service"])?;
+    let show = host.exec_ok(&[
+        "systemctl",
+        "show",
+        "-p",
+        "ActiveState,SubState,StatusText,NRestarts",
+        "clawster-nat-agent.service",
+    ])?;
+    let journal = host.exec(&[
+        "journalctl",
+        "--no-pager",
+        "-u",
+        "clawster-nat-agent.service",
+    ])?;
+    assert!(
+        start.success(),
+        "systemctl start failed: {start:?}\n{show}\n{}",
+        journal.stdout
+    );
+    assert!(
+        show.contains("ActiveState=active") && show.contains("SubState=running"),
+        "{show}"
+    );
+    assert!(
+        show.contains("StatusText=forwarding 10.0.2.0/24 via eg0"),
+        "{show}"
+    );
+    assert_eq!(
+        host.exec_ok(&["cat", "/proc/sys/net/ipv4/ip_forward"])?
+            .trim(),
+        "1"
+    );
+    let rec = host.wait_journal(
+        &["-u", "clawster-nat-agent.service"],
+        Duration::from_secs(10),
+        |r| r["CLAWSTER_CHECK"] == "nat.ruleset" && r["CLAWSTER_STATUS"] == "changed",
+    )?;
+    assert!(
+        rec["MESSAGE"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("verified"),
+        "{rec}"
+    );
+    let conf = std::fs::read_to_string(host.path("/etc/sysctl.d/60-clawster-nat-agent.conf"))?;
+    assert!(conf.contains("send_redirects = 0"), "{conf}");
+    let security = host.exec(&[
+        "systemd-analyze",
+        "security",
+        "--no-pager",
+        "clawster-nat-agent.service",
+    ])?;
+    if let Some(line) = security
+        .stdout
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+    {
+        eprintln!("nat unit: {}", line.trim());
+    }
+    let verify = host.exec(&["systemd-analyze", "verify", "clawster-nat-agent.service"])?;
+    let ours: Vec<&str> = verify
+        .stderr
+        .lines()
+        .filter(|l| l.contains("clawster-nat-agent"))
+        .collect();
+    assert!(ours.is_empty(), "systemd-analyze verify: {ours:?}");
+    host.exec_ok(&["systemctl", "stop", "clawster-nat-agent.service"])?;
+    host.shutdown()
+}
