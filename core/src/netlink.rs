@@ -88,10 +88,8 @@ pub enum NetlinkError {
 }
 
 fn errno_text(errno: i32) -> String {
-    format!(
-        "{} (errno {errno})",
-        std::io::Error::from_raw_os_error(errno)
-    )
+    // "Operation not permitted (os error 1)"
+    std::io::Error::from_raw_os_error(errno).to_string()
 }
 
 fn io(op: &'static str) -> impl FnOnce(rustix::io::Errno) -> NetlinkError {
@@ -246,7 +244,18 @@ impl Socket {
                 }
                 let errno = msg.error_code()?;
                 let Some(i) = pending.iter().position(|s| *s == msg.seq) else {
-                    continue; // a stale answer to an earlier request
+                    // The batch begin/end messages (one before and after the acknowledged
+                    // requests) are not acknowledged, but the kernel reports their errors (e.g.
+                    // EPERM without CAP_NET_ADMIN). Anything else is a stale answer.
+                    let lo = acks.first().map(|(s, _)| s.wrapping_sub(1));
+                    let hi = acks.last().map(|(s, _)| s.wrapping_add(1));
+                    if errno != 0
+                        && first_error.is_none()
+                        && (Some(msg.seq) == lo || Some(msg.seq) == hi)
+                    {
+                        first_error = Some((msg.seq, -errno));
+                    }
+                    continue;
                 };
                 pending.swap_remove(i);
                 if errno != 0 {
@@ -261,7 +270,7 @@ impl Socket {
         if let Some((seq, errno)) = first_error {
             let what = acks.iter().find(|(s, _)| *s == seq).map(|(_, n)| n.clone());
             return Err(NetlinkError::Kernel {
-                what: what.unwrap_or_else(|| format!("request {seq}")),
+                what: what.unwrap_or_else(|| "the nf_tables batch".to_string()),
                 errno,
             });
         }
