@@ -798,3 +798,70 @@ fn shipped_unit_runs_sandboxed_on_a_booted_host() -> Result<()> {
     host.exec_ok(&["systemctl", "stop", "clawster-nat-agent.service"])?;
     host.shutdown()
 }
+
+/// With the egress interface detected from the default route, a renamed (or replaced)
+/// interface is followed: forwarding goes off while there is no default route, and the table is
+/// rewritten for the new name once there is.
+#[test]
+fn daemon_follows_a_renamed_egress_interface() -> Result<()> {
+    let e = env();
+    let t = Topology::new("follow")?;
+    let root = e.root();
+    let mut cmd = e.agent(
+        &t.nat,
+        &[
+            "run",
+            "--interval",
+            "30",
+            "--root",
+            &root,
+            "--imds-endpoint",
+            "off",
+            "--vpc-cidr",
+            PRIVATE_NET,
+        ],
+    );
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let _daemon = Daemon(child);
+    let nft = e.nft.display().to_string();
+    let table = |t: &Topology| -> Result<String> {
+        Ok(t.nat
+            .exec(&nft, &["list", "table", "ip", "clawster_nat"])?
+            .stdout)
+    };
+    wait_for("first convergence", Duration::from_secs(10), || {
+        Ok(t.nat.sysctl("net.ipv4.ip_forward")? == "1" && table(&t)?.contains("oifname \"out0\""))
+    })?;
+
+    t.nat.ip(&["link", "set", NAT_EGRESS, "down"])?;
+    wait_for(
+        "forwarding off without a default route",
+        Duration::from_secs(5),
+        || Ok(t.nat.sysctl("net.ipv4.ip_forward")? == "0"),
+    )?;
+    t.nat.ip(&["link", "set", NAT_EGRESS, "name", "wan9"])?;
+    t.nat.ip(&["link", "set", "wan9", "up"])?;
+    t.nat.ip(&[
+        "route",
+        "replace",
+        "default",
+        "via",
+        OUTSIDE_ADDR,
+        "dev",
+        "wan9",
+    ])?;
+    wait_for("table follows the new name", Duration::from_secs(5), || {
+        Ok(t.nat.sysctl("net.ipv4.ip_forward")? == "1" && table(&t)?.contains("oifname \"wan9\""))
+    })?;
+    let srv = t.outside.tcp_server("0.0.0.0:443")?;
+    assert!(
+        t.private.tcp_probe(&format!("{OUTSIDE_ADDR}:443"), PROBE)?,
+        "traffic passes via wan9"
+    );
+    assert_eq!(srv.peers(), [NAT_OUTSIDE_ADDR]);
+    Ok(())
+}
