@@ -269,18 +269,105 @@ pub fn open_payload(path: &Path) -> Result<(Box<dyn Read>, String), DebError> {
     file.seek(SeekFrom::Start(member.offset))
         .map_err(|e| err(path, read_problem(&member.name, e)))?;
     let raw = BufReader::with_capacity(1 << 16, file.take(member.size));
-    let reader: Box<dyn Read> = match compression {
-        Compression::None => Box::new(raw),
+    let reader: Box<dyn Read + Send> = match compression {
+        Compression::None => return Ok((Box::new(raw), member.name)),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
         Compression::Xz => Box::new(lzma_rust2::XzReader::new(raw, true)),
         Compression::Zstd => {
             Box::new(ZstdFrames::new(raw).map_err(|e| err(path, read_problem(&member.name, e)))?)
         }
     };
-    Ok((
-        Box::new(BufReader::with_capacity(1 << 16, reader)),
-        member.name,
-    ))
+    Ok((Box::new(Pipelined::spawn(reader)), member.name))
+}
+
+/// Runs a decompressor on its own thread, handing decoded chunks over a small bounded channel, so
+/// decoding (the bottleneck) overlaps with tar parsing, writing and comparing on the other core.
+/// At most `DEPTH` chunks of `CHUNK` bytes are in flight (about 1 MiB). Dropping the reader stops
+/// the thread at its next send.
+struct Pipelined {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+const CHUNK: usize = 256 << 10;
+const DEPTH: usize = 3;
+
+impl Pipelined {
+    fn spawn(mut inner: Box<dyn Read + Send>) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(DEPTH);
+        std::thread::spawn(move || loop {
+            let mut buf = vec![0u8; CHUNK];
+            let mut n = 0;
+            let res = loop {
+                match inner.read(&mut buf[n..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(k) => {
+                        n += k;
+                        if n == buf.len() {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            buf.truncate(n);
+            let end = n == 0 || res.is_err();
+            let msg = match res {
+                Err(e) if n == 0 => Err(e),
+                Err(e) => {
+                    // Deliver what was decoded, then the error.
+                    if tx.send(Ok(buf)).is_err() {
+                        return;
+                    }
+                    Err(e)
+                }
+                Ok(()) => Ok(buf),
+            };
+            if tx.send(msg).is_err() || end {
+                return;
+            }
+        });
+        Self {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl Read for Pipelined {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    if chunk.is_empty() {
+                        self.done = true;
+                    }
+                    self.cur = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Err(io::Error::other("decompressor thread stopped"));
+                }
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.pos);
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// Normalises an entry name: strips a leading `./` and empty or `.` components. Refuses absolute
