@@ -175,8 +175,7 @@ fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager()
     assert_eq!(
         calls,
         vec![
-            "Reload".to_string(),
-            "EnableUnitFiles sysbox.service,sysbox-mgr.service,sysbox-fs.service".into(),
+            "EnableUnitFiles sysbox.service,sysbox-mgr.service,sysbox-fs.service".to_string(),
             "Reload".into(),
             "ActiveState sysbox.service".into(),
             "StartUnit sysbox.service replace".into(),

@@ -491,6 +491,23 @@ fn bench_bootstrap_vs_seed_shell_vs_xz() -> Result<()> {
         host.exec_ok(&["sh", "-c", RESET])?;
         b.push(measure(&host, &boot)?);
     }
+    // Where bootstrap's time went in its last round (its own journal records).
+    for r in host.journal_json(&["-t", "clawster-agent", "-n", "40"])? {
+        let check = r["CLAWSTER_CHECK"].as_str().unwrap_or("");
+        if [
+            "sysbox.download",
+            "sysbox.binaries",
+            "sysbox.units",
+            "bootstrap",
+        ]
+        .contains(&check)
+        {
+            println!(
+                "bench:   last bootstrap round: {check}: {}",
+                r["MESSAGE"].as_str().unwrap_or("")
+            );
+        }
+    }
     let mut x = Vec::new();
     for _ in 0..rounds {
         host.exec_ok(&[

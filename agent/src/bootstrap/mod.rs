@@ -12,7 +12,7 @@
 //!    the binaries in place ([`deb`]). *Fatal.*
 //! 5. Units and the Docker drop-in, the `sysbox` user, /var/lib/sysboxfs, sysctls (live: raise only),
 //!    daemon.json, ecs.config. *Fatal* on write errors.
-//! 6. Live host: over D-Bus reload, enable, start `sysbox.service` without waiting; SIGHUP dockerd if
+//! 6. Live host: over D-Bus enable, reload, start `sysbox.service` without waiting; SIGHUP dockerd if
 //!    daemon.json changed and it runs. Offline: enablement symlinks only. *Non-fatal, recorded as failed*
 //!    (no marker, exit 1).
 //! 7. The completion marker, only when no step failed.
@@ -613,11 +613,11 @@ fn systemd_step(
         }
     };
     let result = (|| -> Result<(Status, String), String> {
-        sd.reload()?;
+        // EnableUnitFiles works on the files on disk; one Reload afterwards makes the manager see
+        // the new units, their enablement and the docker.service drop-in. (Always one: a killed
+        // earlier run may have written the files without reloading.)
         let changes = sd.enable(&names)?;
-        if !changes.is_empty() {
-            sd.reload()?;
-        }
+        sd.reload()?;
         let state = sd.active_state(units::MAIN_UNIT)?;
         let start = if state == "active" || state == "activating" || state == "reloading" {
             format!("{} already {state} (never restarted)", units::MAIN_UNIT)

@@ -6,7 +6,7 @@
 //! Sysbox is active whenever Docker is: this replaces the seed's background polling loop.
 //!
 //! On a live host the manager is driven over D-Bus ([`Systemd`], real implementation
-//! [`DbusSystemd`]): Reload, EnableUnitFiles, and StartUnit with mode `replace`, which returns as
+//! [`DbusSystemd`]): EnableUnitFiles, one Reload, and StartUnit with mode `replace`, which returns as
 //! soon as the job is queued, so boot code never waits on a job that could wait on cloud-init.
 //! Offline (`--root`, or `--no-start`), enablement is done as files: the same `.wants/` symlinks
 //! `systemctl enable` creates, derived from each unit's `[Install] WantedBy=`.
