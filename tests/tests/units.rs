@@ -44,10 +44,17 @@ fn is_unit_or_dropin(path: &Path) -> bool {
 fn unit_name(host_path: &str) -> String {
     let p = Path::new(host_path);
     if p.extension().is_some_and(|e| e == "conf") {
-        let parent = p.parent().and_then(|d| d.file_name()).unwrap_or_default().to_string_lossy();
+        let parent = p
+            .parent()
+            .and_then(|d| d.file_name())
+            .unwrap_or_default()
+            .to_string_lossy();
         parent.trim_end_matches(".d").to_string()
     } else {
-        p.file_name().unwrap_or_default().to_string_lossy().into_owned()
+        p.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
@@ -79,10 +86,17 @@ fn shipped_units_verify_and_are_sandboxed() -> Result<()> {
     // Units start our binaries from /usr/local/bin; verify checks that ExecStart exists.
     let bin_dir = dist_dir().join(HOST_TARGET);
     for entry in fs::read_dir(&bin_dir).with_context(|| {
-        format!("read {} (build with packaging/build-release)", bin_dir.display())
+        format!(
+            "read {} (build with packaging/build-release)",
+            bin_dir.display()
+        )
     })? {
         let path = entry?.path();
-        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         host.copy_in(&path, &format!("/usr/local/bin/{name}"), 0o755)?;
     }
     for (src, dest) in &units {
@@ -111,11 +125,17 @@ fn shipped_units_verify_and_are_sandboxed() -> Result<()> {
             .chain(out.stdout.lines())
             .filter(|l| units.iter().any(|(_, d)| l.contains(d.as_str())))
             .collect();
-        assert!(out.success() && ours.is_empty(), "systemd-analyze verify {unit}: {out:?}");
+        assert!(
+            out.success() && ours.is_empty(),
+            "systemd-analyze verify {unit}: {out:?}"
+        );
         if unit.ends_with(".service") && units.iter().any(|(_, d)| d.ends_with(unit.as_str())) {
             let score = exposure(&host, unit)?;
             eprintln!("units: {unit}: exposure {score:.1} (unsandboxed baseline {baseline:.1})");
-            assert!(score < baseline, "{unit} is not sandboxed: exposure {score} vs baseline {baseline}");
+            assert!(
+                score < baseline,
+                "{unit} is not sandboxed: exposure {score} vs baseline {baseline}"
+            );
         } else {
             eprintln!("units: {unit}: verified");
         }
@@ -125,6 +145,12 @@ fn shipped_units_verify_and_are_sandboxed() -> Result<()> {
 
 #[test]
 fn unit_names_of_dropins() {
-    assert_eq!(unit_name("/etc/systemd/system/docker.service.d/10-sysbox.conf"), "docker.service");
-    assert_eq!(unit_name("/etc/systemd/system/clawster-nat-agent.service"), "clawster-nat-agent.service");
+    assert_eq!(
+        unit_name("/etc/systemd/system/docker.service.d/10-sysbox.conf"),
+        "docker.service"
+    );
+    assert_eq!(
+        unit_name("/etc/systemd/system/clawster-nat-agent.service"),
+        "clawster-nat-agent.service"
+    );
 }
