@@ -41,12 +41,13 @@ enum Command {
     /// in /etc/systemd/system plus a docker.service drop-in that pulls Sysbox in whenever Docker
     /// starts; the sysbox user; /var/lib/sysboxfs; sysctls (raise only, persisted); the
     /// sysbox-runc runtime in /etc/docker/daemon.json (never the default runtime; a running
-    /// dockerd gets SIGHUP, never a restart); /etc/ecs/ecs.config; missing rsync/modprobe/
-    /// iptables/fusermount installed with dnf or apt-get while the package downloads; systemd
-    /// reload/enable/start over D-Bus without waiting. A completion marker is written last.
+    /// dockerd gets SIGHUP, never a restart); /etc/ecs/ecs.config; missing rsync, modprobe,
+    /// iptables or fusermount installed with dnf or apt-get while the package downloads; systemd
+    /// enable/reload/start over D-Bus without waiting. A completion marker is written last.
     /// Re-running changes nothing; a killed run converges on the next one.
     ///
-    /// Exit status: 0 done (degraded prerequisites are reported, not fatal), 1 failed.
+    /// Exit status: 0 done (a degraded step, e.g. a missing prerequisite or a sysctl the kernel
+    /// refused, is reported in the journal and by `health`, not fatal), 1 failed.
     Bootstrap(BootstrapArgs),
 
     /// Check everything bootstrap is responsible for.
