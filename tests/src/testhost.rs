@@ -67,6 +67,8 @@ const EXTRA_PACKAGES: &[&str] = &[
     "ca-certificates",
     "procps",
     "python3",
+    "xz-utils",
+    "binutils",
 ];
 /// Bump when the build steps below change in a way the package lists do not show.
 const RECIPE_REVISION: &str = "1";
@@ -208,6 +210,10 @@ pub struct BootOptions {
     pub private_network: bool,
     /// How long to wait for systemd to finish booting.
     pub boot_timeout: Duration,
+    /// Mount `/proc/sys` (and `/sys`) writable (default: false). Needed to test code that sets
+    /// kernel parameters; writes to non-namespaced keys (e.g. `kernel.pid_max`) then change the
+    /// machine's own kernel, so only use it for raise-only settings.
+    pub writable_proc_sys: bool,
 }
 
 impl BootOptions {
@@ -217,6 +223,7 @@ impl BootOptions {
             layout,
             private_network: true,
             boot_timeout: Duration::from_secs(120),
+            writable_proc_sys: false,
         }
     }
 }
@@ -308,6 +315,9 @@ impl TestHost {
         ));
         if opts.private_network {
             cmd.arg("--private-network");
+        }
+        if opts.writable_proc_sys {
+            cmd.env("SYSTEMD_NSPAWN_API_VFS_WRITABLE", "1");
         }
         cmd.stdin(Stdio::null())
             .stdout(console.try_clone().context("dup console log")?)
