@@ -171,7 +171,9 @@ fn e2e(layout: Layout) -> Result<()> {
     let conf_path = root.join("etc/sysctl.d/99-sysbox-sysctl.conf");
     assert_eq!(mode_owner(&conf_path), (0o644, 0, 0));
     let conf = std::fs::read_to_string(&conf_path)?;
-    let has_userns_clone = root.join("proc/sys/kernel/unprivileged_userns_clone").exists()
+    let has_userns_clone = root
+        .join("proc/sys/kernel/unprivileged_userns_clone")
+        .exists()
         || Path::new("/proc/sys/kernel/unprivileged_userns_clone").exists();
     assert_eq!(
         conf.contains("kernel.unprivileged_userns_clone"),
@@ -274,10 +276,7 @@ fn e2e(layout: Layout) -> Result<()> {
     assert!(out2.stdout.contains("nothing changed"), "{}", out2.stdout);
     for line in out2.stdout.lines() {
         let st = line.split_whitespace().nth(1).unwrap_or("");
-        assert!(
-            st == "ok" || st == "skipped",
-            "second run: {line}"
-        );
+        assert!(st == "ok" || st == "skipped", "second run: {line}");
     }
 
     // A malformed daemon.json is left byte for byte and fails clearly.
