@@ -141,6 +141,28 @@ pub fn ensure_rootfs(layout: Layout) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Removes images of this layout built from other recipes, so the cache holds one per layout.
+fn prune_old_images(layout: Layout, keep: &Path) {
+    let Some(parent) = keep.parent() else { return };
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    let prefix = format!("{}-", layout.name());
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && path != keep {
+            match remove_tree(&path) {
+                Ok(()) => eprintln!("testhost: removed outdated image {}", path.display()),
+                Err(e) => eprintln!(
+                    "testhost: could not remove outdated image {}: {e:#}",
+                    path.display()
+                ),
+            }
+        }
+    }
+}
+
 fn build_rootfs(layout: Layout, dir: &Path) -> Result<()> {
     crate::prereq::require_tools("test host image", &["debootstrap", "chroot"])?;
     let long = Duration::from_secs(900);
@@ -271,8 +293,6 @@ impl TestHost {
             fs::create_dir_all(work.join(d))
                 .with_context(|| format!("create {}", work.join(d).display()))?;
         }
-        fs::write(work.join("owner.pid"), std::process::id().to_string())
-            .context("write owner.pid")?;
         let mut host = TestHost {
             name,
             layout: opts.layout,
@@ -581,17 +601,21 @@ fn remove_tree(path: &Path) -> Result<()> {
     }
 }
 
-/// Removes work directories of boots whose owning process no longer exists.
+/// The pid in a work directory's name `clawster-<layout>-<pid>-<n>`.
+fn owner_pid(name: &str) -> Option<u32> {
+    name.rsplit('-').nth(1)?.parse().ok()
+}
+
+/// Removes work directories of boots whose owning process no longer exists. The owner's pid is
+/// part of the directory's name (`clawster-<layout>-<pid>-<n>`), so a directory is never seen
+/// without its owner, even while another test is still setting it up.
 fn reap_stale(hosts: &Path) {
     let Ok(entries) = fs::read_dir(hosts) else {
         return;
     };
     for entry in entries.flatten() {
-        let owner = fs::read_to_string(entry.path().join("owner.pid")).unwrap_or_default();
-        let alive = owner
-            .trim()
-            .parse::<u32>()
-            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let alive = owner_pid(&name).is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
         if !alive {
             if let Err(e) = cleanup_work_dir(&entry.path()) {
                 eprintln!("testhost: could not reap {}: {e:#}", entry.path().display());
@@ -627,6 +651,13 @@ mod pdeathsig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn work_dir_names_carry_their_owner() {
+        assert_eq!(owner_pid("clawster-split-usr-6449-0"), Some(6449));
+        assert_eq!(owner_pid("clawster-merged-usr-17-12"), Some(17));
+        assert_eq!(owner_pid("stray"), None);
+    }
 
     #[test]
     fn image_path_changes_with_recipe_and_layout() {
