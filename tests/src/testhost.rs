@@ -132,6 +132,7 @@ pub fn ensure_rootfs(layout: Layout) -> Result<PathBuf> {
         .context("mark rootfs complete")?;
     fs::rename(&tmp, &path)
         .with_context(|| format!("move finished image to {}", path.display()))?;
+    prune_old_images(layout, &path);
     eprintln!(
         "testhost: built {} image {} in {:.1} s",
         layout.name(),
