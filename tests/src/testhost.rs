@@ -543,7 +543,7 @@ impl TestHost {
                 rustix::process::Pid::from_raw(child.id() as i32).expect("child pid is positive");
             // SIGTERM asks nspawn to power the container off cleanly.
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            let deadline = Instant::now() + Duration::from_secs(30);
+            let deadline = Instant::now() + Duration::from_secs(20);
             loop {
                 match child.try_wait() {
                     Ok(Some(_)) => break,
@@ -551,14 +551,39 @@ impl TestHost {
                         thread::sleep(Duration::from_millis(50))
                     }
                     _ => {
+                        // A host that cannot power off (a test broke its /lib, say): kill its
+                        // init, which takes every process of the container with it, then nspawn.
+                        eprintln!(
+                            "testhost {}: no clean poweroff in 20 s; killing it",
+                            self.name
+                        );
+                        self.kill_leader();
                         let _ = child.kill();
                         let _ = child.wait();
                         break;
                     }
                 }
             }
+            // nspawn gone but its init still there would be an orphaned container.
+            self.kill_leader();
         }
         cleanup_work_dir(&self.work)
+    }
+
+    /// SIGKILLs the container's init if it still runs (killing a PID namespace's init kills
+    /// the whole namespace). Checked by identity, so a reused pid is never hit.
+    fn kill_leader(&self) {
+        let proc = PathBuf::from(format!("/proc/{}", self.leader));
+        let is_ours = fs::read_link(proc.join("exe"))
+            .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "systemd"))
+            && fs::read_link(proc.join("ns/pid")).ok() != fs::read_link("/proc/self/ns/pid").ok();
+        if let (true, Some(pid)) = (is_ours, rustix::process::Pid::from_raw(self.leader as i32)) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while proc.exists() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 }
 
