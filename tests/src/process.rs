@@ -89,6 +89,24 @@ pub fn run_ok(cmd: &mut Command, timeout: Duration) -> Result<Output> {
     Ok(out)
 }
 
+/// Polls `f` every 50 ms until it returns true, failing after `limit`; returns how long it took.
+pub fn wait_for(
+    what: &str,
+    limit: Duration,
+    mut f: impl FnMut() -> Result<bool>,
+) -> Result<Duration> {
+    let start = Instant::now();
+    loop {
+        if f()? {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() >= limit {
+            bail!("{what} did not happen within {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +123,20 @@ mod tests {
             (3, "out\n", "err\n")
         );
         assert!(run_ok(&mut Command::new("false"), Duration::from_secs(5)).is_err());
+    }
+
+    #[test]
+    fn wait_for_reports_success_and_timeout() {
+        let mut n = 0;
+        wait_for("third call", Duration::from_secs(5), || {
+            n += 1;
+            Ok(n == 3)
+        })
+        .expect("succeeds on the third call");
+        assert_eq!(n, 3);
+        let err =
+            wait_for("never", Duration::from_millis(100), || Ok(false)).expect_err("times out");
+        assert!(err.to_string().contains("never did not happen"), "{err}");
     }
 
     #[test]

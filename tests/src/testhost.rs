@@ -520,16 +520,16 @@ impl TestHost {
         timeout: Duration,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> Result<serde_json::Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(rec) = self.journal_json(args)?.into_iter().find(|r| pred(r)) {
-                return Ok(rec);
-            }
-            if Instant::now() >= deadline {
-                bail!("no matching journal record for {args:?} within {timeout:?}");
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
+        let mut found = None;
+        crate::process::wait_for(
+            &format!("a matching journal record for {args:?}"),
+            timeout,
+            || {
+                found = self.journal_json(args)?.into_iter().find(|r| pred(r));
+                Ok(found.is_some())
+            },
+        )?;
+        Ok(found.expect("wait_for returned only once a record was found"))
     }
 
     /// Powers the container off and removes its work directory, reporting any failure.

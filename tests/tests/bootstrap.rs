@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use clawster_e2e::bins::host_binary;
 use clawster_e2e::prereq::require_root;
+use clawster_e2e::process::wait_for;
 use clawster_e2e::testhost::{BootOptions, Layout, TestHost};
 
 fn busctl_state(host: &TestHost, unit: &str) -> Result<String> {
@@ -40,19 +41,6 @@ fn busctl_state(host: &TestHost, unit: &str) -> Result<String> {
         .trim_start_matches("s ")
         .trim_matches('"')
         .to_string())
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<bool>) -> Result<()> {
-    let end = Instant::now() + timeout;
-    loop {
-        if f()? {
-            return Ok(());
-        }
-        if Instant::now() > end {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 fn mode_owner(p: &Path) -> (u32, u32, u32) {

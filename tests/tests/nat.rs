@@ -10,11 +10,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clawster_e2e::netns::{
     Netns, Topology, METADATA_ADDR, NAT_EGRESS, NAT_OUTSIDE_ADDR, OUTSIDE_ADDR, PRIVATE_NET,
 };
-use clawster_e2e::process::Output;
+use clawster_e2e::process::{wait_for, Output};
 use clawster_e2e::{bins, prereq};
 use serde_json::Value;
 
@@ -566,17 +566,6 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> Result<bool>) -> Result<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f()? {
-            return Ok(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    bail!("{what} did not happen within {limit:?}")
 }
 
 #[test]

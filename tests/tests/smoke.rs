@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clawster_e2e::bins::host_binary;
 use clawster_e2e::prereq::require_root;
+use clawster_e2e::process::wait_for;
 use clawster_e2e::testhost::{Layout, TestHost};
 
 fn smoke(layout: Layout) -> anyhow::Result<()> {
@@ -58,18 +59,13 @@ fn smoke(layout: Layout) -> anyhow::Result<()> {
         .contains("log test"));
 
     // Docker from the image runs under systemd inside the host.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let state = host.exec(&["systemctl", "is-active", "docker.service"])?;
-        if state.stdout.trim() == "active" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "docker.service not active: {state:?}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_for("docker.service active", Duration::from_secs(60), || {
+        Ok(host
+            .exec(&["systemctl", "is-active", "docker.service"])?
+            .stdout
+            .trim()
+            == "active")
+    })?;
     let info = host.exec_ok(&["docker", "info", "--format", "{{json .Runtimes}}"])?;
     assert!(info.contains("runc"), "docker info runtimes: {info}");
     host.shutdown()
