@@ -8,8 +8,9 @@ use clawster_core::logging::{health, Status};
 use clawster_core::sysctl::{parse_conf, Sysctl};
 use serde_json::Value;
 
-use crate::bootstrap::units::{self, Systemd};
+use crate::bootstrap::units;
 use crate::bootstrap::{deb, docker, ecs, install, prereqs, sysctl};
+use crate::host::systemd::{self as sd_files, Systemd};
 
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -170,7 +171,7 @@ pub fn check(root: &HostRoot, live: Option<(&Sysctl, &dyn Systemd)>) -> HealthRe
         None => {
             let not: Vec<&str> = texts
                 .iter()
-                .filter(|(u, t)| !units::enabled_as_files(root, u, t))
+                .filter(|(u, t)| !sd_files::enabled_as_files(root, u, t))
                 .map(|(u, _)| *u)
                 .collect();
             c.add(
@@ -185,7 +186,7 @@ pub fn check(root: &HostRoot, live: Option<(&Sysctl, &dyn Systemd)>) -> HealthRe
         }
     }
 
-    let user = install::passwd_entry(root, install::SYSBOX_USER);
+    let user = crate::host::accounts::passwd_entry(root, install::SYSBOX_USER);
     let ok = user
         .as_deref()
         .is_some_and(|l| l.ends_with("nologin") || l.ends_with("/bin/false"));

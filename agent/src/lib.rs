@@ -4,6 +4,9 @@
 //! - [`bootstrap`]: the first-boot install of Sysbox (verified download, native hostile-safe
 //!   package reading), its Docker runtime registration, sysctls, units and ecs.config.
 //! - [`health`]: the checks behind `clawster-agent health`.
+//! - [`host`]: the process boundaries the capabilities share (systemd over D-Bus, the package
+//!   manager, users and groups).
 
 pub mod bootstrap;
 pub mod health;
+pub mod host;

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use clawster_agent::bootstrap::{
-    self, docker, download, prereqs, units, Arch, Boundaries, Options, Source,
-};
+use clawster_agent::bootstrap::{self, docker, download, Arch, Boundaries, Options, Source};
 use clawster_agent::health;
+use clawster_agent::host::packages::{self, CommandPackageManager, PackageManager};
+use clawster_agent::host::systemd::{DbusSystemd, Systemd};
 use clawster_core::cli::{finish, LogArgs};
 use clawster_core::fs::HostRoot;
 use clawster_core::logging::{health as health_record, Status};
@@ -171,23 +171,23 @@ fn run_bootstrap(a: BootstrapArgs) -> anyhow::Result<ExitCode> {
     let fetcher = download::HttpFetcher::default();
     let dockerd = docker::LiveDockerd;
     let systemd = if opts.live && !opts.no_start {
-        Some(units::DbusSystemd::connect())
+        Some(DbusSystemd::connect())
     } else {
         None
     };
-    let pm: Option<prereqs::CommandPackageManager> = match &a.package_manager {
-        Some(p) => Some(prereqs::custom(p)),
-        None if opts.live => prereqs::CommandPackageManager::detect(),
+    let pm: Option<CommandPackageManager> = match &a.package_manager {
+        Some(p) => Some(packages::custom(p)),
+        None if opts.live => CommandPackageManager::detect(),
         None => None,
     };
     let b = Boundaries {
         fetcher: &fetcher,
         systemd: match &systemd {
-            Some(Ok(sd)) => Ok(sd as &dyn units::Systemd),
+            Some(Ok(sd)) => Ok(sd as &dyn Systemd),
             Some(Err(e)) => Err(e.clone()),
             None => Err("not used".into()),
         },
-        packages: pm.as_ref().map(|p| p as &dyn prereqs::PackageManager),
+        packages: pm.as_ref().map(|p| p as &dyn PackageManager),
         dockerd: &dockerd,
     };
     let report = bootstrap::run(&opts, &b)?;
@@ -210,7 +210,7 @@ fn run_health(a: HealthArgs) -> anyhow::Result<ExitCode> {
     let root = HostRoot::new(&a.root);
     let sysctl = Sysctl::live();
     let report = if root.is_live() {
-        match units::DbusSystemd::connect() {
+        match DbusSystemd::connect() {
             Ok(sd) => health::check(&root, Some((&sysctl, &sd))),
             Err(e) => {
                 eprintln!("error: cannot check the live host: {e}");

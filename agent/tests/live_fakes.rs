@@ -10,9 +10,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use clawster_agent::bootstrap::{
-    self, docker::Dockerd, download::HttpFetcher, prereqs, units::Systemd, Arch, Boundaries,
-    Options, Source,
+    self, docker::Dockerd, download::HttpFetcher, Arch, Boundaries, Options, Source,
 };
+use clawster_agent::host::packages::{PackageManager, Tool};
+use clawster_agent::host::systemd::Systemd;
 use clawster_core::fs::HostRoot;
 use clawster_core::logging::Status;
 use common::*;
@@ -83,11 +84,11 @@ struct SlowPm {
     asked: Mutex<Vec<String>>,
 }
 
-impl prereqs::PackageManager for SlowPm {
+impl PackageManager for SlowPm {
     fn name(&self) -> String {
         "slow-fake".into()
     }
-    fn packages(&self, tools: &[prereqs::Tool]) -> Vec<String> {
+    fn packages(&self, tools: &[Tool]) -> Vec<String> {
         tools.iter().map(|t| t.apt.to_string()).collect()
     }
     fn install(&self, packages: &[String], _timeout: Duration) -> Result<(), String> {

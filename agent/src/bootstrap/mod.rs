@@ -148,9 +148,9 @@ pub struct Boundaries<'a> {
     /// HTTP.
     pub fetcher: &'a dyn Fetcher,
     /// systemd over D-Bus (consulted only live without `--no-start`); `Err` says why it is absent.
-    pub systemd: Result<&'a dyn units::Systemd, String>,
+    pub systemd: Result<&'a dyn crate::host::systemd::Systemd, String>,
     /// The package manager (live only); `None` when the host has none.
-    pub packages: Option<&'a dyn prereqs::PackageManager>,
+    pub packages: Option<&'a dyn crate::host::packages::PackageManager>,
     /// dockerd (live only, without `--no-start`).
     pub dockerd: &'a dyn docker::Dockerd,
 }
@@ -302,11 +302,11 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
         );
 
         let o = if opts.live {
-            install::add_user_live(root)
+            crate::host::accounts::add_system_user_live(root, &install::SYSBOX_ACCOUNT)
                 .map_err(anyhow::Error::msg)
                 .context("adding the sysbox user")?
         } else {
-            install::add_user_files(root)?
+            crate::host::accounts::add_system_user_files(root, &install::SYSBOX_ACCOUNT)?
         };
         report.record(
             "sysbox.user",
@@ -564,7 +564,7 @@ fn systemd_step(
 ) {
     let names: Vec<&str> = deb::SYSBOX_UNITS.to_vec();
     if !opts.live || opts.no_start {
-        match units::enable_as_files(&opts.root, unit_texts) {
+        match crate::host::systemd::enable_as_files(&opts.root, unit_texts) {
             Ok(made) => {
                 let st = if made.is_empty() {
                     Status::Ok

@@ -1,0 +1,11 @@
+//! The process boundaries every capability of the agent shares, in one place: systemd over D-Bus
+//! ([`systemd`]), the package manager ([`packages`]) and users and groups ([`accounts`]). nf_tables
+//! lives in `clawster_core::nft` because the NAT agent needs it too.
+//!
+//! Each boundary is a trait or a small set of functions with its real implementation here and
+//! test doubles in the tests; capabilities (`bootstrap`, `window`, `baseline`, `docker_guard`)
+//! call these and never spawn `systemctl`, `useradd` or a package manager themselves.
+
+pub mod accounts;
+pub mod packages;
+pub mod systemd;
