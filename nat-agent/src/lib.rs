@@ -22,6 +22,7 @@
 //! `ip_forward` is deliberately *not* persisted in /etc/sysctl.d: at boot it would come on before
 //! the agent has verified the ruleset, which is exactly the failure above.
 
+pub mod cli;
 pub mod route;
 pub mod ruleset;
 

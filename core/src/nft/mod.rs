@@ -584,7 +584,7 @@ pub fn read_table(
             return Ok(());
         }
         let chain = s(attr::RULE_CHAIN);
-        let exprs = expr::decode_list(netlink::attr(a, attr::RULE_EXPRESSIONS).unwrap_or(&[]));
+        let exprs = rule_exprs(m);
         match chains.iter_mut().find(|c| c.name == chain) {
             Some(c) => c.rules.push(exprs),
             None => orphan = Some(chain),
@@ -601,23 +601,33 @@ pub fn read_table(
     }))
 }
 
+/// The base chain a chain message (`NEWCHAIN`, as a dump answers) describes; `None` for a regular
+/// chain. Pure, so the decoder of what the kernel sends can be fuzzed without a kernel.
+pub fn base_chain_info(m: &netlink::Msg<'_>) -> Result<Option<BaseChainInfo>, NetlinkError> {
+    let c = parse_chain(m)?;
+    Ok(c.base.map(|base| BaseChainInfo {
+        family: Family::from_number(c.family).name(),
+        table: c.table,
+        chain: c.name,
+        kind: base.kind,
+        hook: base.hook.number(),
+        priority: base.priority,
+        policy_drop: c.policy_raw == Some(0),
+    }))
+}
+
+/// The expressions of a rule message (`NEWRULE`, as a dump answers). Pure, like [`base_chain_info`].
+pub fn rule_exprs(m: &netlink::Msg<'_>) -> Vec<Expr> {
+    let a = m.payload.get(4..).unwrap_or(&[]);
+    expr::decode_list(netlink::attr(a, attr::RULE_EXPRESSIONS).unwrap_or(&[]))
+}
+
 /// Every base chain of every table in every family.
 pub fn list_base_chains(sock: &mut Socket) -> Result<Vec<BaseChainInfo>, NftError> {
     let mut out = Vec::new();
     let (req, seq) = dump_request(sock, msg::GETCHAIN, 0, None);
     sock.dump(&req, seq, "list chains", KERNEL_TIMEOUT, |m| {
-        let c = parse_chain(m)?;
-        if let Some(base) = c.base {
-            out.push(BaseChainInfo {
-                family: Family::from_number(c.family).name(),
-                table: c.table,
-                chain: c.name,
-                kind: base.kind,
-                hook: base.hook.number(),
-                priority: base.priority,
-                policy_drop: c.policy_raw == Some(0),
-            });
-        }
+        out.extend(base_chain_info(m)?);
         Ok(())
     })?;
     Ok(out)
