@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use clawster_agent::baseline::{self, image::ImageOptions, Ctx, Profile};
 use clawster_agent::bootstrap::{self, docker, download, Arch, Boundaries, Options, Source};
 use clawster_agent::health;
 use clawster_agent::host::packages::{self, CommandPackageManager, PackageManager};
@@ -54,6 +55,10 @@ enum Command {
     ///
     /// Exit status: 0 healthy, 1 degraded (a check does not hold), 2 could not check.
     Health(HealthArgs),
+
+    /// The host security baseline (seed 000): apply it, audit it, prepare an image, enable the gateway.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
 
     /// Write one test record to the journal and say where logging goes.
     ///
@@ -112,6 +117,128 @@ struct BootstrapArgs {
     package_manager: Option<PathBuf>,
 }
 
+#[derive(Debug, Subcommand)]
+enum BaselineCommand {
+    /// Converge the host to the security baseline, idempotently.
+    ///
+    /// openclaw-host (default, seed 000 in full): SSM agent enabled and running; SSH stopped,
+    /// disabled and masked (socket activation and aliases too) over D-Bus; firewall (UFW's own
+    /// files where UFW is installed, else the nf_tables table inet clawster_hostfw over netlink,
+    /// reloaded at boot by clawster-firewall.service); users openclaw and linuxbrew; owner-only
+    /// state, workspace and logs; the gateway config in /etc/openclaw/openclaw.json (loopback
+    /// :18789, token from a 0600 file, mDNS, web terminal, update checks and catalog refresh off,
+    /// read-only for the gateway); the /usr/local/bin/openclaw wrapper; the sandboxed
+    /// openclaw-gateway.service, installed but disabled and stopped. ecs-host: SSM, SSH, firewall.
+    ///
+    /// A malformed existing config (OpenClaw's JSON, UFW's files) stops the run before anything
+    /// is written, naming the file, which is left byte for byte.
+    /// Exit status: 0 done, 1 some control failed (see the report).
+    ///
+    /// Examples:
+    ///   clawster-agent baseline apply
+    ///   clawster-agent baseline apply --root /mnt/image --profile ecs-host
+    Apply(BaselineApplyArgs),
+
+    /// Check every control: id, status (ok, failed, not-applicable, could-not-check), evidence, fix.
+    ///
+    /// The same checks go to the journal as health records (CLAWSTER_CHECK=baseline.<id>).
+    /// Exit status: 0 all ok, 1 some failed, 2 could not check.
+    ///
+    /// Examples:
+    ///   clawster-agent baseline audit
+    ///   clawster-agent baseline audit --json --root /mnt/image
+    Audit(BaselineAuditArgs),
+
+    /// Clean the host for a shared image, scan it for secrets, re-check permissions, audit.
+    ///
+    /// Removes OpenClaw identity, device key and pairings (state/openclaw.sqlite), agents,
+    /// transcripts, caches, token files and logs (keeping only the config and skills/), shell
+    /// histories, ~/.aws, authorized_keys, SSH host keys, cloud-init instance state, SSM
+    /// registration and ECS agent state; truncates machine-id; stops and disables the gateway.
+    /// Then scans /etc /home /root /var /opt /srv /usr/local /tmp for Telegram bot tokens, AWS
+    /// keys, LLM API keys and private keys, and fails naming file and line (value masked) for
+    /// any left. Exit status: 0 ready to share, 1 not.
+    ///
+    /// Examples:
+    ///   clawster-agent baseline prepare-image
+    ///   clawster-agent baseline prepare-image --root /mnt/image --remove /root/build-notes.txt
+    PrepareImage(BaselineImageArgs),
+
+    /// Enable and start the gateway after a passing audit (the operator's explicit step).
+    ///
+    /// Creates the gateway token (/var/lib/openclaw/secrets/gateway-token, 0600 openclaw) if
+    /// there is none. Refuses while any other control fails. Live host only.
+    ///
+    /// Example:
+    ///   clawster-agent baseline enable-gateway && curl -s http://127.0.0.1:18789/health
+    EnableGateway,
+
+    /// Load the nf_tables table inet clawster_hostfw (what clawster-firewall.service runs at boot).
+    #[command(hide = true)]
+    Firewall(BaselineProfileArg),
+}
+
+#[derive(Debug, clap::Args)]
+struct BaselineProfileArg {
+    /// Which controls (default: the profile the last apply recorded, else openclaw-host).
+    #[arg(long, value_enum)]
+    profile: Option<Profile>,
+}
+
+#[derive(Debug, clap::Args)]
+struct BaselineApplyArgs {
+    /// Work offline on the root filesystem at DIR (an image being baked): files only; prints what
+    /// it left for boot.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+
+    /// Which controls.
+    #[arg(long, value_enum, default_value_t = Profile::OpenclawHost)]
+    profile: Profile,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct BaselineAuditArgs {
+    /// Check the root filesystem at DIR instead of the live host (files only).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+
+    /// Which controls (default: the profile the last apply recorded, else openclaw-host).
+    #[arg(long, value_enum)]
+    profile: Option<Profile>,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct BaselineImageArgs {
+    /// Work on the root filesystem at DIR instead of the live host.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+
+    /// Which controls the final audit checks (default: the recorded profile, else openclaw-host).
+    #[arg(long, value_enum)]
+    profile: Option<Profile>,
+
+    /// Also remove this path (repeatable).
+    #[arg(long, value_name = "PATH")]
+    remove: Vec<String>,
+
+    /// Do not scan this path (repeatable): material that is not a secret of this image.
+    #[arg(long, value_name = "PATH")]
+    allow: Vec<String>,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Debug, clap::Args)]
 struct HealthArgs {
     /// Check the root filesystem at DIR instead of the live host (files only).
@@ -146,6 +273,123 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bootstrap(a) => run_bootstrap(a),
         Command::Health(a) => run_health(a),
+        Command::Baseline(c) => run_baseline(c),
+    }
+}
+
+fn with_ctx<T>(
+    root: PathBuf,
+    profile: Option<Profile>,
+    f: impl FnOnce(&Ctx<'_>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let root = HostRoot::new(root);
+    let profile = profile
+        .or_else(|| Profile::recorded(&root))
+        .unwrap_or(Profile::OpenclawHost);
+    let live = root.is_live();
+    let sd = if live {
+        DbusSystemd::connect()
+    } else {
+        Err("offline root: no D-Bus".into())
+    };
+    let ctx = Ctx {
+        root,
+        live,
+        profile,
+        systemd: match &sd {
+            Ok(s) => Ok(s as &dyn Systemd),
+            Err(e) => Err(e.clone()),
+        },
+    };
+    f(&ctx)
+}
+
+fn print_steps(rep: &baseline::ApplyReport) {
+    for s in &rep.steps {
+        println!("{:<18} {:<9} {}", s.control, s.status.as_str(), s.message);
+    }
+    if !rep.left_for_boot.is_empty() {
+        println!("left for boot:");
+        for l in &rep.left_for_boot {
+            println!("  - {l}");
+        }
+    }
+}
+
+fn run_baseline(c: BaselineCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        BaselineCommand::Apply(a) => with_ctx(a.root, Some(a.profile), |ctx| {
+            let rep = baseline::apply(ctx)?;
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rep).context("rendering JSON")?
+                );
+            } else {
+                print_steps(&rep);
+            }
+            Ok(ExitCode::from(u8::from(rep.failed())))
+        }),
+        BaselineCommand::Audit(a) => with_ctx(a.root, a.profile, |ctx| {
+            let rep = baseline::audit(ctx);
+            rep.log();
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rep).context("rendering JSON")?
+                );
+            } else {
+                print!("{}", rep.text());
+            }
+            Ok(ExitCode::from(rep.exit_code()))
+        }),
+        BaselineCommand::PrepareImage(a) => with_ctx(a.root, a.profile, |ctx| {
+            let opts = ImageOptions {
+                remove: a.remove,
+                allow: a.allow,
+            };
+            let rep = baseline::image::prepare(ctx, &opts)?;
+            rep.audit.log();
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rep).context("rendering JSON")?
+                );
+            } else {
+                println!("removed:");
+                for r in &rep.removed {
+                    println!("  - {r}");
+                }
+                print_steps(&rep.steps);
+                for h in &rep.scan.hits {
+                    println!("secret: {}:{}: {} {}", h.path, h.line, h.kind, h.masked);
+                }
+                print!("{}", rep.audit.text());
+            }
+            Ok(ExitCode::from(u8::from(!rep.passed())))
+        }),
+        BaselineCommand::EnableGateway => with_ctx(PathBuf::from("/"), None, |ctx| {
+            let rep = baseline::gateway::enable(ctx)?;
+            print_steps(&rep);
+            Ok(ExitCode::from(u8::from(rep.failed())))
+        }),
+        BaselineCommand::Firewall(a) => {
+            let root = HostRoot::new("/");
+            let profile = a
+                .profile
+                .or_else(|| Profile::recorded(&root))
+                .unwrap_or(Profile::OpenclawHost);
+            let changed = baseline::firewall::load(profile).map_err(anyhow::Error::msg)?;
+            health_record(
+                "baseline.firewall",
+                if changed { Status::Changed } else { Status::Ok },
+                &format!(
+                    "table inet {} loaded and verified",
+                    baseline::firewall::TABLE
+                ),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

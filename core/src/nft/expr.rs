@@ -560,3 +560,141 @@ pub fn clamp_mss_to_route() -> Vec<Expr> {
     ]);
     v
 }
+
+/// `NFT_META_NFPROTO` (the family of a packet in an `inet` table).
+pub const META_NFPROTO: u32 = 15;
+/// `NFT_CT_STATUS`.
+pub const CT_STATUS: u32 = 2;
+/// `IPS_DST_NAT`: the connection's destination was rewritten (DNAT).
+pub const CT_STATUS_DNAT: u32 = 0x20;
+/// `NFPROTO_IPV4`.
+pub const NFPROTO_IPV4: u8 = 2;
+/// `NFPROTO_IPV6`.
+pub const NFPROTO_IPV6: u8 = 10;
+
+/// `meta nfproto ipv4|ipv6` (what `nft` adds before an `ip`/`ip6` match in an `inet` table).
+pub fn match_nfproto(proto: u8) -> Vec<Expr> {
+    vec![
+        Expr::Meta {
+            key: META_NFPROTO,
+            dreg: REG_1,
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Eq,
+            data: vec![proto],
+        },
+    ]
+}
+
+/// `iifname != "NAME"`.
+pub fn match_ifname_not(key: u32, name: &str) -> Vec<Expr> {
+    let mut v = match_ifname(key, name);
+    if let Some(Expr::Cmp { op, .. }) = v.last_mut() {
+        *op = CmpOp::Neq;
+    }
+    v
+}
+
+/// A network-header address match of any length: `ip saddr 127.0.0.0/8` (offset 12, 4 bytes)
+/// or `ip6 saddr ::1` (offset 8, 16 bytes), masked unless the prefix covers every bit.
+pub fn match_addr_prefix(offset: u32, addr: &[u8], prefix: u32) -> Vec<Expr> {
+    let len = addr.len() as u32;
+    let bits = len * 8;
+    let prefix = prefix.min(bits);
+    let mask: Vec<u8> = (0..len)
+        .map(|i| {
+            let start = i * 8;
+            if prefix >= start + 8 {
+                0xff
+            } else if prefix <= start {
+                0
+            } else {
+                0xffu8 << (8 - (prefix - start))
+            }
+        })
+        .collect();
+    let net: Vec<u8> = addr.iter().zip(&mask).map(|(a, m)| a & m).collect();
+    let mut v = vec![Expr::Payload {
+        dreg: REG_1,
+        base: BASE_NETWORK,
+        offset,
+        len,
+    }];
+    if prefix < bits {
+        v.push(Expr::Bitwise {
+            sreg: REG_1,
+            dreg: REG_1,
+            len,
+            mask,
+            xor: vec![0; len as usize],
+        });
+    }
+    v.push(Expr::Cmp {
+        sreg: REG_1,
+        op: CmpOp::Eq,
+        data: net,
+    });
+    v
+}
+
+/// `meta l4proto PROTO`.
+pub fn match_l4proto(proto: u8) -> Vec<Expr> {
+    vec![
+        Expr::Meta {
+            key: META_L4PROTO,
+            dreg: REG_1,
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Eq,
+            data: vec![proto],
+        },
+    ]
+}
+
+/// One byte of a header equals `value` (e.g. `icmpv6 type 135`: transport offset 0;
+/// `ip6 hoplimit 255`: network offset 7).
+pub fn match_byte(base: u32, offset: u32, value: u8) -> Vec<Expr> {
+    vec![
+        Expr::Payload {
+            dreg: REG_1,
+            base,
+            offset,
+            len: 1,
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Eq,
+            data: vec![value],
+        },
+    ]
+}
+
+/// `udp sport S udp dport D` (with its `meta l4proto udp` dependency).
+pub fn match_udp_ports(sport: u16, dport: u16) -> Vec<Expr> {
+    let mut v = match_l4proto(17);
+    for (off, port) in [(0, sport), (2, dport)] {
+        v.push(Expr::Payload {
+            dreg: REG_1,
+            base: BASE_TRANSPORT,
+            offset: off,
+            len: 2,
+        });
+        v.push(Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Eq,
+            data: port.to_be_bytes().to_vec(),
+        });
+    }
+    v
+}
+
+/// `ct status BITS` (any of the bits).
+pub fn match_ct_status(bits: u32) -> Vec<Expr> {
+    let mut v = match_ct_state(bits);
+    if let Some(Expr::Ct { key, .. }) = v.first_mut() {
+        *key = CT_STATUS;
+    }
+    v
+}
