@@ -1,6 +1,7 @@
 //! The socket protocol, one request per connection.
 //!
-//! Request: one line of printable ASCII, at most [`MAX_REQUEST`] bytes with its newline:
+//! Request: everything the client writes before shutting down its writing side, which must be
+//! exactly one line of printable ASCII, at most [`MAX_REQUEST`] bytes with its newline:
 //! `install NAME\n` (the bot), or `refresh\n` (root: `window open`/`close` wake the service so it
 //! re-reads the state and arms the expiry timer; it also starts a socket-activated service).
 //! Reply: lines `O <text>` (the package manager's output, control characters replaced) and one

@@ -9,7 +9,7 @@
 //! recorded in the state and audited. A second thread locks the window at its deadline (within a
 //! few ms) even when no request comes, and records the expiry.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -238,15 +238,16 @@ pub fn authorized(c: &Caller, client_gid: Option<u32>) -> bool {
     c.uid == 0 || client_gid.is_some_and(|g| c.gid == g || c.groups.contains(&g))
 }
 
+/// Reads everything the client sends until it shuts its writing side (at most one byte more than
+/// a request may have), so trailing bytes after the line make the request malformed.
 fn read_request(stream: &mut UnixStream) -> io::Result<Vec<u8>> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut r = BufReader::new(stream.try_clone()?).take((MAX_REQUEST + 1) as u64);
     let mut buf = Vec::new();
-    r.read_until(b'\n', &mut buf)?;
+    (&*stream)
+        .take((MAX_REQUEST + 1) as u64)
+        .read_to_end(&mut buf)?;
     Ok(buf)
 }
-
-use std::io::Read as _;
 
 fn handle(shared: &Shared, mut stream: UnixStream) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
@@ -441,4 +442,29 @@ fn record(rd: &RunDir, id: &str, i: Installed) {
 pub fn is_socket(path: &Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(uid: u32, gid: u32, groups: &[u32]) -> Caller {
+        Caller {
+            uid,
+            gid,
+            pid: 1,
+            groups: groups.to_vec(),
+            command: "x".into(),
+        }
+    }
+
+    #[test]
+    fn only_root_and_the_client_group_are_authorized() {
+        assert!(authorized(&caller(0, 0, &[]), None));
+        assert!(authorized(&caller(0, 0, &[]), Some(990)));
+        assert!(authorized(&caller(1500, 990, &[]), Some(990)));
+        assert!(authorized(&caller(1500, 1500, &[4, 990]), Some(990)));
+        assert!(!authorized(&caller(1500, 1500, &[4]), Some(990)));
+        assert!(!authorized(&caller(1500, 990, &[990]), None));
+    }
 }

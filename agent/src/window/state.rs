@@ -98,7 +98,7 @@ pub enum OpenError {
     #[error("--pkgs names {0} packages; at most 20")]
     TooManyPackages(usize),
     /// A bad name.
-    #[error("--pkgs: {0}")]
+    #[error("--pkgs")]
     Name(#[from] NameError),
     /// The reason is too long or has control characters.
     #[error("--reason must be at most 200 printable characters")]
@@ -476,11 +476,18 @@ pub fn fmt_utc(unix: i64) -> String {
 /// `2026-12-02 08:00:00 CET (+01:00)` in the host's time zone.
 pub fn fmt_local(unix: i64) -> String {
     match super::sys::local_time(unix) {
-        Some((y, mo, d, h, mi, s, zone, off)) => format!(
-            "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} {zone} ({}{:02}:{:02})",
-            if off < 0 { '-' } else { '+' },
-            off.abs() / 3600,
-            off.abs() / 60 % 60
+        Some(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {} ({}{:02}:{:02})",
+            t.year,
+            t.month,
+            t.day,
+            t.hour,
+            t.minute,
+            t.second,
+            t.zone,
+            if t.offset < 0 { '-' } else { '+' },
+            t.offset.abs() / 3600,
+            t.offset.abs() / 60 % 60
         ),
         None => fmt_utc(unix),
     }
@@ -550,7 +557,11 @@ mod tests {
             Err(OpenError::TooManyPackages(21))
         );
         let e = parse_packages("hello,nginx*").expect_err("bad");
-        assert!(e.to_string().contains("nginx*"), "{e}");
+        assert_eq!(e.to_string(), "--pkgs");
+        let OpenError::Name(inner) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(inner.to_string().contains("nginx*"), "{inner}");
         assert!(parse_packages("hello,-oDPkg::Pre-Invoke::=id").is_err());
         assert!(check_reason("ticket 42").is_ok());
         assert!(check_reason("a\nb").is_err());

@@ -102,10 +102,30 @@ pub fn peer_groups(stream: &UnixStream) -> io::Result<Vec<u32>> {
     }
 }
 
-/// Seconds since the epoch as local civil time: (year, month, day, hour, minute, second, zone
-/// abbreviation, UTC offset in seconds), per the host's /etc/localtime or `TZ`.
-pub fn local_time(unix: i64) -> Option<(i64, u32, u32, u32, u32, u32, String, i64)> {
-    let t: libc::time_t = unix.try_into().ok()?;
+/// Local civil time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalTime {
+    /// Year.
+    pub year: i64,
+    /// 1-12.
+    pub month: u32,
+    /// 1-31.
+    pub day: u32,
+    /// 0-23.
+    pub hour: u32,
+    /// 0-59.
+    pub minute: u32,
+    /// 0-60.
+    pub second: u32,
+    /// Zone abbreviation.
+    pub zone: String,
+    /// Offset from UTC in seconds.
+    pub offset: i64,
+}
+
+/// Seconds since the epoch as local civil time, per the host's /etc/localtime or `TZ`.
+pub fn local_time(unix: i64) -> Option<LocalTime> {
+    let t = libc::time_t::try_from(unix).ok()?;
     // SAFETY: localtime_r fills `tm`, which we own; it returns NULL on failure.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     let p = unsafe { libc::localtime_r(&t, &mut tm) };
@@ -120,16 +140,16 @@ pub fn local_time(unix: i64) -> Option<(i64, u32, u32, u32, u32, u32, String, i6
             .to_string_lossy()
             .into_owned()
     };
-    Some((
-        i64::from(tm.tm_year) + 1900,
-        (tm.tm_mon + 1) as u32,
-        tm.tm_mday as u32,
-        tm.tm_hour as u32,
-        tm.tm_min as u32,
-        tm.tm_sec as u32,
+    Some(LocalTime {
+        year: i64::from(tm.tm_year) + 1900,
+        month: (tm.tm_mon + 1) as u32,
+        day: tm.tm_mday as u32,
+        hour: tm.tm_hour as u32,
+        minute: tm.tm_min as u32,
+        second: tm.tm_sec as u32,
         zone,
-        tm.tm_gmtoff,
-    ))
+        offset: tm.tm_gmtoff,
+    })
 }
 
 #[cfg(test)]
@@ -158,7 +178,8 @@ mod tests {
 
     #[test]
     fn local_time_of_the_epoch_is_sane() {
-        let (y, mo, d, ..) = local_time(0).expect("localtime");
-        assert!((1969..=1970).contains(&y) && (1..=12).contains(&mo) && (1..=31).contains(&d));
+        let t = local_time(0).expect("localtime");
+        assert!((1969..=1970).contains(&t.year) && (1..=12).contains(&t.month));
+        assert!((1..=31).contains(&t.day) && t.offset.abs() <= 14 * 3600);
     }
 }
