@@ -8,8 +8,10 @@
 //! - [`health`]: the checks behind `clawster-agent health`.
 //! - [`host`]: the process boundaries the capabilities share (systemd over D-Bus, the package
 //!   manager, users and groups).
+//! - [`window`]: the package maintenance window (time-limited, allowlisted installs for the bot).
 
 pub mod baseline;
 pub mod bootstrap;
 pub mod health;
 pub mod host;
+pub mod window;

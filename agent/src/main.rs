@@ -11,6 +11,7 @@ use clawster_agent::bootstrap::{self, docker, download, Arch, Boundaries, Option
 use clawster_agent::health;
 use clawster_agent::host::packages::{self, CommandPackageManager, PackageManager};
 use clawster_agent::host::systemd::{DbusSystemd, Systemd};
+use clawster_agent::window;
 use clawster_core::cli::{finish, LogArgs};
 use clawster_core::fs::HostRoot;
 use clawster_core::logging::{health as health_record, Status};
@@ -59,6 +60,15 @@ enum Command {
     /// The host security baseline (seed 000): apply it, audit it, prepare an image, enable the gateway.
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// The package maintenance window: time-limited, allowlisted installs for the bot.
+    ///
+    /// An operator (root, e.g. through SSM) opens a window for named packages and a time; while
+    /// it is open the bot (a member of the client group) runs `window install PKG`, and the root
+    /// service installs PKG if it is on the list. The window locks itself at its expiry (also
+    /// across service restarts; never across a reboot) and can be closed at once. Every event is
+    /// a journal record (CLAWSTER_CHECK=window.*).
+    #[command(subcommand)]
+    Window(WindowCommand),
 
     /// Write one test record to the journal and say where logging goes.
     ///
@@ -240,6 +250,98 @@ struct BaselineImageArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct RunDirArg {
+    /// Directory of the window's socket and state.
+    #[arg(long, value_name = "DIR", default_value = window::state::DEFAULT_RUN_DIR)]
+    run_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum WindowCommand {
+    /// Open (or replace) the window for these packages (root only).
+    ///
+    /// Every name must pass the package-name rule (letters, digits and . _ + -; no options,
+    /// paths, patterns, versions or architectures) before anything is stored. Prints the window,
+    /// its expiry (UTC and local) and the packages. Opening while a window is open replaces it.
+    #[command(
+        after_help = "Examples:\n  clawster-agent window open --pkgs nginx --ttl 10m\n  clawster-agent window open --pkgs nginx,curl --ttl 1h --reason \"ticket 42\""
+    )]
+    Open {
+        #[command(flatten)]
+        dir: RunDirArg,
+        /// Packages the bot may install, separated by commas (at most 20).
+        #[arg(long, value_name = "A,B")]
+        pkgs: String,
+        /// How long the window stays open: a whole number with s, m or h (5s up to --max-ttl).
+        #[arg(long, value_name = "TTL")]
+        ttl: String,
+        /// Why (recorded in the audit record).
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
+        /// Longest TTL accepted (at most 24h).
+        #[arg(long, value_name = "TTL", default_value = "4h")]
+        max_ttl: String,
+    },
+    /// Lock the window at once (root only). Idempotent.
+    #[command(after_help = "Example:\n  clawster-agent window close")]
+    Close {
+        #[command(flatten)]
+        dir: RunDirArg,
+    },
+    /// Show whether the window is open, its packages, time left and what was installed in it.
+    #[command(
+        after_help = "Examples:\n  clawster-agent window status\n  clawster-agent window status --json"
+    )]
+    Status {
+        #[command(flatten)]
+        dir: RunDirArg,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The root service (started by clawster-window.socket).
+    ///
+    /// Takes its listening socket from systemd (socket activation) or binds DIR/window.sock
+    /// itself (0660, root and the client group). Checks every request's caller by its kernel
+    /// credentials, the window and the allowlist; runs one install at a time with apt-get or dnf
+    /// (an exact-name existence check first, removals refused); locks the window at its expiry.
+    #[command(
+        after_help = "Examples:\n  clawster-agent window serve\n  clawster-agent window serve --run-dir /tmp/w --package-manager /usr/local/bin/fake-pm"
+    )]
+    Serve {
+        #[command(flatten)]
+        dir: RunDirArg,
+        /// The group whose members may ask for installs.
+        #[arg(long, value_name = "NAME", default_value = window::units::CLIENT_GROUP)]
+        client_group: String,
+        /// Program called as `PROGRAM install -y -- NAME` instead of apt-get/dnf (tests,
+        /// benchmarks); it replaces the existence check and the plan too.
+        #[arg(long, value_name = "PROGRAM")]
+        package_manager: Option<PathBuf>,
+        /// Upper bound of one install, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 600)]
+        install_timeout: u64,
+        /// How long apt waits for another apt/dpkg to release its lock, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        lock_timeout: u64,
+        /// How long a request waits for another install to finish, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        queue_timeout: u64,
+    },
+    /// Ask the service to install PKG (the bot runs this) and stream the output.
+    ///
+    /// Exit status: 0 installed (or already installed), 3 refused (no window, expired, package
+    /// not allowed, invalid name, caller not allowed), 1 the install itself failed.
+    #[command(after_help = "Example:\n  clawster-agent window install nginx")]
+    Install {
+        #[command(flatten)]
+        dir: RunDirArg,
+        /// The package, exactly as the window lists it.
+        package: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
 struct HealthArgs {
     /// Check the root filesystem at DIR instead of the live host (files only).
     #[arg(long, value_name = "DIR", default_value = "/")]
@@ -274,6 +376,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bootstrap(a) => run_bootstrap(a),
         Command::Health(a) => run_health(a),
         Command::Baseline(c) => run_baseline(c),
+        Command::Window(w) => run_window(w),
     }
 }
 
@@ -477,4 +580,144 @@ fn run_health(a: HealthArgs) -> anyhow::Result<ExitCode> {
         println!("overall: {}", report.status);
     }
     Ok(ExitCode::from(report.exit_code()))
+}
+
+fn require_root(what: &str) -> anyhow::Result<()> {
+    if !rustix::process::geteuid().is_root() {
+        anyhow::bail!("window {what} is for root only (the operator runs it through SSM)");
+    }
+    Ok(())
+}
+
+fn run_window(cmd: WindowCommand) -> anyhow::Result<ExitCode> {
+    use window::state::{self, Now, RunDir};
+    match cmd {
+        WindowCommand::Open {
+            dir,
+            pkgs,
+            ttl,
+            reason,
+            max_ttl,
+        } => {
+            require_root("open")?;
+            let cap = state::parse_ttl(&max_ttl)?;
+            let ttl = state::check_ttl(&ttl, cap)?;
+            let packages = state::parse_packages(&pkgs)?;
+            let reason = state::check_reason(&reason)?;
+            let rd = RunDir::new(dir.run_dir);
+            let now = Now::read().context("reading the clocks")?;
+            let o = window::ops::open(&rd, &now, packages, ttl, reason, 0)
+                .context("storing the window")?;
+            let w = &o.window;
+            if let Some((id, exp)) = &o.replaced {
+                println!(
+                    "replaced the open window {id} (it was open until {})",
+                    state::fmt_utc(*exp)
+                );
+            }
+            println!("window {} open for {}", w.id, state::fmt_duration(ttl));
+            println!(
+                "expires: {} ({})",
+                state::fmt_utc(w.expires_at),
+                state::fmt_local(w.expires_at)
+            );
+            println!("packages: {}", w.packages.join(", "));
+            if let Err(e) = window::ops::poke(&rd) {
+                eprintln!(
+                    "warning: the window service did not answer ({e}); the window still locks at its expiry (every request checks it), but the expiry record waits for the service"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        WindowCommand::Close { dir } => {
+            require_root("close")?;
+            let rd = RunDir::new(dir.run_dir);
+            let now = Now::read().context("reading the clocks")?;
+            let c = window::ops::close(&rd, &now).context("locking the window")?;
+            match c.was.as_str() {
+                "open" => println!("window {} locked", c.id),
+                "expired" => println!("window {} locked (it had already expired)", c.id),
+                "locked" => println!("window already locked"),
+                "unreadable" => println!("window locked (its unreadable state file was removed)"),
+                _ => println!("no window was open; locked"),
+            }
+            let _ = window::ops::poke(&rd);
+            Ok(ExitCode::SUCCESS)
+        }
+        WindowCommand::Status { dir, json } => {
+            let rd = RunDir::new(dir.run_dir);
+            let now = Now::read().context("reading the clocks")?;
+            let s = window::ops::status(&rd, &now);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print!("{}", window::ops::render_status(&s));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        WindowCommand::Install { dir, package } => {
+            let rd = RunDir::new(dir.run_dir);
+            let code = window::client::install(
+                &rd,
+                &package,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            );
+            Ok(ExitCode::from(code))
+        }
+        WindowCommand::Serve {
+            dir,
+            client_group,
+            package_manager,
+            install_timeout,
+            lock_timeout,
+            queue_timeout,
+        } => {
+            let rd = RunDir::new(dir.run_dir);
+            let installer: std::sync::Arc<dyn packages::WindowInstaller> = match package_manager {
+                Some(p) => std::sync::Arc::new(packages::custom(&p)),
+                None => std::sync::Arc::new(CommandPackageManager::detect().context(
+                    "this host has neither dnf nor apt-get (use --package-manager PROGRAM)",
+                )?),
+            };
+            let root = HostRoot::new("/");
+            let gid = clawster_agent::host::accounts::group_id(&root, &client_group);
+            if gid.is_none() {
+                tracing::warn!(
+                    clawster_check = "window.serve",
+                    clawster_status = "degraded",
+                    "group {client_group} does not exist: only root may ask for installs"
+                );
+            }
+            let (listener, how) = match window::listen_fd().context("socket activation")? {
+                Some(l) => (l, "systemd socket activation"),
+                None => (
+                    window::service::bind(&rd, gid)
+                        .with_context(|| format!("binding {}", rd.socket().display()))?,
+                    "bound by the service",
+                ),
+            };
+            tracing::info!(
+                clawster_check = "window.serve",
+                clawster_status = "ok",
+                socket = %rd.socket().display(),
+                activation = how,
+                "window service ready ({how}); package manager {}",
+                installer.name()
+            );
+            let opts = window::service::ServeOptions {
+                run_dir: rd,
+                client_gid: gid,
+                client_group,
+                limits: packages::InstallLimits {
+                    timeout: Duration::from_secs(install_timeout),
+                    lock_timeout: Duration::from_secs(lock_timeout),
+                },
+                queue_timeout: Duration::from_secs(queue_timeout),
+            };
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            window::service::serve(opts, installer, listener, stop).context("serving")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
