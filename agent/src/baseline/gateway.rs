@@ -13,7 +13,7 @@
 
 use serde_json::{json, Map, Value};
 
-use clawster_core::fs::{read_optional, write_atomic, Ownership, WriteOutcome};
+use clawster_core::fs::{read_optional, write_atomic, Ownership};
 use clawster_core::logging::Status;
 
 use super::{
@@ -427,18 +427,6 @@ pub fn enable(ctx: &Ctx<'_>) -> Result<ApplyReport, BaselineError> {
     })();
     rep.result("gateway.service", r);
     Ok(rep)
-}
-
-/// Unchanged when nothing would change (used by tests).
-pub fn plan_changes(plan: &Plan) -> (&[String], WriteOutcome) {
-    (
-        &plan.changed,
-        if plan.changed.is_empty() {
-            WriteOutcome::Unchanged
-        } else {
-            WriteOutcome::Changed
-        },
-    )
 }
 
 #[cfg(test)]
