@@ -237,6 +237,9 @@ pub struct BootOptions {
     /// kernel parameters; writes to non-namespaced keys (e.g. `kernel.pid_max`) then change the
     /// machine's own kernel, so only use it for raise-only settings.
     pub writable_proc_sys: bool,
+    /// Directories of the machine bound read-only into the container, as (source, guest path):
+    /// large cached trees (e.g. the real OpenClaw from npm) without copying them into each overlay.
+    pub binds_ro: Vec<(PathBuf, String)>,
 }
 
 impl BootOptions {
@@ -247,6 +250,7 @@ impl BootOptions {
             private_network: true,
             boot_timeout: Duration::from_secs(120),
             writable_proc_sys: false,
+            binds_ro: Vec::new(),
         }
     }
 }
@@ -336,6 +340,12 @@ impl TestHost {
         ));
         if opts.private_network {
             cmd.arg("--private-network");
+        }
+        for (src, dest) in &opts.binds_ro {
+            if !src.is_dir() {
+                bail!("bind source {} is not a directory", src.display());
+            }
+            cmd.arg(format!("--bind-ro={}:{dest}", src.display()));
         }
         if opts.writable_proc_sys {
             cmd.env("SYSTEMD_NSPAWN_API_VFS_WRITABLE", "1");

@@ -7,14 +7,14 @@
 //! table inet clawster_hostfw {
 //!     chain prerouting {
 //!         type filter hook prerouting priority raw; policy accept;
-//!         iifname != "lo" ip saddr 127.0.0.0/8 drop
-//!         iifname != "lo" ip6 saddr ::1 drop
+//!         iifname != "lo" ip saddr 127.0.0.0/8 counter drop
+//!         iifname != "lo" ip6 saddr ::1 counter drop
 //!     }
 //!     chain input {
 //!         type filter hook input priority filter; policy drop;
 //!         iifname "lo" accept
-//!         ip saddr 127.0.0.0/8 drop
-//!         ip6 saddr ::1 drop
+//!         ip saddr 127.0.0.0/8 counter drop
+//!         ip6 saddr ::1 counter drop
 //!         icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept
 //!         ct state invalid drop
 //!         ct state established,related accept
@@ -66,6 +66,13 @@ fn verdict(mut v: Vec<Expr>, code: i32) -> Vec<Expr> {
     v
 }
 
+/// Drops with a counter (`nft list table inet clawster_hostfw` shows how many were dropped).
+fn counted_drop(mut v: Vec<Expr>) -> Vec<Expr> {
+    v.push(Expr::Counter);
+    v.push(Expr::Verdict(expr::VERDICT_DROP));
+    v
+}
+
 fn saddr4_loopback() -> Vec<Expr> {
     with(
         expr::match_nfproto(NFPROTO_IPV4),
@@ -85,13 +92,13 @@ pub fn ruleset(profile: Profile) -> Ruleset {
     use expr::{VERDICT_ACCEPT as ACCEPT, VERDICT_DROP as DROP};
     let not_lo = || expr::match_ifname_not(META_IIFNAME, "lo");
     let pre = vec![
-        verdict(with(not_lo(), saddr4_loopback()), DROP),
-        verdict(with(not_lo(), saddr6_loopback()), DROP),
+        counted_drop(with(not_lo(), saddr4_loopback())),
+        counted_drop(with(not_lo(), saddr6_loopback())),
     ];
     let mut input = vec![
         verdict(expr::match_ifname(META_IIFNAME, "lo"), ACCEPT),
-        verdict(saddr4_loopback(), DROP),
-        verdict(saddr6_loopback(), DROP),
+        counted_drop(saddr4_loopback()),
+        counted_drop(saddr6_loopback()),
     ];
     for t in [133u8, 134, 135, 136] {
         let mut r = expr::match_nfproto(NFPROTO_IPV6);

@@ -159,6 +159,10 @@ pub enum Expr {
         /// Bytes written.
         len: u32,
     },
+    /// `counter`: counts the packets and bytes that reach it. Created at zero; the values the
+    /// kernel reports back are not part of the model (read them with [`counter_values`]), so a
+    /// rule with a counter still compares equal to its intended form.
+    Counter,
     /// An expression read from the kernel that this module does not model (its name and a
     /// short reason). Never emitted; it makes comparisons with an intended ruleset fail.
     Unknown(String),
@@ -193,6 +197,7 @@ impl Expr {
             Self::Rt { .. } => "rt",
             Self::Byteorder { .. } => "byteorder",
             Self::TcpOptWrite { .. } => "exthdr",
+            Self::Counter => "counter",
             Self::Unknown(n) => n,
         }
     }
@@ -282,11 +287,32 @@ impl Expr {
                 b.attr_be32(6, EXTHDR_OP_TCPOPT); // NFTA_EXTHDR_OP
                 b.attr_be32(7, *sreg); // NFTA_EXTHDR_SREG
             }
-            Self::Unknown(_) => {}
+            Self::Counter | Self::Unknown(_) => {}
         }
         b.nest_end();
         b.nest_end();
     }
+}
+
+/// `(packets, bytes)` of every `counter` in the payload of `NFTA_RULE_EXPRESSIONS`, in order.
+pub fn counter_values(data: &[u8]) -> Vec<(u64, u64)> {
+    let be64 = |p: &[u8]| p.try_into().ok().map(u64::from_be_bytes);
+    netlink::attrs(data)
+        .filter(|(t, _)| *t == a::LIST_ELEM)
+        .filter(|(_, e)| {
+            netlink::attr(e, a::EXPR_NAME)
+                .and_then(netlink::string)
+                .as_deref()
+                == Some("counter")
+        })
+        .map(|(_, e)| {
+            let d = netlink::attr(e, a::EXPR_DATA).unwrap_or(&[]);
+            (
+                netlink::attr(d, 2).and_then(be64).unwrap_or(0), // NFTA_COUNTER_PACKETS
+                netlink::attr(d, 1).and_then(be64).unwrap_or(0), // NFTA_COUNTER_BYTES
+            )
+        })
+        .collect()
 }
 
 /// Decodes the payload of `NFTA_RULE_EXPRESSIONS`.
@@ -389,6 +415,7 @@ fn decode_data(name: &str, d: &[u8]) -> Option<Expr> {
                 flags: u(d, 1).unwrap_or(0),
             }
         }
+        "counter" => Expr::Counter,
         "rt" => Expr::Rt {
             dreg: u(d, 1)?,
             key: u(d, 2)?,

@@ -185,13 +185,14 @@ fn every_expression_decodes_to_itself() {
 fn unknown_expressions_are_kept_as_unknown() {
     let mut b = MsgBuilder::new();
     b.nest_begin(1);
-    b.attr_str(1, "counter");
+    // (`counter` was the example here until it became a modelled expression; `limit` is not.)
+    b.attr_str(1, "limit");
     b.nest_begin(2);
     b.nest_end();
     b.nest_end();
     assert_eq!(
         expr::decode_list(b.bytes()),
-        vec![Expr::Unknown("counter".into())]
+        vec![Expr::Unknown("limit".into())]
     );
 }
 
@@ -333,4 +334,24 @@ fn new_match_helpers_decode_to_themselves() {
         e.encode(&mut b);
     }
     assert_eq!(expr::decode_list(b.bytes()), all);
+}
+
+#[test]
+fn golden_counter() {
+    // NAME "counter\0" (4 + 8 = 12), DATA empty nest (the kernel starts it at zero).
+    assert_eq!(
+        encode(&Expr::Counter),
+        hex("1400 0180 0c00 0100 636f756e 74657200 0400 0280")
+    );
+    // What the kernel reports back: BYTES (1) and PACKETS (2) as be64, PAD (3) ignored.
+    let mut b = MsgBuilder::new();
+    b.nest_begin(1);
+    b.attr_str(1, "counter");
+    b.nest_begin(2);
+    b.attr(1, &1500u64.to_be_bytes());
+    b.attr(2, &3u64.to_be_bytes());
+    b.nest_end();
+    b.nest_end();
+    assert_eq!(expr::decode_list(b.bytes()), vec![Expr::Counter]);
+    assert_eq!(expr::counter_values(b.bytes()), vec![(3, 1500)]);
 }
