@@ -45,8 +45,9 @@ enum Command {
     /// sysbox-runc runtime in /etc/docker/daemon.json (never the default runtime; a running
     /// dockerd gets SIGHUP, never a restart); /etc/ecs/ecs.config; missing rsync, modprobe,
     /// iptables or fusermount installed with dnf or apt-get while the package downloads; systemd
-    /// enable/reload/start over D-Bus without waiting. A completion marker is written last.
-    /// Re-running changes nothing; a killed run converges on the next one.
+    /// enable/reload/start over D-Bus without waiting. With --baseline ecs-host, also the host
+    /// security baseline's ECS subset (SSM agent, SSH masked, firewall). A completion marker is
+    /// written last. Re-running changes nothing; a killed run converges on the next one.
     ///
     /// Exit status: 0 done (a degraded step, e.g. a missing prerequisite or a sysctl the kernel
     /// refused, is reported in the journal and by `health`, not fatal), 1 failed.
@@ -120,6 +121,11 @@ struct BootstrapArgs {
     /// Upper bound for the package manager, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     prereq_timeout: u64,
+
+    /// Also apply the host security baseline with this profile (`ecs-host` on ECS bot hosts:
+    /// SSM agent, SSH masked, firewall); see `clawster-agent baseline apply --help`.
+    #[arg(long, value_enum, value_name = "PROFILE")]
+    baseline: Option<Profile>,
 
     /// Package manager program called as `PROGRAM install -y -- PKGS` instead of dnf/apt-get
     /// (benchmarks and tests).
@@ -514,6 +520,7 @@ fn run_bootstrap(a: BootstrapArgs) -> anyhow::Result<ExitCode> {
     opts.retry.deadline = Duration::from_secs(a.download_deadline);
     opts.retry.attempts = a.download_attempts.max(1);
     opts.prereq_timeout = Duration::from_secs(a.prereq_timeout);
+    opts.baseline = a.baseline;
 
     let fetcher = download::HttpFetcher::default();
     let dockerd = docker::LiveDockerd;

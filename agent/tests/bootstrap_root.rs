@@ -530,3 +530,65 @@ fn bad_arguments_are_named() {
         help.stdout
     );
 }
+
+#[test]
+fn bootstrap_applies_the_ecs_host_baseline() {
+    let f = fixture_with(&sysbox_payload(1000), "xz");
+    // Without an SSM agent the baseline's ssm control fails: no marker, exit 1.
+    let r = bootstrap(&f, &["--baseline", "ecs-host"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("baseline.ssm") && l.contains("failed")),
+        "{}",
+        r.stdout
+    );
+    assert!(!f.root.join("var/lib/clawster/bootstrap.done").exists());
+    let unit = f
+        .root
+        .join("usr/lib/systemd/system/amazon-ssm-agent.service");
+    std::fs::create_dir_all(unit.parent().unwrap()).unwrap();
+    std::fs::write(
+        &unit,
+        "[Service]\nExecStart=/usr/bin/amazon-ssm-agent\n[Install]\nWantedBy=multi-user.target\n",
+    )
+    .unwrap();
+    let ssh = f.root.join("usr/lib/systemd/system/sshd.service");
+    std::fs::write(
+        &ssh,
+        "[Service]\nExecStart=/usr/sbin/sshd -D\n[Install]\nWantedBy=multi-user.target\n",
+    )
+    .unwrap();
+    let r = bootstrap(&f, &["--baseline", "ecs-host"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    for c in ["baseline.ssm", "baseline.ssh", "baseline.firewall"] {
+        assert!(
+            r.stdout.lines().any(|l| l.starts_with(c)),
+            "{c} missing:\n{}",
+            r.stdout
+        );
+    }
+    assert_eq!(
+        std::fs::read_link(f.root.join("etc/systemd/system/sshd.service")).unwrap(),
+        Path::new("/dev/null")
+    );
+    assert!(std::fs::symlink_metadata(
+        f.root
+            .join("etc/systemd/system/sysinit.target.wants/clawster-firewall.service")
+    )
+    .is_ok());
+    assert!(
+        r.stdout
+            .contains("clawster-firewall.service loads table inet clawster_hostfw at boot"),
+        "{}",
+        r.stdout
+    );
+    let audit = agent(&["baseline", "audit", "--root", f.root.to_str().unwrap()]);
+    assert_eq!(audit.code, 0, "{}\n{}", audit.stdout, audit.stderr);
+    assert!(
+        audit.stdout.contains("overall: ok (ecs-host)"),
+        "{}",
+        audit.stdout
+    );
+}

@@ -15,7 +15,11 @@
 //! 6. Live host: over D-Bus enable, reload, start `sysbox.service` without waiting; SIGHUP dockerd if
 //!    daemon.json changed and it runs. Offline: enablement symlinks only. *Non-fatal, recorded as failed*
 //!    (no marker, exit 1).
-//! 7. The completion marker, only when no step failed.
+//! 7. With `--baseline PROFILE` (`ecs-host` on ECS bot hosts): the host security baseline
+//!    ([`crate::baseline::apply`]: SSM agent, SSH masked, firewall). A malformed UFW file stops the
+//!    run (*fatal*, file left byte for byte); a control that fails is recorded as failed (no
+//!    marker, exit 1). Live with `--no-start`, or offline: file work only, like the rest.
+//! 8. The completion marker, only when no step failed.
 //!
 //! Every step is written to the journal as a health record (`CLAWSTER_CHECK`, `CLAWSTER_STATUS`).
 
@@ -121,6 +125,8 @@ pub struct Options {
     pub prereq_timeout: Duration,
     /// The directory standing for /proc/sys (live only; tests point it elsewhere).
     pub proc_sys: PathBuf,
+    /// Also apply the host security baseline with this profile (step 7).
+    pub baseline: Option<crate::baseline::Profile>,
 }
 
 impl Options {
@@ -138,6 +144,7 @@ impl Options {
             retry: RetryPolicy::default(),
             prereq_timeout: Duration::from_secs(300),
             proc_sys: PathBuf::from("/proc/sys"),
+            baseline: None,
         }
     }
 }
@@ -443,6 +450,10 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
         Ok(())
     })?;
 
+    if let Some(profile) = opts.baseline {
+        baseline_step(opts, b, profile, &mut report)?;
+    }
+
     if report.failed() {
         report.record(
             "bootstrap",
@@ -553,6 +564,38 @@ fn obtain(
     };
     report.record("sysbox.download", st, format!("{msg}; sha256 {sha256}"));
     Ok(path)
+}
+
+/// Step 7: the host security baseline; its steps become bootstrap steps (`baseline.<control>`).
+fn baseline_step(
+    opts: &Options,
+    b: &Boundaries<'_>,
+    profile: crate::baseline::Profile,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let live = opts.live && !opts.no_start;
+    let ctx = crate::baseline::Ctx {
+        root: opts.root.clone(),
+        live,
+        profile,
+        systemd: if live {
+            b.systemd.clone()
+        } else {
+            Err("offline or --no-start: no D-Bus".into())
+        },
+    };
+    let rep = crate::baseline::apply(&ctx)
+        .with_context(|| format!("applying the {} baseline", profile.as_str()))?;
+    // apply already wrote each step's journal record; keep them in bootstrap's report.
+    for s in rep.steps {
+        report.steps.push(Step {
+            check: format!("baseline.{}", s.control),
+            status: s.status,
+            message: s.message,
+        });
+    }
+    report.left_for_boot.extend(rep.left_for_boot);
+    Ok(())
 }
 
 fn systemd_step(
