@@ -152,7 +152,8 @@ fn apply_converges_every_control_and_audit_proves_it() {
             "secrets",
             "wrapper",
             "gateway.unit",
-            "gateway.service"
+            "gateway.service",
+            "window"
         ]
     );
 
@@ -160,6 +161,15 @@ fn apply_converges_every_control_and_audit_proves_it() {
     let oc = uid_of(r, "openclaw");
     assert!(oc > 0 && oc < 1000);
     assert!(baseline::user_ids(&HostRoot::new(r), "linuxbrew").is_some());
+    // The maintenance window: openclaw may reach the window socket, its units are enabled.
+    assert!(
+        clawster_agent::host::accounts::group_members(&HostRoot::new(r), "clawster-window")
+            .contains(&"openclaw".to_string())
+    );
+    assert!(fs::symlink_metadata(
+        r.join("etc/systemd/system/sockets.target.wants/clawster-window.socket")
+    )
+    .is_ok());
     // Config: baseline keys set, operator keys kept, inline tokens moved into 0600 files.
     let cfg: Value =
         serde_json::from_slice(&fs::read(r.join("etc/openclaw/openclaw.json")).unwrap()).unwrap();

@@ -308,7 +308,7 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
     let (code, after) = audit_json(&host)?;
     assert_eq!(code, 0, "audit after apply: {after:#}");
     let checks = after["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 10);
+    assert_eq!(checks.len(), 11);
     for c in checks {
         assert_eq!(c["status"], "ok", "{c:#}");
     }

@@ -15,6 +15,7 @@
 //! | no inline tokens; token files 0600 openclaw | [`secrets`] | openclaw-host |
 //! | `/usr/local/bin/openclaw` wrapper, root-owned `/opt/openclaw` | [`wrapper`] | openclaw-host |
 //! | sandboxed `openclaw-gateway.service`, installed, shipped disabled and stopped | [`unit`] | openclaw-host |
+//! | maintenance window units, openclaw in `clawster-window`, no sudo for openclaw | [`window`] | openclaw-host |
 //!
 //! `prepare-image` ([`image`]) removes identity, credentials, histories and runtime state, scans
 //! what is left for secrets ([`scan`]), re-checks permissions and ends with an audit.
@@ -47,6 +48,7 @@ pub mod ssm;
 pub mod ufw;
 pub mod unit;
 pub mod users;
+pub mod window;
 pub mod wrapper;
 
 use std::path::PathBuf;
@@ -444,6 +446,7 @@ pub fn audit(ctx: &Ctx<'_>) -> AuditReport {
         checks.push(wrapper::audit(ctx));
         checks.push(unit::audit(ctx));
         checks.push(gateway::audit_service(ctx));
+        checks.push(window::audit(ctx));
     }
     AuditReport::new(ctx.profile, checks)
 }
@@ -479,6 +482,7 @@ pub fn apply(ctx: &Ctx<'_>) -> Result<ApplyReport, BaselineError> {
         wrapper::apply(ctx, &mut rep)?;
         unit::apply(ctx, &mut rep)?;
         gateway::apply_service(ctx, &mut rep);
+        window::apply(ctx, &mut rep);
     }
 
     // 4. Host services and the kernel (non-fatal per control).
