@@ -196,6 +196,27 @@ fn installs_every_file_with_owner_and_mode_for_each_compression() {
             .unwrap()
             .contains("sysbox:x:999:"));
         assert_eq!(mode_owner(&f.root.join("var/lib/sysboxfs")), (0o755, 0, 0));
+        // The maintenance window: units, sysusers.d line, group, socket enabled as a file.
+        for u in ["clawster-window.socket", "clawster-window.service"] {
+            assert_eq!(
+                mode_owner(&f.root.join("etc/systemd/system").join(u)),
+                (0o644, 0, 0),
+                "{u}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_link(
+                f.root
+                    .join("etc/systemd/system/sockets.target.wants/clawster-window.socket")
+            )
+            .unwrap(),
+            Path::new("/etc/systemd/system/clawster-window.socket")
+        );
+        assert!(f.root.join("etc/sysusers.d/clawster-window.conf").is_file());
+        assert!(std::fs::read_to_string(f.root.join("etc/group"))
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("clawster-window:x:")));
         assert!(f.root.join("var/lib/clawster/bootstrap.done").is_file());
         assert!(r.stdout.contains("left for boot:"), "{}", r.stdout);
 

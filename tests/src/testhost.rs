@@ -260,6 +260,7 @@ impl BootOptions {
 pub struct TestHost {
     name: String,
     layout: Layout,
+    opts: BootOptions,
     nspawn: Option<Child>,
     leader: u32,
     work: PathBuf,
@@ -301,6 +302,7 @@ impl TestHost {
         let mut host = TestHost {
             name,
             layout: opts.layout,
+            opts: opts.clone(),
             nspawn: None,
             leader: 0,
             work,
@@ -320,6 +322,14 @@ impl TestHost {
         )
         .context("mount the overlay root of the test host")?;
 
+        host.start()?;
+        Ok(host)
+    }
+
+    /// Starts systemd-nspawn on the (already mounted) overlay root and waits for the boot.
+    fn start(&mut self) -> Result<()> {
+        let host = self;
+        let opts = host.opts.clone();
         let console =
             fs::File::create(host.work.join("console.log")).context("create console log")?;
         let mut cmd = Command::new("systemd-nspawn");
@@ -356,8 +366,14 @@ impl TestHost {
         pdeathsig::set_on(&mut cmd);
         host.nspawn = Some(cmd.spawn().context("start systemd-nspawn")?);
         host.leader = host.wait_leader(Duration::from_secs(30))?;
-        host.wait_booted(opts.boot_timeout)?;
-        Ok(host)
+        host.wait_booted(opts.boot_timeout)
+    }
+
+    /// Reboots the host: powers it off cleanly and boots it again on the same root filesystem
+    /// (what the host wrote to disk stays; `/run` and every process are new).
+    pub fn reboot(&mut self) -> Result<()> {
+        self.power_off();
+        self.start()
     }
 
     /// The container's name (also its hostname).
@@ -548,6 +564,12 @@ impl TestHost {
     }
 
     fn stop(&mut self) -> Result<()> {
+        self.power_off();
+        cleanup_work_dir(&self.work)
+    }
+
+    /// Powers the container off (SIGTERM to nspawn; killed after 20 s), keeping its work dir.
+    fn power_off(&mut self) {
         if let Some(mut child) = self.nspawn.take() {
             let pid =
                 rustix::process::Pid::from_raw(child.id() as i32).expect("child pid is positive");
@@ -577,7 +599,6 @@ impl TestHost {
             // nspawn gone but its init still there would be an orphaned container.
             self.kill_leader();
         }
-        cleanup_work_dir(&self.work)
     }
 
     /// SIGKILLs the container's init if it still runs (killing a PID namespace's init kills

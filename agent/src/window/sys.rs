@@ -125,6 +125,9 @@ pub struct LocalTime {
 
 /// Seconds since the epoch as local civil time, per the host's /etc/localtime or `TZ`.
 pub fn local_time(unix: i64) -> Option<LocalTime> {
+    // libc marks musl's `time_t` alias deprecated (it announces musl 1.2's 64-bit change); on
+    // x86_64 and aarch64 it is 64 bits either way.
+    #[allow(deprecated)]
     let t = libc::time_t::try_from(unix).ok()?;
     // SAFETY: localtime_r fills `tm`, which we own; it returns NULL on failure.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
