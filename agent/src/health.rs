@@ -80,6 +80,51 @@ fn file_mode_owner(root: &HostRoot, host: &str, mode: u32) -> Result<(), String>
     Ok(())
 }
 
+/// The maintenance window: units as shipped, the client group, the socket enabled (live: listening).
+fn window_check(c: &mut Checks, root: &HostRoot, sd: Option<&dyn Systemd>) {
+    use crate::window::units as wu;
+    let mut bad = Vec::new();
+    for (name, text) in wu::unit_files() {
+        let host = format!("{}/{name}", wu::UNIT_DIR);
+        match std::fs::read(root.path(&host)) {
+            Ok(b) if b == text => {}
+            Ok(_) => bad.push(format!("{host} differs from what we ship")),
+            Err(e) => bad.push(format!("{host}: {e}")),
+        }
+    }
+    if crate::host::accounts::group_id(root, wu::CLIENT_GROUP).is_none() {
+        bad.push(format!("no group {}", wu::CLIENT_GROUP));
+    }
+    let state = match sd {
+        Some(sd) => match sd.active_state(wu::SOCKET_UNIT) {
+            Ok(s) if s == "active" => "listening".to_string(),
+            Ok(s) => {
+                bad.push(format!("{} is {s}", wu::SOCKET_UNIT));
+                s
+            }
+            Err(e) => {
+                bad.push(e);
+                "unknown".into()
+            }
+        },
+        None => {
+            if !sd_files::enabled_as_files(root, wu::SOCKET_UNIT, wu::SOCKET_TEXT) {
+                bad.push(format!("{} not enabled", wu::SOCKET_UNIT));
+            }
+            "enabled (symlink); activity not checked offline".into()
+        }
+    };
+    c.add(
+        "window.units",
+        bad.is_empty(),
+        if bad.is_empty() {
+            format!("{} {state}; group {}", wu::SOCKET_UNIT, wu::CLIENT_GROUP)
+        } else {
+            bad.join("; ")
+        },
+    );
+}
+
 /// Runs every check. `live` carries the live host's sysctl view and systemd (None offline).
 pub fn check(root: &HostRoot, live: Option<(&Sysctl, &dyn Systemd)>) -> HealthReport {
     let mut c = Checks(Vec::new());
@@ -233,6 +278,8 @@ pub fn check(root: &HostRoot, live: Option<(&Sysctl, &dyn Systemd)>) -> HealthRe
             );
         }
     }
+
+    window_check(&mut c, root, live.map(|(_, sd)| sd));
 
     match std::fs::read(root.path(docker::DAEMON_JSON)) {
         Err(e) => c.add(

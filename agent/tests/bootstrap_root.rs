@@ -196,6 +196,27 @@ fn installs_every_file_with_owner_and_mode_for_each_compression() {
             .unwrap()
             .contains("sysbox:x:999:"));
         assert_eq!(mode_owner(&f.root.join("var/lib/sysboxfs")), (0o755, 0, 0));
+        // The maintenance window: units, sysusers.d line, group, socket enabled as a file.
+        for u in ["clawster-window.socket", "clawster-window.service"] {
+            assert_eq!(
+                mode_owner(&f.root.join("etc/systemd/system").join(u)),
+                (0o644, 0, 0),
+                "{u}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_link(
+                f.root
+                    .join("etc/systemd/system/sockets.target.wants/clawster-window.socket")
+            )
+            .unwrap(),
+            Path::new("/etc/systemd/system/clawster-window.socket")
+        );
+        assert!(f.root.join("etc/sysusers.d/clawster-window.conf").is_file());
+        assert!(std::fs::read_to_string(f.root.join("etc/group"))
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("clawster-window:x:")));
         assert!(f.root.join("var/lib/clawster/bootstrap.done").is_file());
         assert!(r.stdout.contains("left for boot:"), "{}", r.stdout);
 
@@ -528,5 +549,67 @@ fn bad_arguments_are_named() {
         help.stdout.contains("--sysbox-sha256") && help.stdout.contains("never unpacking onto /"),
         "{}",
         help.stdout
+    );
+}
+
+#[test]
+fn bootstrap_applies_the_ecs_host_baseline() {
+    let f = fixture_with(&sysbox_payload(1000), "xz");
+    // Without an SSM agent the baseline's ssm control fails: no marker, exit 1.
+    let r = bootstrap(&f, &["--baseline", "ecs-host"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("baseline.ssm") && l.contains("failed")),
+        "{}",
+        r.stdout
+    );
+    assert!(!f.root.join("var/lib/clawster/bootstrap.done").exists());
+    let unit = f
+        .root
+        .join("usr/lib/systemd/system/amazon-ssm-agent.service");
+    std::fs::create_dir_all(unit.parent().unwrap()).unwrap();
+    std::fs::write(
+        &unit,
+        "[Service]\nExecStart=/usr/bin/amazon-ssm-agent\n[Install]\nWantedBy=multi-user.target\n",
+    )
+    .unwrap();
+    let ssh = f.root.join("usr/lib/systemd/system/sshd.service");
+    std::fs::write(
+        &ssh,
+        "[Service]\nExecStart=/usr/sbin/sshd -D\n[Install]\nWantedBy=multi-user.target\n",
+    )
+    .unwrap();
+    let r = bootstrap(&f, &["--baseline", "ecs-host"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    for c in ["baseline.ssm", "baseline.ssh", "baseline.firewall"] {
+        assert!(
+            r.stdout.lines().any(|l| l.starts_with(c)),
+            "{c} missing:\n{}",
+            r.stdout
+        );
+    }
+    assert_eq!(
+        std::fs::read_link(f.root.join("etc/systemd/system/sshd.service")).unwrap(),
+        Path::new("/dev/null")
+    );
+    assert!(std::fs::symlink_metadata(
+        f.root
+            .join("etc/systemd/system/sysinit.target.wants/clawster-firewall.service")
+    )
+    .is_ok());
+    assert!(
+        r.stdout
+            .contains("clawster-firewall.service loads table inet clawster_hostfw at boot"),
+        "{}",
+        r.stdout
+    );
+    let audit = agent(&["baseline", "audit", "--root", f.root.to_str().unwrap()]);
+    assert_eq!(audit.code, 0, "{}\n{}", audit.stdout, audit.stderr);
+    assert!(
+        audit.stdout.contains("overall: ok (ecs-host)"),
+        "{}",
+        audit.stdout
     );
 }

@@ -180,8 +180,19 @@ fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager()
             "Reload".into(),
             "ActiveState sysbox.service".into(),
             "StartUnit sysbox.service replace".into(),
+            // The maintenance window's socket (the fake reports every unit active by now).
+            "EnableUnitFiles clawster-window.socket".into(),
+            "Reload".into(),
+            "ActiveState clawster-window.socket".into(),
         ]
     );
+    assert!(root
+        .join("etc/systemd/system/clawster-window.socket")
+        .is_file());
+    assert!(std::fs::read_to_string(root.join("etc/group"))
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("clawster-window:x:")));
     assert_eq!(
         *dockerd.hups.lock().unwrap(),
         1,

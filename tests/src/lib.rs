@@ -3,6 +3,7 @@
 //! - [`testhost`]: a real booted Debian host (systemd as PID 1, D-Bus, journald, dockerd) in a
 //!   systemd-nspawn container, built once with debootstrap and cached outside the clone.
 //! - [`bins`]: where the suites find the static release binaries they test.
+//! - [`openclaw`]: the real OpenClaw (and Node) from the npm registry, installed once per version.
 //! - [`prereq`]: the checks that make a privileged suite fail loudly, naming what is missing,
 //!   instead of skipping.
 //!
@@ -11,6 +12,7 @@
 
 pub mod bins;
 pub mod netns;
+pub mod openclaw;
 pub mod prereq;
 pub mod process;
 pub mod testhost;

@@ -237,6 +237,9 @@ pub struct BootOptions {
     /// kernel parameters; writes to non-namespaced keys (e.g. `kernel.pid_max`) then change the
     /// machine's own kernel, so only use it for raise-only settings.
     pub writable_proc_sys: bool,
+    /// Directories of the machine bound read-only into the container, as (source, guest path):
+    /// large cached trees (e.g. the real OpenClaw from npm) without copying them into each overlay.
+    pub binds_ro: Vec<(PathBuf, String)>,
 }
 
 impl BootOptions {
@@ -247,6 +250,7 @@ impl BootOptions {
             private_network: true,
             boot_timeout: Duration::from_secs(120),
             writable_proc_sys: false,
+            binds_ro: Vec::new(),
         }
     }
 }
@@ -256,6 +260,7 @@ impl BootOptions {
 pub struct TestHost {
     name: String,
     layout: Layout,
+    opts: BootOptions,
     nspawn: Option<Child>,
     leader: u32,
     work: PathBuf,
@@ -297,6 +302,7 @@ impl TestHost {
         let mut host = TestHost {
             name,
             layout: opts.layout,
+            opts: opts.clone(),
             nspawn: None,
             leader: 0,
             work,
@@ -316,6 +322,14 @@ impl TestHost {
         )
         .context("mount the overlay root of the test host")?;
 
+        host.start()?;
+        Ok(host)
+    }
+
+    /// Starts systemd-nspawn on the (already mounted) overlay root and waits for the boot.
+    fn start(&mut self) -> Result<()> {
+        let host = self;
+        let opts = host.opts.clone();
         let console =
             fs::File::create(host.work.join("console.log")).context("create console log")?;
         let mut cmd = Command::new("systemd-nspawn");
@@ -337,6 +351,12 @@ impl TestHost {
         if opts.private_network {
             cmd.arg("--private-network");
         }
+        for (src, dest) in &opts.binds_ro {
+            if !src.is_dir() {
+                bail!("bind source {} is not a directory", src.display());
+            }
+            cmd.arg(format!("--bind-ro={}:{dest}", src.display()));
+        }
         if opts.writable_proc_sys {
             cmd.env("SYSTEMD_NSPAWN_API_VFS_WRITABLE", "1");
         }
@@ -346,8 +366,14 @@ impl TestHost {
         pdeathsig::set_on(&mut cmd);
         host.nspawn = Some(cmd.spawn().context("start systemd-nspawn")?);
         host.leader = host.wait_leader(Duration::from_secs(30))?;
-        host.wait_booted(opts.boot_timeout)?;
-        Ok(host)
+        host.wait_booted(opts.boot_timeout)
+    }
+
+    /// Reboots the host: powers it off cleanly and boots it again on the same root filesystem
+    /// (what the host wrote to disk stays; `/run` and every process are new).
+    pub fn reboot(&mut self) -> Result<()> {
+        self.power_off();
+        self.start()
     }
 
     /// The container's name (also its hostname).
@@ -538,6 +564,12 @@ impl TestHost {
     }
 
     fn stop(&mut self) -> Result<()> {
+        self.power_off();
+        cleanup_work_dir(&self.work)
+    }
+
+    /// Powers the container off (SIGTERM to nspawn; killed after 20 s), keeping its work dir.
+    fn power_off(&mut self) {
         if let Some(mut child) = self.nspawn.take() {
             let pid =
                 rustix::process::Pid::from_raw(child.id() as i32).expect("child pid is positive");
@@ -567,7 +599,6 @@ impl TestHost {
             // nspawn gone but its init still there would be an orphaned container.
             self.kill_leader();
         }
-        cleanup_work_dir(&self.work)
     }
 
     /// SIGKILLs the container's init if it still runs (killing a PID namespace's init kills

@@ -15,7 +15,14 @@
 //! 6. Live host: over D-Bus enable, reload, start `sysbox.service` without waiting; SIGHUP dockerd if
 //!    daemon.json changed and it runs. Offline: enablement symlinks only. *Non-fatal, recorded as failed*
 //!    (no marker, exit 1).
-//! 7. The completion marker, only when no step failed.
+//! 7. The package maintenance window: its units, sysusers.d line and client group (*fatal* on
+//!    write errors), then enablement of its socket (live: over D-Bus, started without waiting;
+//!    offline: the `sockets.target.wants` symlink). Enablement is *non-fatal, recorded as failed*.
+//! 8. With `--baseline PROFILE` (`ecs-host` on ECS bot hosts): the host security baseline
+//!    ([`crate::baseline::apply`]: SSM agent, SSH masked, firewall). A malformed UFW file stops the
+//!    run (*fatal*, file left byte for byte); a control that fails is recorded as failed (no
+//!    marker, exit 1). Live with `--no-start`, or offline: file work only, like the rest.
+//! 9. The completion marker, only when no step failed.
 //!
 //! Every step is written to the journal as a health record (`CLAWSTER_CHECK`, `CLAWSTER_STATUS`).
 
@@ -121,6 +128,8 @@ pub struct Options {
     pub prereq_timeout: Duration,
     /// The directory standing for /proc/sys (live only; tests point it elsewhere).
     pub proc_sys: PathBuf,
+    /// Also apply the host security baseline with this profile (step 8).
+    pub baseline: Option<crate::baseline::Profile>,
 }
 
 impl Options {
@@ -138,6 +147,7 @@ impl Options {
             retry: RetryPolicy::default(),
             prereq_timeout: Duration::from_secs(300),
             proc_sys: PathBuf::from("/proc/sys"),
+            baseline: None,
         }
     }
 }
@@ -440,8 +450,13 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
         }
 
         systemd_step(opts, b, &staged.units, d.outcome, &mut report);
+        window_step(opts, b, &mut report)?;
         Ok(())
     })?;
+
+    if let Some(profile) = opts.baseline {
+        baseline_step(opts, b, profile, &mut report)?;
+    }
 
     if report.failed() {
         report.record(
@@ -467,6 +482,91 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// Installs the maintenance window's units and group, and enables its socket (step 7).
+fn window_step(opts: &Options, b: &Boundaries<'_>, report: &mut Report) -> anyhow::Result<()> {
+    use crate::window::units as wu;
+    let root = &opts.root;
+    let o = wu::write_units(root).context("writing the window units")?;
+    let g = if opts.live {
+        crate::host::accounts::add_system_group_live(root, wu::CLIENT_GROUP)
+            .map_err(anyhow::Error::msg)
+    } else {
+        crate::host::accounts::add_system_group_files(root, wu::CLIENT_GROUP)
+            .map_err(anyhow::Error::from)
+    }
+    .with_context(|| format!("adding the group {}", wu::CLIENT_GROUP))?;
+    report.record(
+        "window.files",
+        outcome_status(o.or(g)),
+        format!(
+            "{} and {} in {}, {}; group {}",
+            wu::SOCKET_UNIT,
+            wu::SERVICE_UNIT,
+            wu::UNIT_DIR,
+            wu::SYSUSERS_CONF,
+            wu::CLIENT_GROUP
+        ),
+    );
+    if !opts.live || opts.no_start {
+        match crate::host::systemd::enable_as_files(root, &wu::unit_files()) {
+            Ok(made) => report.record(
+                "window.units",
+                if made.is_empty() {
+                    Status::Ok
+                } else {
+                    Status::Changed
+                },
+                format!(
+                    "{} enabled as files; it listens from the next boot",
+                    wu::SOCKET_UNIT
+                ),
+            ),
+            Err(e) => report.record("window.units", Status::Failed, format!("{e:#}")),
+        }
+        return Ok(());
+    }
+    let sd = match &b.systemd {
+        Ok(sd) => *sd,
+        Err(e) => {
+            report.record(
+                "window.units",
+                Status::Failed,
+                format!("no systemd over D-Bus: {e}"),
+            );
+            return Ok(());
+        }
+    };
+    let result = (|| -> Result<(Status, String), String> {
+        let changes = sd.enable(wu::ENABLE)?;
+        sd.reload()?;
+        let state = sd.active_state(wu::SOCKET_UNIT)?;
+        let start = if state == "active" {
+            format!("{} already listening", wu::SOCKET_UNIT)
+        } else {
+            let job = sd.start_no_block(wu::SOCKET_UNIT)?;
+            format!("start of {} queued as {job}", wu::SOCKET_UNIT)
+        };
+        let st = if changes.is_empty() && state == "active" {
+            Status::Ok
+        } else {
+            Status::Changed
+        };
+        Ok((
+            st,
+            format!(
+                "enabled {} ({} changes); {start}",
+                wu::SOCKET_UNIT,
+                changes.len()
+            ),
+        ))
+    })();
+    match result {
+        Ok((st, msg)) => report.record("window.units", st, msg),
+        Err(e) => report.record("window.units", Status::Failed, e),
+    }
+    Ok(())
+}
+
 /// Removes temporary files a killed earlier run left next to any file bootstrap writes (the run
 /// lock is held, so none of them belongs to a live writer).
 fn sweep_stale_temps(root: &HostRoot) {
@@ -474,6 +574,14 @@ fn sweep_stale_temps(root: &HostRoot) {
         .iter()
         .map(|(_, h)| h.to_string())
         .collect();
+    for u in [
+        crate::window::units::SOCKET_UNIT,
+        crate::window::units::SERVICE_UNIT,
+    ] {
+        paths.push(format!("{}/{u}", units::UNIT_DIR));
+        paths.push(format!("{}/sockets.target.wants/{u}", units::UNIT_DIR));
+    }
+    paths.push(crate::window::units::SYSUSERS_CONF.to_string());
     for u in deb::SYSBOX_UNITS {
         paths.push(format!("{}/{u}", units::UNIT_DIR));
         paths.push(format!("{}/multi-user.target.wants/{u}", units::UNIT_DIR));
@@ -553,6 +661,38 @@ fn obtain(
     };
     report.record("sysbox.download", st, format!("{msg}; sha256 {sha256}"));
     Ok(path)
+}
+
+/// Step 8: the host security baseline; its steps become bootstrap steps (`baseline.<control>`).
+fn baseline_step(
+    opts: &Options,
+    b: &Boundaries<'_>,
+    profile: crate::baseline::Profile,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let live = opts.live && !opts.no_start;
+    let ctx = crate::baseline::Ctx {
+        root: opts.root.clone(),
+        live,
+        profile,
+        systemd: if live {
+            b.systemd.clone()
+        } else {
+            Err("offline or --no-start: no D-Bus".into())
+        },
+    };
+    let rep = crate::baseline::apply(&ctx)
+        .with_context(|| format!("applying the {} baseline", profile.as_str()))?;
+    // apply already wrote each step's journal record; keep them in bootstrap's report.
+    for s in rep.steps {
+        report.steps.push(Step {
+            check: format!("baseline.{}", s.control),
+            status: s.status,
+            message: s.message,
+        });
+    }
+    report.left_for_boot.extend(rep.left_for_boot);
+    Ok(())
 }
 
 fn systemd_step(

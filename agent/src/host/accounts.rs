@@ -169,6 +169,204 @@ pub fn add_system_user_live(
     }
 }
 
+/// The group's line in `/etc/group` under `root`, if present.
+pub fn group_entry(root: &HostRoot, group: &str) -> Option<String> {
+    let text = fs::read_to_string(root.path("/etc/group")).ok()?;
+    text.lines()
+        .find(|l| l.split(':').next() == Some(group))
+        .map(str::to_string)
+}
+
+/// The group's id from `/etc/group` under `root`.
+pub fn group_id(root: &HostRoot, group: &str) -> Option<u32> {
+    group_entry(root, group)?.split(':').nth(2)?.parse().ok()
+}
+
+/// The group's listed (supplementary) members from `/etc/group` under `root`.
+pub fn group_members(root: &HostRoot, group: &str) -> Vec<String> {
+    group_entry(root, group)
+        .and_then(|l| l.split(':').nth(3).map(str::to_string))
+        .map(|m| {
+            m.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn free_system_gid(root: &HostRoot) -> Result<u32, FsError> {
+    let group = fs::read_to_string(root.path("/etc/group")).unwrap_or_default();
+    let passwd = fs::read_to_string(root.path("/etc/passwd")).unwrap_or_default();
+    let gids = used_ids(&group, 2);
+    let uids = used_ids(&passwd, 2);
+    (100..1000u32)
+        .rev()
+        .find(|i| !gids.contains(i) && !uids.contains(i))
+        .ok_or_else(|| {
+            FsError::new(
+                "add group to",
+                root.path("/etc/group"),
+                std::io::Error::other("no free system id in 100..999"),
+            )
+        })
+}
+
+/// Adds a system group with no members by editing `/etc/group` (and `/etc/gshadow` when it
+/// exists) under `root`, the way `systemd-sysusers --root` would. Idempotent.
+pub fn add_system_group_files(root: &HostRoot, group: &str) -> Result<WriteOutcome, FsError> {
+    if group_entry(root, group).is_some() {
+        return Ok(WriteOutcome::Unchanged);
+    }
+    let etc = root.path("/etc");
+    if !etc.exists() {
+        ensure_dir(&etc, Ownership::root(0o755))?;
+    }
+    let gid = free_system_gid(root)?;
+    if root.path("/etc/gshadow").exists() {
+        append_line(
+            &root.path("/etc/gshadow"),
+            &format!("{group}:!::"),
+            Ownership::root(0o640),
+        )?;
+    }
+    // /etc/group last: the group "exists" once every file has its line.
+    append_line(
+        &root.path("/etc/group"),
+        &format!("{group}:x:{gid}:"),
+        Ownership::root(0o644),
+    )?;
+    Ok(WriteOutcome::Changed)
+}
+
+/// Adds a system group on the live host with `groupadd --system` (locking and nscd handled by
+/// shadow-utils); falls back to editing the files when groupadd is absent. Idempotent.
+pub fn add_system_group_live(root: &HostRoot, group: &str) -> Result<WriteOutcome, String> {
+    if group_entry(root, group).is_some() {
+        return Ok(WriteOutcome::Unchanged);
+    }
+    match find_tool(root, "groupadd") {
+        Some(groupadd) => {
+            let mut c = Command::new(groupadd);
+            c.args(["--system", "--", group]);
+            run_bounded(&mut c, Duration::from_secs(60))?;
+            Ok(WriteOutcome::Changed)
+        }
+        None => add_system_group_files(root, group).map_err(|e| format!("{e:#}")),
+    }
+}
+
+/// [`add_system_group_live`] on the running host, [`add_system_group_files`] under another root.
+pub fn add_system_group(root: &HostRoot, group: &str) -> Result<WriteOutcome, String> {
+    if root.is_live() {
+        add_system_group_live(root, group)
+    } else {
+        add_system_group_files(root, group).map_err(|e| format!("{e:#}"))
+    }
+}
+
+fn set_group_members(
+    root: &HostRoot,
+    file: &str,
+    group: &str,
+    member_field: usize,
+    user: &str,
+) -> Result<WriteOutcome, FsError> {
+    let path = root.path(file);
+    let Some(bytes) = read_optional(&path)? else {
+        return Ok(WriteOutcome::Unchanged);
+    };
+    let meta = fs::metadata(&path).map_err(|e| FsError::new("stat", &path, e))?;
+    let own = Ownership {
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let mut changed = false;
+    let mut out = String::with_capacity(text.len() + user.len() + 1);
+    for line in text.lines() {
+        let mut fields: Vec<String> = line.split(':').map(str::to_string).collect();
+        if fields.first().map(String::as_str) == Some(group) && fields.len() > member_field {
+            let members = &mut fields[member_field];
+            if !members.split(',').any(|m| m == user) {
+                if !members.is_empty() {
+                    members.push(',');
+                }
+                members.push_str(user);
+                changed = true;
+            }
+        }
+        out.push_str(&fields.join(":"));
+        out.push('\n');
+    }
+    if !changed {
+        return Ok(WriteOutcome::Unchanged);
+    }
+    write_atomic(&path, out.as_bytes(), own)
+}
+
+/// Adds `user` to the supplementary members of `group` by editing `/etc/group` (and
+/// `/etc/gshadow`) under `root`. Idempotent; the group must exist.
+pub fn add_user_to_group_files(
+    root: &HostRoot,
+    user: &str,
+    group: &str,
+) -> Result<WriteOutcome, FsError> {
+    if group_entry(root, group).is_none() {
+        return Err(FsError::new(
+            "add a member to",
+            root.path("/etc/group"),
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("group {group} does not exist"),
+            ),
+        ));
+    }
+    let g = set_group_members(root, "/etc/group", group, 3, user)?;
+    let s = set_group_members(root, "/etc/gshadow", group, 3, user)?;
+    Ok(g.or(s))
+}
+
+/// Adds `user` to `group` on the live host with `gpasswd -a` (or `usermod -a -G`), falling back
+/// to the files. Idempotent; both must exist.
+pub fn add_user_to_group_live(
+    root: &HostRoot,
+    user: &str,
+    group: &str,
+) -> Result<WriteOutcome, String> {
+    if group_members(root, group).iter().any(|m| m == user) {
+        return Ok(WriteOutcome::Unchanged);
+    }
+    if group_entry(root, group).is_none() {
+        return Err(format!("group {group} does not exist"));
+    }
+    if passwd_entry(root, user).is_none() {
+        return Err(format!("user {user} does not exist"));
+    }
+    if let Some(gpasswd) = find_tool(root, "gpasswd") {
+        let mut c = Command::new(gpasswd);
+        c.args(["-a", user, group]);
+        run_bounded(&mut c, Duration::from_secs(60))?;
+    } else if let Some(usermod) = find_tool(root, "usermod") {
+        let mut c = Command::new(usermod);
+        c.args(["-a", "-G", group, "--", user]);
+        run_bounded(&mut c, Duration::from_secs(60))?;
+    } else {
+        return add_user_to_group_files(root, user, group).map_err(|e| format!("{e:#}"));
+    }
+    Ok(WriteOutcome::Changed)
+}
+
+/// [`add_user_to_group_live`] on the running host, [`add_user_to_group_files`] under another root.
+pub fn add_user_to_group(root: &HostRoot, user: &str, group: &str) -> Result<WriteOutcome, String> {
+    if root.is_live() {
+        add_user_to_group_live(root, user, group)
+    } else {
+        add_user_to_group_files(root, user, group).map_err(|e| format!("{e:#}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +402,51 @@ mod tests {
             add_system_user_files(&root, &SYSBOX).expect("add"),
             WriteOutcome::Unchanged
         );
+    }
+
+    #[test]
+    fn group_files_converge_and_members_are_added_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = HostRoot::new(dir.path());
+        fs::create_dir_all(root.path("/etc")).expect("mkdir");
+        fs::write(
+            root.path("/etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nopenclaw:x:999:999::/var/lib/openclaw:/bin/false\n",
+        )
+        .expect("seed");
+        fs::write(root.path("/etc/group"), "root:x:0:\nopenclaw:x:999:\n").expect("seed");
+        fs::write(root.path("/etc/gshadow"), "root:*::\nopenclaw:!::\n").expect("seed");
+        assert_eq!(
+            add_system_group_files(&root, "clawster-window").expect("add"),
+            WriteOutcome::Changed
+        );
+        assert_eq!(group_id(&root, "clawster-window"), Some(998));
+        assert_eq!(
+            add_system_group(&root, "clawster-window").expect("again"),
+            WriteOutcome::Unchanged
+        );
+        assert!(group_members(&root, "clawster-window").is_empty());
+        assert_eq!(
+            add_user_to_group(&root, "openclaw", "clawster-window").expect("member"),
+            WriteOutcome::Changed
+        );
+        assert_eq!(
+            add_user_to_group_files(&root, "openclaw", "clawster-window").expect("again"),
+            WriteOutcome::Unchanged
+        );
+        add_user_to_group_files(&root, "root", "clawster-window").expect("second member");
+        assert_eq!(
+            group_members(&root, "clawster-window"),
+            vec!["openclaw".to_string(), "root".to_string()]
+        );
+        let gshadow = fs::read_to_string(root.path("/etc/gshadow")).expect("gshadow");
+        assert!(
+            gshadow.contains("clawster-window:!::openclaw,root\n"),
+            "{gshadow}"
+        );
+        // Other groups untouched.
+        assert!(group_members(&root, "openclaw").is_empty());
+        let err = add_user_to_group_files(&root, "openclaw", "no-such-group").expect_err("absent");
+        assert!(format!("{err:#}").contains("add a member to"), "{err:#}");
     }
 }

@@ -24,6 +24,48 @@ pub trait Systemd {
     fn active_state(&self, unit: &str) -> Result<String, String>;
     /// `GetUnitFileState` (`enabled`, `disabled`, ...).
     fn unit_file_state(&self, unit: &str) -> Result<String, String>;
+
+    // The methods below have defaults that refuse, so test doubles written for bootstrap keep
+    // compiling; the real implementation overrides every one of them.
+
+    /// `StopUnit(unit, "replace")`: queues the stop job and returns its object path; `Ok(None)`
+    /// when systemd does not know the unit.
+    fn stop(&self, unit: &str) -> Result<Option<String>, String> {
+        Err(format!(
+            "StopUnit {unit}: not supported by this systemd boundary"
+        ))
+    }
+    /// `RestartUnit(unit, "replace")`: queues the job and returns its object path.
+    fn restart_no_block(&self, unit: &str) -> Result<String, String> {
+        Err(format!(
+            "RestartUnit {unit}: not supported by this systemd boundary"
+        ))
+    }
+    /// `DisableUnitFiles(units, runtime=false)`; returns the symlinks it removed.
+    fn disable(&self, units: &[&str]) -> Result<Vec<String>, String> {
+        Err(format!(
+            "DisableUnitFiles {units:?}: not supported by this systemd boundary"
+        ))
+    }
+    /// `MaskUnitFiles(units, runtime=false, force=true)`; returns the symlinks it made.
+    fn mask(&self, units: &[&str]) -> Result<Vec<String>, String> {
+        Err(format!(
+            "MaskUnitFiles {units:?}: not supported by this systemd boundary"
+        ))
+    }
+    /// Every name of the unit (its `Names` property: the unit and all its aliases); empty when
+    /// systemd does not know it.
+    fn unit_names(&self, unit: &str) -> Result<Vec<String>, String> {
+        Err(format!(
+            "Names of {unit}: not supported by this systemd boundary"
+        ))
+    }
+    /// The unit's `LoadState` (`loaded`, `not-found`, `masked`, ...).
+    fn load_state(&self, unit: &str) -> Result<String, String> {
+        Err(format!(
+            "LoadState of {unit}: not supported by this systemd boundary"
+        ))
+    }
 }
 
 /// systemd on the system bus.
@@ -59,6 +101,27 @@ impl DbusSystemd {
     }
 }
 
+impl DbusSystemd {
+    /// A property of `org.freedesktop.systemd1.Unit` (the unit is loaded first, so a unit
+    /// systemd has not loaded yet answers too).
+    fn unit_property(&self, unit: &str, name: &str) -> Result<zbus::zvariant::OwnedValue, String> {
+        let path: zbus::zvariant::OwnedObjectPath = self.call("LoadUnit", &(unit,))?;
+        let msg = self
+            .conn
+            .call_method(
+                Some(DEST),
+                path.as_str(),
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &("org.freedesktop.systemd1.Unit", name),
+            )
+            .map_err(|e| format!("{name} of {unit}: {e}"))?;
+        msg.body()
+            .deserialize()
+            .map_err(|e| format!("{name} of {unit}: {e}"))
+    }
+}
+
 impl Systemd for DbusSystemd {
     fn reload(&self) -> Result<(), String> {
         self.conn
@@ -82,22 +145,69 @@ impl Systemd for DbusSystemd {
     }
 
     fn active_state(&self, unit: &str) -> Result<String, String> {
-        let path: zbus::zvariant::OwnedObjectPath = self.call("LoadUnit", &(unit,))?;
-        let msg = self
-            .conn
-            .call_method(
-                Some(DEST),
-                path.as_str(),
-                Some("org.freedesktop.DBus.Properties"),
-                "Get",
-                &("org.freedesktop.systemd1.Unit", "ActiveState"),
-            )
-            .map_err(|e| format!("ActiveState of {unit}: {e}"))?;
-        let v: zbus::zvariant::OwnedValue = msg
-            .body()
-            .deserialize()
-            .map_err(|e| format!("ActiveState of {unit}: {e}"))?;
+        let v = self.unit_property(unit, "ActiveState")?;
         String::try_from(v).map_err(|e| format!("ActiveState of {unit}: {e}"))
+    }
+
+    fn stop(&self, unit: &str) -> Result<Option<String>, String> {
+        let reply = self.conn.call_method(
+            Some(DEST),
+            PATH,
+            Some(MANAGER),
+            "StopUnit",
+            &(unit, "replace"),
+        );
+        match reply {
+            Ok(msg) => {
+                let job: zbus::zvariant::OwnedObjectPath = msg
+                    .body()
+                    .deserialize()
+                    .map_err(|e| format!("systemd StopUnit reply: {e}"))?;
+                Ok(Some(job.to_string()))
+            }
+            Err(zbus::Error::MethodError(name, _, _))
+                if name.as_str() == "org.freedesktop.systemd1.NoSuchUnit" =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(format!("systemd StopUnit {unit}: {e}")),
+        }
+    }
+
+    fn restart_no_block(&self, unit: &str) -> Result<String, String> {
+        let job: zbus::zvariant::OwnedObjectPath = self.call("RestartUnit", &(unit, "replace"))?;
+        Ok(job.to_string())
+    }
+
+    fn disable(&self, units: &[&str]) -> Result<Vec<String>, String> {
+        let changes: Vec<(String, String, String)> =
+            self.call("DisableUnitFiles", &(units.to_vec(), false))?;
+        Ok(changes
+            .into_iter()
+            .map(|(kind, path, dest)| format!("{kind} {path} {dest}").trim().to_string())
+            .collect())
+    }
+
+    fn mask(&self, units: &[&str]) -> Result<Vec<String>, String> {
+        let changes: Vec<(String, String, String)> =
+            self.call("MaskUnitFiles", &(units.to_vec(), false, true))?;
+        Ok(changes
+            .into_iter()
+            .map(|(kind, path, dest)| format!("{kind} {path} -> {dest}"))
+            .collect())
+    }
+
+    fn unit_names(&self, unit: &str) -> Result<Vec<String>, String> {
+        if self.load_state(unit)? == "not-found" {
+            return Ok(Vec::new());
+        }
+        let v = self.unit_property(unit, "Names")?;
+        Vec::<String>::try_from(v).map_err(|e| format!("Names of {unit}: {e}"))
+    }
+
+    fn load_state(&self, unit: &str) -> Result<String, String> {
+        let v = self.unit_property(unit, "LoadState")?;
+        String::try_from(v).map_err(|e| format!("LoadState of {unit}: {e}"))
     }
 
     fn unit_file_state(&self, unit: &str) -> Result<String, String> {
@@ -175,6 +285,132 @@ pub fn enabled_as_files(root: &HostRoot, name: &str, text: &str) -> bool {
         })
 }
 
+/// Where systemd looks for unit files, most local first (`/lib/...` and `/usr/lib/...` both, for
+/// split-/usr hosts).
+pub const UNIT_SEARCH_PATH: [&str; 5] = [
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/local/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+];
+
+/// The unit file that defines `name` under `root` (first in the search path), if any. A masked
+/// unit's `/dev/null` link counts.
+pub fn unit_file(root: &HostRoot, name: &str) -> Option<std::path::PathBuf> {
+    UNIT_SEARCH_PATH
+        .iter()
+        .map(|d| root.path(d).join(name))
+        .find(|p| std::fs::symlink_metadata(p).is_ok())
+}
+
+/// `Alias=` names from a unit's `[Install]` section.
+pub fn aliases(unit_text: &str) -> Vec<String> {
+    install_values(unit_text, "Alias")
+}
+
+fn install_values(unit_text: &str, key: &str) -> Vec<String> {
+    let mut in_install = false;
+    let mut out = Vec::new();
+    for line in unit_text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_install = line == "[Install]";
+        } else if in_install {
+            if let Some((k, v)) = line.split_once('=') {
+                if k.trim() == key {
+                    out.extend(v.split_whitespace().map(str::to_string));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// True when `/etc/systemd/system/<name>` is a link to `/dev/null` (what `systemctl mask` makes).
+pub fn masked_as_files(root: &HostRoot, name: &str) -> bool {
+    std::fs::read_link(root.path(UNIT_DIR).join(name))
+        .ok()
+        .as_deref()
+        == Some(Path::new("/dev/null"))
+}
+
+/// Disables units as files, the way `systemctl --root disable` does: removes every symlink under
+/// `/etc/systemd/system` (also in `*.wants/` and `*.requires/`) whose name or target names one of
+/// `units`, except `/dev/null` masks. Returns what it removed.
+pub fn disable_as_files(root: &HostRoot, units: &[&str]) -> Result<Vec<String>, FsError> {
+    let base = root.path(UNIT_DIR);
+    let mut removed = Vec::new();
+    let mut dirs = vec![base.clone()];
+    if let Ok(rd) = std::fs::read_dir(&base) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if (n.ends_with(".wants") || n.ends_with(".requires")) && e.path().is_dir() {
+                dirs.push(e.path());
+            }
+        }
+    }
+    for dir in dirs {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let path = e.path();
+            let Ok(target) = std::fs::read_link(&path) else {
+                continue;
+            };
+            if target == Path::new("/dev/null") {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            let tname = target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if units.iter().any(|u| *u == name || *u == tname) {
+                std::fs::remove_file(&path).map_err(|e| FsError::new("remove", &path, e))?;
+                removed.push(format!("{} -> {}", path.display(), target.display()));
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Masks units as files: `/etc/systemd/system/<unit>` becomes a link to `/dev/null`, replacing
+/// whatever symlink was there (an alias link of a disabled unit). A regular file there (a unit
+/// an administrator wrote) is an error, never replaced. Returns the units newly masked.
+pub fn mask_as_files(root: &HostRoot, units: &[&str]) -> Result<Vec<String>, FsError> {
+    let dir = root.path(UNIT_DIR);
+    if !dir.exists() {
+        ensure_dir(&dir, Ownership::root(0o755))?;
+    }
+    let mut made = Vec::new();
+    for u in units {
+        if !valid_unit_name(u) || masked_as_files(root, u) {
+            continue;
+        }
+        let link = dir.join(u);
+        if let Ok(m) = std::fs::symlink_metadata(&link) {
+            if !m.file_type().is_symlink() {
+                return Err(FsError::new(
+                    "mask",
+                    &link,
+                    std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "a unit file (not a symlink) is in the way",
+                    ),
+                ));
+            }
+        }
+        let tmp = dir.join(format!(".{u}.clawster-tmp"));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink("/dev/null", &tmp)
+            .map_err(|e| FsError::new("symlink", &tmp, e))?;
+        std::fs::rename(&tmp, &link).map_err(|e| FsError::new("rename into", &link, e))?;
+        made.push(u.to_string());
+    }
+    Ok(made)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +421,68 @@ mod tests {
             "[Unit]\nWantedBy=nope.target\n[Install]\nWantedBy=multi-user.target  other.target\n";
         assert_eq!(wanted_by(t), vec!["multi-user.target", "other.target"]);
         assert!(wanted_by("[Service]\nExecStart=/x\n").is_empty());
+    }
+
+    #[test]
+    fn disable_and_mask_as_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = HostRoot::new(dir.path());
+        let lib = root.path("/lib/systemd/system");
+        std::fs::create_dir_all(&lib).expect("mkdir");
+        std::fs::write(
+            lib.join("ssh.service"),
+            "[Service]\nExecStart=/usr/sbin/sshd -D\n[Install]\nWantedBy=multi-user.target\nAlias=sshd.service\n",
+        )
+        .expect("unit");
+        let etc = root.path(UNIT_DIR);
+        std::fs::create_dir_all(etc.join("multi-user.target.wants")).expect("mkdir");
+        std::os::unix::fs::symlink(
+            "/lib/systemd/system/ssh.service",
+            etc.join("multi-user.target.wants/ssh.service"),
+        )
+        .expect("ln");
+        std::os::unix::fs::symlink("/lib/systemd/system/ssh.service", etc.join("sshd.service"))
+            .expect("ln");
+        std::os::unix::fs::symlink(
+            "/lib/systemd/system/cron.service",
+            etc.join("multi-user.target.wants/cron.service"),
+        )
+        .expect("ln");
+        assert_eq!(
+            aliases(&std::fs::read_to_string(lib.join("ssh.service")).expect("read")),
+            vec!["sshd.service"]
+        );
+        let removed = disable_as_files(&root, &["ssh.service", "sshd.service"]).expect("disable");
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert!(
+            etc.join("multi-user.target.wants/cron.service").exists()
+                || std::fs::symlink_metadata(etc.join("multi-user.target.wants/cron.service"))
+                    .is_ok(),
+            "other units untouched"
+        );
+        assert_eq!(
+            mask_as_files(&root, &["ssh.service", "sshd.service"])
+                .expect("mask")
+                .len(),
+            2
+        );
+        assert!(masked_as_files(&root, "ssh.service") && masked_as_files(&root, "sshd.service"));
+        assert!(mask_as_files(&root, &["ssh.service"])
+            .expect("mask")
+            .is_empty());
+        assert!(
+            disable_as_files(&root, &["ssh.service"])
+                .expect("again")
+                .is_empty(),
+            "masks are kept"
+        );
+        assert_eq!(
+            unit_file(&root, "ssh.service"),
+            Some(etc.join("ssh.service"))
+        );
+        std::fs::write(etc.join("mine.service"), "[Service]\n").expect("unit");
+        let err = mask_as_files(&root, &["mine.service"]).expect_err("regular file in the way");
+        assert!(err.to_string().contains("mine.service"), "{err}");
     }
 
     #[test]

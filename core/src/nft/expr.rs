@@ -159,6 +159,10 @@ pub enum Expr {
         /// Bytes written.
         len: u32,
     },
+    /// `counter`: counts the packets and bytes that reach it. Created at zero; the values the
+    /// kernel reports back are not part of the model (read them with [`counter_values`]), so a
+    /// rule with a counter still compares equal to its intended form.
+    Counter,
     /// An expression read from the kernel that this module does not model (its name and a
     /// short reason). Never emitted; it makes comparisons with an intended ruleset fail.
     Unknown(String),
@@ -193,6 +197,7 @@ impl Expr {
             Self::Rt { .. } => "rt",
             Self::Byteorder { .. } => "byteorder",
             Self::TcpOptWrite { .. } => "exthdr",
+            Self::Counter => "counter",
             Self::Unknown(n) => n,
         }
     }
@@ -282,11 +287,32 @@ impl Expr {
                 b.attr_be32(6, EXTHDR_OP_TCPOPT); // NFTA_EXTHDR_OP
                 b.attr_be32(7, *sreg); // NFTA_EXTHDR_SREG
             }
-            Self::Unknown(_) => {}
+            Self::Counter | Self::Unknown(_) => {}
         }
         b.nest_end();
         b.nest_end();
     }
+}
+
+/// `(packets, bytes)` of every `counter` in the payload of `NFTA_RULE_EXPRESSIONS`, in order.
+pub fn counter_values(data: &[u8]) -> Vec<(u64, u64)> {
+    let be64 = |p: &[u8]| p.try_into().ok().map(u64::from_be_bytes);
+    netlink::attrs(data)
+        .filter(|(t, _)| *t == a::LIST_ELEM)
+        .filter(|(_, e)| {
+            netlink::attr(e, a::EXPR_NAME)
+                .and_then(netlink::string)
+                .as_deref()
+                == Some("counter")
+        })
+        .map(|(_, e)| {
+            let d = netlink::attr(e, a::EXPR_DATA).unwrap_or(&[]);
+            (
+                netlink::attr(d, 2).and_then(be64).unwrap_or(0), // NFTA_COUNTER_PACKETS
+                netlink::attr(d, 1).and_then(be64).unwrap_or(0), // NFTA_COUNTER_BYTES
+            )
+        })
+        .collect()
 }
 
 /// Decodes the payload of `NFTA_RULE_EXPRESSIONS`.
@@ -389,6 +415,7 @@ fn decode_data(name: &str, d: &[u8]) -> Option<Expr> {
                 flags: u(d, 1).unwrap_or(0),
             }
         }
+        "counter" => Expr::Counter,
         "rt" => Expr::Rt {
             dreg: u(d, 1)?,
             key: u(d, 2)?,
@@ -558,5 +585,143 @@ pub fn clamp_mss_to_route() -> Vec<Expr> {
             len: 2,
         },
     ]);
+    v
+}
+
+/// `NFT_META_NFPROTO` (the family of a packet in an `inet` table).
+pub const META_NFPROTO: u32 = 15;
+/// `NFT_CT_STATUS`.
+pub const CT_STATUS: u32 = 2;
+/// `IPS_DST_NAT`: the connection's destination was rewritten (DNAT).
+pub const CT_STATUS_DNAT: u32 = 0x20;
+/// `NFPROTO_IPV4`.
+pub const NFPROTO_IPV4: u8 = 2;
+/// `NFPROTO_IPV6`.
+pub const NFPROTO_IPV6: u8 = 10;
+
+/// `meta nfproto ipv4|ipv6` (what `nft` adds before an `ip`/`ip6` match in an `inet` table).
+pub fn match_nfproto(proto: u8) -> Vec<Expr> {
+    vec![
+        Expr::Meta {
+            key: META_NFPROTO,
+            dreg: REG_1,
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Eq,
+            data: vec![proto],
+        },
+    ]
+}
+
+/// `iifname != "NAME"`.
+pub fn match_ifname_not(key: u32, name: &str) -> Vec<Expr> {
+    let mut v = match_ifname(key, name);
+    if let Some(Expr::Cmp { op, .. }) = v.last_mut() {
+        *op = CmpOp::Neq;
+    }
+    v
+}
+
+/// A network-header address match of any length: `ip saddr 127.0.0.0/8` (offset 12, 4 bytes)
+/// or `ip6 saddr ::1` (offset 8, 16 bytes), masked unless the prefix covers every bit.
+pub fn match_addr_prefix(offset: u32, addr: &[u8], prefix: u32) -> Vec<Expr> {
+    let len = addr.len() as u32;
+    let bits = len * 8;
+    let prefix = prefix.min(bits);
+    let mask: Vec<u8> = (0..len)
+        .map(|i| {
+            let start = i * 8;
+            if prefix >= start + 8 {
+                0xff
+            } else if prefix <= start {
+                0
+            } else {
+                0xffu8 << (8 - (prefix - start))
+            }
+        })
+        .collect();
+    let net: Vec<u8> = addr.iter().zip(&mask).map(|(a, m)| a & m).collect();
+    let mut v = vec![Expr::Payload {
+        dreg: REG_1,
+        base: BASE_NETWORK,
+        offset,
+        len,
+    }];
+    if prefix < bits {
+        v.push(Expr::Bitwise {
+            sreg: REG_1,
+            dreg: REG_1,
+            len,
+            mask,
+            xor: vec![0; len as usize],
+        });
+    }
+    v.push(Expr::Cmp {
+        sreg: REG_1,
+        op: CmpOp::Eq,
+        data: net,
+    });
+    v
+}
+
+/// `meta l4proto PROTO`.
+pub fn match_l4proto(proto: u8) -> Vec<Expr> {
+    vec![
+        Expr::Meta {
+            key: META_L4PROTO,
+            dreg: REG_1,
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Eq,
+            data: vec![proto],
+        },
+    ]
+}
+
+/// One byte of a header equals `value` (e.g. `icmpv6 type 135`: transport offset 0;
+/// `ip6 hoplimit 255`: network offset 7).
+pub fn match_byte(base: u32, offset: u32, value: u8) -> Vec<Expr> {
+    vec![
+        Expr::Payload {
+            dreg: REG_1,
+            base,
+            offset,
+            len: 1,
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Eq,
+            data: vec![value],
+        },
+    ]
+}
+
+/// `udp sport S udp dport D` (with its `meta l4proto udp` dependency).
+pub fn match_udp_ports(sport: u16, dport: u16) -> Vec<Expr> {
+    let mut v = match_l4proto(17);
+    for (off, port) in [(0, sport), (2, dport)] {
+        v.push(Expr::Payload {
+            dreg: REG_1,
+            base: BASE_TRANSPORT,
+            offset: off,
+            len: 2,
+        });
+        v.push(Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Eq,
+            data: port.to_be_bytes().to_vec(),
+        });
+    }
+    v
+}
+
+/// `ct status BITS` (any of the bits).
+pub fn match_ct_status(bits: u32) -> Vec<Expr> {
+    let mut v = match_ct_state(bits);
+    if let Some(Expr::Ct { key, .. }) = v.first_mut() {
+        *key = CT_STATUS;
+    }
     v
 }

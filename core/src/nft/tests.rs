@@ -185,13 +185,14 @@ fn every_expression_decodes_to_itself() {
 fn unknown_expressions_are_kept_as_unknown() {
     let mut b = MsgBuilder::new();
     b.nest_begin(1);
-    b.attr_str(1, "counter");
+    // (`counter` was the example here until it became a modelled expression; `limit` is not.)
+    b.attr_str(1, "limit");
     b.nest_begin(2);
     b.nest_end();
     b.nest_end();
     assert_eq!(
         expr::decode_list(b.bytes()),
-        vec![Expr::Unknown("counter".into())]
+        vec![Expr::Unknown("limit".into())]
     );
 }
 
@@ -231,4 +232,126 @@ fn replace_batch_numbers_every_request() {
         ..rs
     };
     assert!(bad.replace_batch(1).is_err());
+}
+
+#[test]
+fn golden_meta_nfproto_ipv6() {
+    // meta: NAME "meta\0" (12), DATA { DREG=1, KEY=15 (NFT_META_NFPROTO) }
+    // cmp:  NAME "cmp\0" (8), DATA { SREG=1, OP=0, DATA { VALUE 0x0a (NFPROTO_IPV6), padded } }
+    let got: Vec<u8> = match_nfproto(NFPROTO_IPV6)
+        .iter()
+        .flat_map(encode)
+        .collect();
+    let want = hex(
+        "2400 0180  0900 0100 6d657461 00000000  1400 0280 0800 0100 00000001 0800 0200 0000000f
+         2c00 0180  0800 0100 636d7000  2000 0280 0800 0100 00000001 0800 0200 00000000
+                    0c00 0380 0500 0100 0a000000",
+    );
+    assert_eq!(got, want);
+}
+
+#[test]
+fn golden_iifname_not_lo() {
+    // cmp with OP=1 (NFT_CMP_NEQ) against "lo" padded to 16 bytes.
+    let got: Vec<u8> = match_ifname_not(META_IIFNAME, "lo")
+        .iter()
+        .flat_map(encode)
+        .collect();
+    let want = hex(
+        "2400 0180  0900 0100 6d657461 00000000  1400 0280 0800 0100 00000001 0800 0200 00000006
+         3800 0180  0800 0100 636d7000  2c00 0280 0800 0100 00000001 0800 0200 00000001
+                    1800 0380 1400 0100 6c6f0000 00000000 00000000 00000000",
+    );
+    assert_eq!(got, want);
+}
+
+#[test]
+fn golden_ip6_saddr_loopback() {
+    // payload: NAME "payload\0" (12), DATA { DREG=1, BASE=1 (network), OFFSET=8, LEN=16 }
+    // cmp: DATA { VALUE ::1 } (no bitwise: /128)
+    let got: Vec<u8> = match_addr_prefix(8, &std::net::Ipv6Addr::LOCALHOST.octets(), 128)
+        .iter()
+        .flat_map(encode)
+        .collect();
+    let want = hex(
+        "3400 0180  0c00 0100 7061796c 6f616400  2400 0280 0800 0100 00000001 0800 0200 00000001
+                    0800 0300 00000008 0800 0400 00000010
+         3800 0180  0800 0100 636d7000  2c00 0280 0800 0100 00000001 0800 0200 00000000
+                    1800 0380 1400 0100 00000000 00000000 00000000 00000001",
+    );
+    assert_eq!(got, want);
+}
+
+#[test]
+fn address_prefix_matches_agree_with_the_ipv4_helper() {
+    assert_eq!(
+        match_addr_prefix(12, &[127, 0, 0, 1], 8),
+        match_ipv4_prefix(12, [127, 0, 0, 1], 8)
+    );
+    let fe80 = match_addr_prefix(
+        8,
+        &"fe80::1"
+            .parse::<std::net::Ipv6Addr>()
+            .expect("v6")
+            .octets(),
+        10,
+    );
+    assert_eq!(
+        fe80[1],
+        Expr::Bitwise {
+            sreg: 1,
+            dreg: 1,
+            len: 16,
+            mask: [vec![0xff, 0xc0], vec![0; 14]].concat(),
+            xor: vec![0; 16]
+        }
+    );
+    assert_eq!(
+        match_ct_status(CT_STATUS_DNAT)[0],
+        Expr::Ct {
+            key: CT_STATUS,
+            dreg: 1
+        }
+    );
+    assert_eq!(match_udp_ports(67, 68).len(), 6);
+}
+
+#[test]
+fn new_match_helpers_decode_to_themselves() {
+    let mut all = Vec::new();
+    all.extend(match_nfproto(NFPROTO_IPV4));
+    all.extend(match_ifname_not(META_IIFNAME, "lo"));
+    all.extend(match_addr_prefix(
+        8,
+        &[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        10,
+    ));
+    all.extend(match_byte(BASE_TRANSPORT, 0, 135));
+    all.extend(match_udp_ports(547, 546));
+    all.extend(match_ct_status(CT_STATUS_DNAT));
+    let mut b = MsgBuilder::new();
+    for e in &all {
+        e.encode(&mut b);
+    }
+    assert_eq!(expr::decode_list(b.bytes()), all);
+}
+
+#[test]
+fn golden_counter() {
+    // NAME "counter\0" (4 + 8 = 12), DATA empty nest (the kernel starts it at zero).
+    assert_eq!(
+        encode(&Expr::Counter),
+        hex("1400 0180 0c00 0100 636f756e 74657200 0400 0280")
+    );
+    // What the kernel reports back: BYTES (1) and PACKETS (2) as be64, PAD (3) ignored.
+    let mut b = MsgBuilder::new();
+    b.nest_begin(1);
+    b.attr_str(1, "counter");
+    b.nest_begin(2);
+    b.attr(1, &1500u64.to_be_bytes());
+    b.attr(2, &3u64.to_be_bytes());
+    b.nest_end();
+    b.nest_end();
+    assert_eq!(expr::decode_list(b.bytes()), vec![Expr::Counter]);
+    assert_eq!(expr::counter_values(b.bytes()), vec![(3, 1500)]);
 }

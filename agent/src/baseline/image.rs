@@ -1,0 +1,334 @@
+//! `clawster-agent baseline prepare-image`: seed 000's image handoff hygiene plus the usual
+//! shared-AMI checklist (facts/host.md section 7), then a secret scan, a permission re-check and
+//! a passing audit, or a non-zero exit.
+//!
+//! Order, and the failure policy of each step:
+//!
+//! 1. Validate `--remove` and `--allow` paths (absolute, no `..`, not `/`). *Fatal.*
+//! 2. Live host: the gateway is disabled and stopped and the enable-gateway decision forgotten
+//!    (the image ships stopped). *Fatal* if it cannot be stopped (its files are about to go).
+//! 3. Remove, recording each path: the OpenClaw state directory except the config and `skills/`
+//!    (identity, device key and pairings in `state/openclaw.sqlite`, which `openclaw reset` does
+//!    not remove; agents, transcripts, workspace, caches, token files), OpenClaw's logs and temp
+//!    files, shell and REPL histories, `~/.aws`, `authorized_keys`, SSH host keys, cloud-init's
+//!    instance state and logs, the SSM agent's registration, credentials and logs, the ECS agent's
+//!    state and `ECS_CLUSTER`, the systemd random seed, plus every `--remove PATH`; truncate
+//!    `/etc/machine-id` (empty = a new id at boot without a first-boot preset run that could
+//!    re-enable units). *Fatal* on any error.
+//! 4. Re-create and re-check permissions (the permissions control). *Fatal.*
+//! 5. Scan the image for secrets ([`super::scan`]); each hit not under an `--allow PATH` fails
+//!    the run naming file, line and kind, value masked.
+//! 6. Audit; the run passes only when it is all ok and the scan found nothing.
+
+use clawster_core::fs::{write_atomic, Ownership};
+use clawster_core::logging::Status;
+
+use super::scan::{self, Scan};
+use super::{
+    gateway, permissions, ApplyReport, AuditReport, BaselineError, Ctx, ENABLED_MARKER, LOG_DIR,
+    STATE_DIR,
+};
+
+/// What to keep in the state directory.
+pub const KEEP_IN_STATE: [&str; 2] = ["openclaw.json", "skills"];
+/// Per-user files removed from every home.
+pub const HOME_FILES: [&str; 12] = [
+    ".bash_history",
+    ".zsh_history",
+    ".sh_history",
+    ".python_history",
+    ".node_repl_history",
+    ".lesshst",
+    ".viminfo",
+    ".wget-hsts",
+    ".psql_history",
+    ".mysql_history",
+    ".ssh/authorized_keys",
+    ".ssh/authorized_keys2",
+];
+/// Per-user directories removed from every home.
+pub const HOME_DIRS: [&str; 2] = [".aws", ".npm/_logs"];
+/// Directories whose entries all go (the directory itself stays).
+pub const EMPTY_DIRS: [&str; 6] = [
+    LOG_DIR,
+    "/var/lib/amazon/ssm",
+    "/var/log/amazon/ssm",
+    "/var/lib/ecs/data",
+    "/var/lib/cloud",
+    "/var/log/journal/remote",
+];
+/// Single files removed.
+pub const FILES: [&str; 4] = [
+    "/var/log/cloud-init.log",
+    "/var/log/cloud-init-output.log",
+    "/var/lib/systemd/random-seed",
+    "/var/lib/dbus/machine-id",
+];
+
+/// Options of a run.
+#[derive(Debug, Clone, Default)]
+pub struct ImageOptions {
+    /// Extra host paths to remove.
+    pub remove: Vec<String>,
+    /// Host paths (files or directories) the scan skips: material the operator vouches for.
+    pub allow: Vec<String>,
+}
+
+/// What a run did and found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageReport {
+    /// Steps.
+    pub steps: ApplyReport,
+    /// Host paths removed (or truncated, marked so).
+    pub removed: Vec<String>,
+    /// The scan.
+    pub scan: Scan,
+    /// The final audit.
+    pub audit: AuditReport,
+}
+
+impl ImageReport {
+    /// True when the image is ready: nothing found, audit ok, no failed step.
+    pub fn passed(&self) -> bool {
+        self.scan.hits.is_empty() && self.audit.exit_code() == 0 && !self.steps.failed()
+    }
+}
+
+fn check_path(flag: &str, p: &str) -> Result<(), BaselineError> {
+    let bad = !p.starts_with('/')
+        || p.split('/').any(|c| c == ".." || c == ".")
+        || p.trim_end_matches('/').is_empty()
+        || p.contains('\0');
+    if bad {
+        return Err(BaselineError::Other(format!(
+            "{flag} {p:?}: give an absolute path inside the image, without . or .., not /"
+        )));
+    }
+    Ok(())
+}
+
+struct Remover<'a> {
+    root: &'a clawster_core::fs::HostRoot,
+    removed: Vec<String>,
+}
+
+impl Remover<'_> {
+    fn remove(&mut self, host: &str) -> Result<(), BaselineError> {
+        let p = self.root.path(host);
+        let m = match std::fs::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(_) => return Ok(()),
+        };
+        let r = if m.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        r.map_err(|e| clawster_core::fs::FsError::new("remove", &p, e))?;
+        self.removed.push(host.to_string());
+        Ok(())
+    }
+
+    fn empty_dir(&mut self, host: &str, keep: &[&str]) -> Result<(), BaselineError> {
+        let Ok(rd) = std::fs::read_dir(self.root.path(host)) else {
+            return Ok(());
+        };
+        let mut names: Vec<String> = rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for n in names {
+            if keep.contains(&n.as_str()) {
+                continue;
+            }
+            let child = format!("{}/{n}", host.trim_end_matches('/'));
+            if n == ".openclaw" {
+                // A default-layout state dir inside: same rule.
+                self.empty_dir(&child, keep)?;
+                continue;
+            }
+            self.remove(&child)?;
+        }
+        Ok(())
+    }
+
+    fn matching(&mut self, dir: &str, pred: impl Fn(&str) -> bool) -> Result<(), BaselineError> {
+        let Ok(rd) = std::fs::read_dir(self.root.path(dir)) else {
+            return Ok(());
+        };
+        let mut names: Vec<String> = rd
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| pred(n))
+            .collect();
+        names.sort();
+        for n in names {
+            self.remove(&format!("{}/{n}", dir.trim_end_matches('/')))?;
+        }
+        Ok(())
+    }
+}
+
+fn homes(root: &clawster_core::fs::HostRoot) -> Vec<String> {
+    let mut out = vec!["/root".to_string()];
+    if let Ok(rd) = std::fs::read_dir(root.path("/home")) {
+        let mut h: Vec<String> = rd
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| format!("/home/{}", e.file_name().to_string_lossy()))
+            .collect();
+        h.sort();
+        out.extend(h);
+    }
+    out
+}
+
+/// Removes `ECS_CLUSTER` from ecs.config (bootstrap writes it at first boot).
+fn drop_ecs_cluster(root: &clawster_core::fs::HostRoot) -> Result<bool, BaselineError> {
+    let p = root.path("/etc/ecs/ecs.config");
+    let Ok(text) = std::fs::read_to_string(&p) else {
+        return Ok(false);
+    };
+    if !text
+        .lines()
+        .any(|l| l.trim_start().starts_with("ECS_CLUSTER="))
+    {
+        return Ok(false);
+    }
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("ECS_CLUSTER="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(&p).map_err(|e| clawster_core::fs::FsError::new("stat", &p, e))?;
+    write_atomic(
+        &p,
+        kept.as_bytes(),
+        Ownership {
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+        },
+    )?;
+    Ok(true)
+}
+
+/// Runs prepare-image (see the module doc).
+pub fn prepare(ctx: &Ctx<'_>, opts: &ImageOptions) -> Result<ImageReport, BaselineError> {
+    for p in &opts.remove {
+        check_path("--remove", p)?;
+    }
+    for p in &opts.allow {
+        check_path("--allow", p)?;
+    }
+    let root = &ctx.root;
+    let mut steps = ApplyReport::default();
+
+    // 2. The image ships with the gateway stopped.
+    let mut rm = Remover {
+        root,
+        removed: Vec::new(),
+    };
+    rm.remove(ENABLED_MARKER)?;
+    if ctx.profile.openclaw() {
+        gateway::apply_service(ctx, &mut steps);
+        if steps.failed() {
+            return Err(BaselineError::Other(
+                "the gateway could not be stopped; its state is not removed while it runs".into(),
+            ));
+        }
+    }
+
+    // 3. Remove.
+    rm.empty_dir(STATE_DIR, &KEEP_IN_STATE)?;
+    for d in EMPTY_DIRS {
+        let keep: &[&str] = if d == "/var/lib/cloud" {
+            &["seed"]
+        } else {
+            &[]
+        };
+        rm.empty_dir(d, keep)?;
+    }
+    for f in FILES {
+        rm.remove(f)?;
+    }
+    rm.matching("/tmp", |n| {
+        n.starts_with("openclaw")
+            || n.starts_with(".openclaw-")
+            || n == "node-compile-cache"
+            || (n.starts_with("systemd-private-") && n.contains("openclaw-gateway.service"))
+    })?;
+    rm.matching("/var/tmp", |n| {
+        n.starts_with("systemd-private-") && n.contains("openclaw-gateway.service")
+    })?;
+    rm.matching("/etc/ssh", |n| {
+        n.starts_with("ssh_host_") && (n.ends_with("_key") || n.ends_with("_key.pub"))
+    })?;
+    for h in homes(root) {
+        for f in HOME_FILES.iter().chain(HOME_DIRS.iter()) {
+            rm.remove(&format!("{h}/{f}"))?;
+        }
+    }
+    for p in &opts.remove {
+        rm.remove(p)?;
+    }
+    let mut removed = rm.removed;
+    if drop_ecs_cluster(root)? {
+        removed.push("/etc/ecs/ecs.config: ECS_CLUSTER line".into());
+    }
+    let mid = root.path("/etc/machine-id");
+    if std::fs::metadata(&mid)
+        .map(|m| m.len() > 0)
+        .unwrap_or(false)
+    {
+        write_atomic(&mid, b"", Ownership::root(0o444))?;
+        removed.push("/etc/machine-id (truncated: a new id at the next boot)".into());
+    }
+    steps.record(
+        "image.clean",
+        if removed.is_empty() {
+            Status::Ok
+        } else {
+            Status::Changed
+        },
+        format!("{} paths removed or truncated", removed.len()),
+    );
+
+    // 4. Permissions again.
+    if ctx.profile.openclaw() {
+        permissions::apply(ctx, &mut steps)?;
+    }
+
+    // 5. Scan.
+    let scan = scan::scan_tree(root, &scan::SCAN_DIRS, &opts.allow);
+    if scan.hits.is_empty() {
+        steps.record(
+            "image.secrets",
+            Status::Ok,
+            format!(
+                "no secrets in {} files ({} bytes) under {}",
+                scan.files,
+                scan.bytes,
+                scan::SCAN_DIRS.join(" ")
+            ),
+        );
+    } else {
+        let list: Vec<String> = scan
+            .hits
+            .iter()
+            .map(|h| format!("{}:{}: {} {}", h.path, h.line, h.kind, h.masked))
+            .collect();
+        steps.record("image.secrets", Status::Failed, format!("{} secret(s) not removed: {} (remove them, or pass --remove PATH; --allow PATH only for material that is not a secret of this image)", scan.hits.len(), list.join("; ")));
+    }
+
+    // 6. Audit.
+    let audit = super::audit(ctx);
+    Ok(ImageReport {
+        steps,
+        removed,
+        scan,
+        audit,
+    })
+}
