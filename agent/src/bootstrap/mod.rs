@@ -15,7 +15,9 @@
 //! 6. Live host: over D-Bus enable, reload, start `sysbox.service` without waiting; SIGHUP dockerd if
 //!    daemon.json changed and it runs. Offline: enablement symlinks only. *Non-fatal, recorded as failed*
 //!    (no marker, exit 1).
-//! 7. The completion marker, only when no step failed.
+//! 7. The bot's Docker socket: the docker-guard units, the bot's state directory, the socket
+//!    enabled (and started live) ([`crate::docker_guard::install`]). *Non-fatal, recorded as failed.*
+//! 8. The completion marker, only when no step failed.
 //!
 //! Every step is written to the journal as a health record (`CLAWSTER_CHECK`, `CLAWSTER_STATUS`).
 
@@ -440,6 +442,7 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
         }
 
         systemd_step(opts, b, &staged.units, d.outcome, &mut report);
+        guard_step(opts, b, &mut report);
         Ok(())
     })?;
 
@@ -553,6 +556,22 @@ fn obtain(
     };
     report.record("sysbox.download", st, format!("{msg}; sha256 {sha256}"));
     Ok(path)
+}
+
+/// The bot's Docker socket ([`crate::docker_guard::install`]). *Non-fatal, recorded as failed.*
+fn guard_step(opts: &Options, b: &Boundaries<'_>, report: &mut Report) {
+    let sd = if opts.live && !opts.no_start {
+        match &b.systemd {
+            Ok(sd) => Ok(Some(*sd)),
+            Err(e) => Err(format!("no systemd over D-Bus: {e}")),
+        }
+    } else {
+        Ok(None)
+    };
+    match sd.and_then(|sd| crate::docker_guard::install::install(&opts.root, sd)) {
+        Ok((st, msg)) => report.record("docker_guard.units", st, msg),
+        Err(e) => report.record("docker_guard.units", Status::Failed, e),
+    }
 }
 
 fn systemd_step(

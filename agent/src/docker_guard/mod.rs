@@ -33,6 +33,7 @@
 //!    Every created container is a `docker_guard.created` record.
 
 pub mod http;
+pub mod install;
 pub mod json;
 mod listen;
 pub mod policy;
