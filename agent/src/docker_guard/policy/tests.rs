@@ -117,7 +117,8 @@ fn limits_are_capped_not_raised() {
 #[test]
 fn every_create_rule_refuses_its_escape() {
     let fx = fixture();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("create.image", Box::new(|v| v["Image"] = json!("alpine"))),
         ("create.label", Box::new(|v| v["Labels"] = json!({}))),
         (
