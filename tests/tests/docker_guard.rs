@@ -42,11 +42,28 @@ fn setup() -> Result<TestHost> {
     if !Path::new(BUSYBOX).is_file() {
         bail!("{BUSYBOX} is missing: install busybox-static (tests/deps/guard.apt, `tests/setup-host`)");
     }
+    // runc gives every container its own session keyring; nspawn's default seccomp filter
+    // refuses the keyring calls (EPERM), so this suite's hosts boot without it. Only this test
+    // binary's own nspawn children read the variable.
+    std::env::set_var("SYSTEMD_SECCOMP", "0");
     let host = TestHost::boot(Layout::MergedUsr)?;
     host.copy_in(&agent, "/usr/local/bin/clawster-agent", 0o755)?;
+    // Containers must really run: on a machine with cgroup v1, nspawn mounts the controller
+    // hierarchies read-only; make them writable and keep dockerd's cgroups under a parent named
+    // after this host, removed again by `teardown`.
+    host.exec_ok(&[
+        "sh",
+        "-c",
+        "if [ \"$(stat -fc %T /sys/fs/cgroup)\" = tmpfs ]; then \
+           for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw \"$d\"; done; fi",
+    ])?;
     host.write_file(
         "/etc/docker/daemon.json",
-        br#"{"runtimes":{"sysbox-runc":{"path":"/usr/sbin/runc"}}}"#,
+        format!(
+            r#"{{"runtimes":{{"sysbox-runc":{{"path":"/usr/sbin/runc"}}}},"cgroup-parent":"/{}"}}"#,
+            host.name()
+        )
+        .as_bytes(),
         0o644,
     )?;
     host.exec_ok(&["systemctl", "restart", "docker.service"])?;
@@ -54,8 +71,10 @@ fn setup() -> Result<TestHost> {
         Ok(host.exec(&["docker", "version"])?.success())
     })?;
 
-    // The sandbox image: static busybox plus the directories a read-only root needs.
-    host.copy_in(Path::new(BUSYBOX), "/tmp/img/bin/busybox", 0o755)?;
+    // The sandbox image: static busybox plus the directories a read-only root needs (built under
+    // /srv: nspawn mounts a tmpfs over the host's /tmp). `set -o pipefail`: an empty tar stream
+    // would import an empty image.
+    host.copy_in(Path::new(BUSYBOX), "/srv/img/bin/busybox", 0o755)?;
     for d in [
         "proc",
         "sys",
@@ -66,15 +85,19 @@ fn setup() -> Result<TestHost> {
         "var/tmp",
         "workspace",
     ] {
-        std::fs::create_dir_all(host.path(&format!("/tmp/img/{d}")))?;
+        std::fs::create_dir_all(host.path(&format!("/srv/img/{d}")))?;
     }
     for tool in ["sh", "cat", "wc", "sleep", "true", "ls", "head", "id"] {
-        std::os::unix::fs::symlink("busybox", host.path(&format!("/tmp/img/bin/{tool}")))?;
+        std::os::unix::fs::symlink("busybox", host.path(&format!("/srv/img/bin/{tool}")))?;
     }
     host.exec_ok(&[
-        "sh",
+        "bash",
+        "-o",
+        "pipefail",
         "-c",
-        &format!("tar -C /tmp/img -c . | docker import - {IMAGE}"),
+        &format!(
+            "tar -C /srv/img -c . | docker import - {IMAGE} && docker run --rm {IMAGE} /bin/true"
+        ),
     ])?;
 
     host.exec_ok(&["mkdir", "-p", &format!("{STATE}/workspace")])?;
@@ -96,6 +119,24 @@ fn setup() -> Result<TestHost> {
         "clawster-docker-guard.socket",
     ])?;
     Ok(host)
+}
+
+/// Removes every container and the cgroup parent dockerd used (it lives in the machine's cgroup
+/// v1 hierarchies, which outlive the test host).
+fn teardown(host: TestHost) -> Result<()> {
+    let ids = direct(&host, &["ps", "-aq"])?;
+    for id in ids.split_whitespace() {
+        direct(&host, &["rm", "-f", id])?;
+    }
+    host.exec_ok(&[
+        "sh",
+        "-c",
+        &format!(
+            "for d in /sys/fs/cgroup/*/{}; do [ -d \"$d\" ] && rmdir \"$d\"; done; true",
+            host.name()
+        ),
+    ])?;
+    host.shutdown()
 }
 
 /// `docker ARGS` through the guard.
@@ -563,5 +604,5 @@ fn bench_docker_guard() -> Result<()> {
         g.2 / d.2
     );
     assert!(guarded(&host, &["rm", "-f", &id])?.success());
-    host.shutdown()
+    teardown(host)
 }
