@@ -5,6 +5,8 @@
 //!   enable-gateway) and its `ecs-host` subset.
 //! - [`bootstrap`]: the first-boot install of Sysbox (verified download, native hostile-safe
 //!   package reading), its Docker runtime registration, sysctls, units and ecs.config.
+//! - [`docker_guard`]: `docker-guard serve`, the filtering Docker API proxy the bot's task gets
+//!   instead of the host's Docker socket.
 //! - [`health`]: the checks behind `clawster-agent health`.
 //! - [`host`]: the process boundaries the capabilities share (systemd over D-Bus, the package
 //!   manager, users and groups).
@@ -12,6 +14,7 @@
 
 pub mod baseline;
 pub mod bootstrap;
+pub mod docker_guard;
 pub mod health;
 pub mod host;
 pub mod window;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use clawster_agent::baseline::{self, image::ImageOptions, Ctx, Profile};
 use clawster_agent::bootstrap::{self, docker, download, Arch, Boundaries, Options, Source};
+use clawster_agent::docker_guard;
 use clawster_agent::health;
 use clawster_agent::host::packages::{self, CommandPackageManager, PackageManager};
 use clawster_agent::host::systemd::{DbusSystemd, Systemd};
@@ -70,6 +71,9 @@ enum Command {
     /// a journal record (CLAWSTER_CHECK=window.*).
     #[command(subcommand)]
     Window(WindowCommand),
+    /// The bot's Docker socket: a filtering Docker Engine API proxy.
+    #[command(subcommand)]
+    DockerGuard(DockerGuardCommand),
 
     /// Write one test record to the journal and say where logging goes.
     ///
@@ -345,6 +349,47 @@ enum WindowCommand {
         /// The package, exactly as the window lists it.
         package: String,
     },
+enum DockerGuardCommand {
+    /// Serve the filtered Docker API (normally started by clawster-docker-guard.socket).
+    ///
+    /// The bot's task gets this socket instead of the host's Docker socket. OpenClaw's sandbox
+    /// calls pass: ping/version/info; inspect of the image allowlist and of containers the guard
+    /// created (or the caller's own container); create under the `openclaw-sbx-` prefix with the
+    /// `openclaw.sandbox=1` label, no privilege, capabilities, host namespaces, devices, ports,
+    /// mounts or sysctls, binds only inside the bot's state directory (no symlinks), with the
+    /// sysbox-runc runtime and memory/CPU/pids limits forced; start, pause, exec and forced
+    /// delete of containers it created; exec follow-ups of execs it created; the gateway's exact
+    /// self-probe exec. Everything else gets 403 (404 for lookups) with a JSON message naming
+    /// the rule. Bodies are judged as dockerd reads them (duplicate keys and keys that differ
+    /// only in case are refused) and forwarded exactly as judged. Every refusal and every
+    /// container created is a journal record (CLAWSTER_CHECK=docker_guard.refused /
+    /// docker_guard.created with METHOD, PATH, RULE, CALLER_PID).
+    ///
+    /// Socket-activated by systemd (the socket unit's ListenStream=); without activation it
+    /// binds --listen itself.
+    ///
+    /// Examples:
+    ///   clawster-agent docker-guard serve
+    ///   clawster-agent docker-guard serve --listen /tmp/guard.sock --policy /etc/clawster/docker-guard.json
+    #[command(verbatim_doc_comment)]
+    Serve(GuardServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GuardServeArgs {
+    /// Socket to listen on when not socket-activated.
+    #[arg(long, value_name = "PATH", env = "CLAWSTER_GUARD_LISTEN", default_value = clawster_agent::docker_guard::DEFAULT_LISTEN)]
+    listen: PathBuf,
+
+    /// dockerd's socket.
+    #[arg(long, value_name = "PATH", env = "CLAWSTER_GUARD_UPSTREAM", default_value = clawster_agent::docker_guard::DEFAULT_UPSTREAM)]
+    upstream: PathBuf,
+
+    /// Policy file (JSON; keys: images, container_prefix, required_label, owner, bind_root,
+    /// networks, runtime, memory_max, nano_cpus_max, pids_max, probe_node_paths, probe_sha256,
+    /// max_body). Without it the built-in allowlist applies (bind_root /var/lib/clawster/openclaw).
+    #[arg(long, value_name = "FILE", env = "CLAWSTER_GUARD_POLICY")]
+    policy: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -383,6 +428,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Health(a) => run_health(a),
         Command::Baseline(c) => run_baseline(c),
         Command::Window(w) => run_window(w),
+        Command::DockerGuard(DockerGuardCommand::Serve(a)) => run_guard(a),
     }
 }
 
@@ -499,8 +545,6 @@ fn run_baseline(c: BaselineCommand) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
 
 fn run_bootstrap(a: BootstrapArgs) -> anyhow::Result<ExitCode> {
     let arch = match a.arch.or_else(Arch::native) {
@@ -557,6 +601,28 @@ fn run_bootstrap(a: BootstrapArgs) -> anyhow::Result<ExitCode> {
     if report.failed() {
         anyhow::bail!("bootstrap incomplete: see the failed steps above");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_guard(a: GuardServeArgs) -> anyhow::Result<ExitCode> {
+    let policy = docker_guard::load_policy(a.policy.as_deref())?;
+    let mut opts = docker_guard::Options::new(policy);
+    opts.listen = a.listen;
+    opts.upstream = a.upstream;
+    let (listener, from) = docker_guard::listener(&opts)?;
+    let notifier = clawster_core::sdnotify::Notifier::from_env().context("NOTIFY_SOCKET")?;
+    let msg = format!(
+        "serving the filtered Docker API on {from}, upstream {}, bind root {}, runtime {}",
+        opts.upstream.display(),
+        opts.policy.bind_root.display(),
+        opts.policy.runtime
+    );
+    docker_guard::serve(opts, listener, || {
+        health_record("docker_guard.serve", Status::Ok, &msg);
+        if let Err(e) = notifier.ready(&msg) {
+            tracing::warn!("sd_notify READY: {e}");
+        }
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -184,6 +184,10 @@ fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager()
             "EnableUnitFiles clawster-window.socket".into(),
             "Reload".into(),
             "ActiveState clawster-window.socket".into(),
+            // The docker guard's socket (its own step, after Sysbox's).
+            "EnableUnitFiles clawster-docker-guard.socket".into(),
+            "Reload".into(),
+            "ActiveState clawster-docker-guard.socket".into(),
         ]
     );
     assert!(root

@@ -26,6 +26,18 @@ pub const ALB_IDLE_TIMEOUT_SECONDS: u32 = 120;
 pub const CONTAINER_IMAGE: &str = "node:22-slim";
 /// Name of the OpenClaw container in the task definition.
 pub const CONTAINER_NAME: &str = "openclaw";
+/// The OpenClaw release the task installs: pinned, because the docker guard on the host lets
+/// through exactly the self-probe exec this release sends (its script's SHA256 is in the guard's
+/// policy), and a moving tag would change that without a deploy.
+pub const OPENCLAW_VERSION: &str = "2026.9.6";
+/// The bot's Docker socket on the host: the docker guard's filtered API, never dockerd's own.
+pub const GUARD_SOCKET: &str = "/run/clawster/docker.sock";
+/// The bot's state directory on the host (the guard allows bind sources only inside it).
+pub const STATE_DIR: &str = "/var/lib/clawster/openclaw";
+/// The host's docker CLI, bind-mounted read-only into the task: OpenClaw drives its sandbox
+/// through the `docker` CLI, and the host's own client matches the host's daemon without a
+/// download at every task start.
+pub const HOST_DOCKER_CLI: &str = "/usr/bin/docker";
 /// TLS policy of the HTTPS listener (TLS 1.3 and 1.2 only).
 pub const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
@@ -64,8 +76,7 @@ pub fn container_command(port: GatewayPort) -> String {
         "printf '%s' \"$OPENCLAW_CONFIG\" > /root/.openclaw/openclaw.json",
         "unset OPENCLAW_CONFIG",
         "apt-get update && apt-get install -y --no-install-recommends git ca-certificates",
-        "npm install -g openclaw@latest",
-        "chmod 660 /var/run/docker.sock || true",
+        &format!("npm install -g openclaw@{OPENCLAW_VERSION}"),
         &format!("exec openclaw gateway --port {port}"),
     ]
     .join("\n")
@@ -444,7 +455,11 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
                 "RequiresCompatibilities": ["EC2"],
                 "ExecutionRoleArn": get_att("ExecutionRole", "Arn"),
                 "TaskRoleArn": import_shared("TaskRoleArn"),
-                "Volumes": [{ "Name": "docker-socket", "Host": { "SourcePath": "/var/run/docker.sock" } }],
+                "Volumes": [
+                    { "Name": "docker-socket", "Host": { "SourcePath": GUARD_SOCKET } },
+                    { "Name": "docker-cli", "Host": { "SourcePath": HOST_DOCKER_CLI } },
+                    { "Name": "openclaw-state", "Host": { "SourcePath": STATE_DIR } }
+                ],
                 "ContainerDefinitions": [{
                     "Name": CONTAINER_NAME,
                     "Image": CONTAINER_IMAGE,
@@ -453,7 +468,13 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
                     "EntryPoint": ["sh", "-c"],
                     "Command": [container_command(o.gateway_port)],
                     "PortMappings": [{ "ContainerPort": port, "Protocol": "tcp" }],
-                    "MountPoints": [{ "SourceVolume": "docker-socket", "ContainerPath": "/var/run/docker.sock", "ReadOnly": false }],
+                    // The guard's socket where the docker CLI looks; the state directory as a host
+                    // bind mount, so OpenClaw can translate sandbox workspaces to host paths.
+                    "MountPoints": [
+                        { "SourceVolume": "docker-socket", "ContainerPath": "/var/run/docker.sock", "ReadOnly": false },
+                        { "SourceVolume": "docker-cli", "ContainerPath": "/usr/local/bin/docker", "ReadOnly": true },
+                        { "SourceVolume": "openclaw-state", "ContainerPath": "/root/.openclaw", "ReadOnly": false }
+                    ],
                     "Secrets": [
                         { "Name": "OPENCLAW_GATEWAY_TOKEN", "ValueFrom": r("GatewayTokenSecret") },
                         { "Name": "OPENCLAW_CONFIG", "ValueFrom": r("OpenClawConfigSecretArn") }

@@ -13,9 +13,17 @@ use crate::names::GatewayPort;
 /// - `mode: local`: the gateway refuses to start without it;
 /// - `bind: lan`: listen on all interfaces of the task ENI so the ALB can reach it;
 /// - `trustedProxies`: the VPC range, so the ALB's `X-Forwarded-For` is believed and nothing else's;
-/// - `auth.mode: token`: clients must present the gateway token (from `OPENCLAW_GATEWAY_TOKEN`).
+/// - `auth.mode: token`: clients must present the gateway token (from `OPENCLAW_GATEWAY_TOKEN`);
+/// - `agents.defaults.sandbox.mode: all`: every session's tools run in a sandbox container
+///   (created through the host's docker guard under the sysbox runtime); OpenClaw's default is
+///   off, which would run the bot's commands in the gateway's own container.
 pub fn config(port: GatewayPort, vpc_cidr: &str) -> Value {
     json!({
+        "agents": {
+            "defaults": {
+                "sandbox": { "mode": "all" }
+            }
+        },
         "gateway": {
             "mode": "local",
             "bind": "lan",
@@ -37,6 +45,7 @@ mod tests {
         assert_eq!(c["gateway"]["bind"], "lan");
         assert_eq!(c["gateway"]["trustedProxies"], json!(["10.0.0.0/16"]));
         assert_eq!(c["gateway"]["port"], 18789);
+        assert_eq!(c["agents"]["defaults"]["sandbox"]["mode"], "all");
         assert!(
             !c.to_string().to_lowercase().contains("token\":\""),
             "no token value in the config"

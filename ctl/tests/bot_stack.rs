@@ -315,12 +315,21 @@ fn task_definition_is_awsvpc_with_the_docker_socket() {
     assert_eq!(td["NetworkMode"], "awsvpc");
     assert_eq!(
         td["Volumes"],
-        json!([{ "Name": "docker-socket", "Host": { "SourcePath": "/var/run/docker.sock" } }])
+        json!([
+            { "Name": "docker-socket", "Host": { "SourcePath": "/run/clawster/docker.sock" } },
+            { "Name": "docker-cli", "Host": { "SourcePath": "/usr/bin/docker" } },
+            { "Name": "openclaw-state", "Host": { "SourcePath": "/var/lib/clawster/openclaw" } }
+        ]),
+        "the docker guard's socket, never the host's /var/run/docker.sock"
     );
     let c = &td["ContainerDefinitions"][0];
     assert_eq!(
         c["MountPoints"],
-        json!([{ "SourceVolume": "docker-socket", "ContainerPath": "/var/run/docker.sock", "ReadOnly": false }])
+        json!([
+            { "SourceVolume": "docker-socket", "ContainerPath": "/var/run/docker.sock", "ReadOnly": false },
+            { "SourceVolume": "docker-cli", "ContainerPath": "/usr/local/bin/docker", "ReadOnly": true },
+            { "SourceVolume": "openclaw-state", "ContainerPath": "/root/.openclaw", "ReadOnly": false }
+        ])
     );
     assert_eq!(
         c["PortMappings"],
@@ -369,14 +378,18 @@ fn gateway_token_and_config_are_secrets_by_full_arn() {
 }
 
 #[test]
-fn container_command_does_not_install_docker() {
+fn container_command_installs_pinned_openclaw_and_no_docker() {
     let t = http();
     let c = &props(&t, "TaskDefinition")["ContainerDefinitions"][0];
     assert_eq!(c["Image"], "node:22-slim");
     let cmd = c["Command"][0].as_str().unwrap();
     assert!(!cmd.contains("docker.io"), "{cmd}");
     assert!(cmd.contains("apt-get install -y --no-install-recommends git"));
-    assert!(cmd.contains("npm install -g openclaw@latest"));
+    assert!(cmd.contains("npm install -g openclaw@2026.9.6"));
+    assert!(
+        !cmd.contains("docker.sock"),
+        "no chmod of the socket: {cmd}"
+    );
     assert!(cmd.ends_with("exec openclaw gateway --port 18789"));
 }
 

@@ -18,11 +18,13 @@
 //! 7. The package maintenance window: its units, sysusers.d line and client group (*fatal* on
 //!    write errors), then enablement of its socket (live: over D-Bus, started without waiting;
 //!    offline: the `sockets.target.wants` symlink). Enablement is *non-fatal, recorded as failed*.
-//! 8. With `--baseline PROFILE` (`ecs-host` on ECS bot hosts): the host security baseline
+//! 8. The bot's Docker socket: the docker-guard units, the bot's state directory, the socket
+//!    enabled (and started live) ([`crate::docker_guard::install`]). *Non-fatal, recorded as failed.*
+//! 9. With `--baseline PROFILE` (`ecs-host` on ECS bot hosts): the host security baseline
 //!    ([`crate::baseline::apply`]: SSM agent, SSH masked, firewall). A malformed UFW file stops the
 //!    run (*fatal*, file left byte for byte); a control that fails is recorded as failed (no
 //!    marker, exit 1). Live with `--no-start`, or offline: file work only, like the rest.
-//! 9. The completion marker, only when no step failed.
+//! 10. The completion marker, only when no step failed.
 //!
 //! Every step is written to the journal as a health record (`CLAWSTER_CHECK`, `CLAWSTER_STATUS`).
 
@@ -451,6 +453,7 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
 
         systemd_step(opts, b, &staged.units, d.outcome, &mut report);
         window_step(opts, b, &mut report)?;
+        guard_step(opts, b, &mut report);
         Ok(())
     })?;
 
@@ -663,7 +666,7 @@ fn obtain(
     Ok(path)
 }
 
-/// Step 8: the host security baseline; its steps become bootstrap steps (`baseline.<control>`).
+/// Step 9: the host security baseline; its steps become bootstrap steps (`baseline.<control>`).
 fn baseline_step(
     opts: &Options,
     b: &Boundaries<'_>,
@@ -693,6 +696,20 @@ fn baseline_step(
     }
     report.left_for_boot.extend(rep.left_for_boot);
     Ok(())
+/// The bot's Docker socket ([`crate::docker_guard::install`]). *Non-fatal, recorded as failed.*
+fn guard_step(opts: &Options, b: &Boundaries<'_>, report: &mut Report) {
+    let sd = if opts.live && !opts.no_start {
+        match &b.systemd {
+            Ok(sd) => Ok(Some(*sd)),
+            Err(e) => Err(format!("no systemd over D-Bus: {e}")),
+        }
+    } else {
+        Ok(None)
+    };
+    match sd.and_then(|sd| crate::docker_guard::install::install(&opts.root, sd)) {
+        Ok((st, msg)) => report.record("docker_guard.units", st, msg),
+        Err(e) => report.record("docker_guard.units", Status::Failed, e),
+    }
 }
 
 fn systemd_step(

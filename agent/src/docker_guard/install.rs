@@ -1,0 +1,123 @@
+//! Installing the guard on a bot host (called by `bootstrap`): its two units in
+//! /etc/systemd/system, the bot's state directory (the only place bind sources may come from),
+//! and the socket enabled and started. The service itself is started by its socket on the
+//! task's first connection.
+
+use clawster_core::fs::{ensure_dir, write_atomic, HostRoot, Ownership, WriteOutcome};
+use clawster_core::logging::Status;
+
+use crate::host::systemd::{enable_as_files, Systemd, UNIT_DIR};
+
+use super::policy::DEFAULT_BIND_ROOT;
+use super::UNITS;
+
+/// The unit bootstrap enables and starts.
+pub const SOCKET_UNIT: &str = "clawster-docker-guard.socket";
+
+/// Writes the units and the state directory, then enables the socket: over D-Bus when
+/// `systemd` is given (enable, reload, start without waiting), else as files (offline root or
+/// `--no-start`). Returns the step's status and message; `Err` names what failed.
+pub fn install(root: &HostRoot, systemd: Option<&dyn Systemd>) -> Result<(Status, String), String> {
+    let dir = root.path(UNIT_DIR);
+    if !dir.exists() {
+        ensure_dir(&dir, Ownership::root(0o755)).map_err(|e| e.to_string())?;
+    }
+    let mut changed = WriteOutcome::Unchanged;
+    for (name, text) in UNITS {
+        changed =
+            changed.or(
+                write_atomic(&dir.join(name), text.as_bytes(), Ownership::root(0o644))
+                    .map_err(|e| e.to_string())?,
+            );
+    }
+    for d in ["/var/lib/clawster", DEFAULT_BIND_ROOT] {
+        let p = root.path(d);
+        if !p.exists() {
+            changed =
+                changed.or(ensure_dir(&p, Ownership::root(0o700)).map_err(|e| e.to_string())?);
+        }
+    }
+    let units: Vec<(String, Vec<u8>)> = UNITS
+        .iter()
+        .filter(|(n, _)| *n == SOCKET_UNIT)
+        .map(|(n, t)| (n.to_string(), t.as_bytes().to_vec()))
+        .collect();
+    let how = match systemd {
+        None => {
+            let made = enable_as_files(root, &units).map_err(|e| e.to_string())?;
+            if !made.is_empty() {
+                changed = WriteOutcome::Changed;
+            }
+            "enabled as files; listens from the next boot".to_string()
+        }
+        Some(sd) => {
+            let ch = sd.enable(&[SOCKET_UNIT])?;
+            sd.reload()?;
+            if !ch.is_empty() {
+                changed = WriteOutcome::Changed;
+            }
+            let state = sd.active_state(SOCKET_UNIT)?;
+            if state == "active" {
+                format!("{SOCKET_UNIT} already listening")
+            } else {
+                let job = sd.start_no_block(SOCKET_UNIT)?;
+                changed = WriteOutcome::Changed;
+                format!("start of {SOCKET_UNIT} queued as {job}")
+            }
+        }
+    };
+    let st = if changed.changed() {
+        Status::Changed
+    } else {
+        Status::Ok
+    };
+    Ok((
+        st,
+        format!(
+            "{how}; the bot's Docker socket is {}, bind root {DEFAULT_BIND_ROOT}",
+            super::DEFAULT_LISTEN
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_install_writes_units_dir_and_enablement_and_converges() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = HostRoot::new(dir.path());
+        let (st, msg) = install(&root, None).expect("install");
+        assert_eq!(st, Status::Changed, "{msg}");
+        for (name, text) in UNITS {
+            assert_eq!(
+                std::fs::read_to_string(root.path(UNIT_DIR).join(name)).expect("unit"),
+                text
+            );
+        }
+        let link = root
+            .path(UNIT_DIR)
+            .join("sockets.target.wants")
+            .join(SOCKET_UNIT);
+        assert_eq!(
+            std::fs::read_link(link).expect("link"),
+            std::path::Path::new(&format!("{UNIT_DIR}/{SOCKET_UNIT}"))
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let m = std::fs::metadata(root.path(DEFAULT_BIND_ROOT)).expect("state dir");
+        assert_eq!(m.permissions().mode() & 0o7777, 0o700);
+        let (st, _) = install(&root, None).expect("again");
+        assert_eq!(st, Status::Ok);
+    }
+
+    #[test]
+    fn units_listen_where_the_guard_defaults_and_start_it() {
+        let socket = UNITS[0].1;
+        assert!(socket.contains(&format!("ListenStream={}", super::super::DEFAULT_LISTEN)));
+        assert!(socket.contains("WantedBy=sockets.target"));
+        let service = UNITS[1].1;
+        assert!(service.contains("ExecStart=/usr/local/bin/clawster-agent docker-guard serve"));
+        assert!(service.contains("Type=notify"));
+    }
+}

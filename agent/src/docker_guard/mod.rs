@@ -1,0 +1,817 @@
+//! `clawster-agent docker-guard serve`: the filtering Docker Engine API proxy the bot's task gets
+//! instead of the host's Docker socket (`/run/clawster/docker.sock`, mounted into the task as
+//! `/var/run/docker.sock`). It lets OpenClaw's sandbox through, forcing the sysbox runtime and
+//! resource limits, and refuses every request that would reach the host.
+//!
+//! Order of work, and the failure policy of each step:
+//!
+//! 1. Startup: read the policy (`--policy FILE`, else the built-in default) and take the listening
+//!    socket from systemd (socket activation) or bind `--listen`. *Fatal* (exit 1) on a bad policy
+//!    file or socket; then `READY=1` to systemd and a `docker_guard.serve` record.
+//! 2. Per connection (one thread each, at most [`MAX_CONNECTIONS`]): the caller's pid from the
+//!    kernel (`SO_PEERCRED`), never from the request, and its container id from its cgroup.
+//!    Over the limit: the connection is closed at once.
+//! 3. Per request: parse the head ([`http::parse_request_head`]) and read the body, de-chunked,
+//!    up to the policy's `max_body`. *Malformed or oversized: 400, logged, nothing forwarded, the
+//!    connection closed* (its framing can no longer be trusted).
+//! 4. Judge it ([`policy::judge`]): a pure function of method, decoded path, query and body. Bodies
+//!    are parsed strictly (duplicate keys and keys differing only in case refused, see [`json`])
+//!    and re-serialised: what is forwarded is exactly what was judged. *Refused: 403 (404 for
+//!    lookups of what the bot may not see) with a JSON message naming the rule, a
+//!    `docker_guard.refused` record; the connection stays usable.*
+//! 5. Ownership: requests naming a container are forwarded only after the guard inspects it on
+//!    dockerd itself and finds its owner label (or, for inspect and the gateway's self-probe exec,
+//!    the caller's own container); the request then names the container by its full id, so a
+//!    rename between check and use changes nothing. `start` re-checks the bind sources for
+//!    symlinks planted since create. Exec follow-ups need an exec id the guard created (kept in
+//!    memory; after a restart the gateway simply creates new execs). *dockerd unreachable or
+//!    answering nonsense: 502, connection closed.*
+//! 6. Forward a head the guard writes itself, then relay the response: bodies stream through
+//!    (fixed length, chunked or until close) without being buffered whole, except the small
+//!    create and exec-create answers the guard records. Exec start's `101 UPGRADED` (or a raw
+//!    stream) turns the connection into raw bytes both ways with half-close passed on.
+//!    Every created container is a `docker_guard.created` record.
+
+pub mod http;
+pub mod install;
+pub mod json;
+mod listen;
+pub mod policy;
+
+use std::collections::{HashSet, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clawster_core::logging::Status;
+
+use http::{BodyFraming, HttpError, ResponseBody};
+use policy::{Forward, Note, Policy, Refusal, Verdict};
+
+/// Default socket the guard listens on (the socket unit's `ListenStream=`).
+pub const DEFAULT_LISTEN: &str = "/run/clawster/docker.sock";
+/// Default upstream: the host's Docker socket.
+pub const DEFAULT_UPSTREAM: &str = "/var/run/docker.sock";
+/// Most connections served at once.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Exec ids remembered (oldest forgotten first).
+pub const MAX_EXECS: usize = 4096;
+/// How long a client may take to send the next request head.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+const COPY_BUF: usize = 256 * 1024;
+
+/// The units shipped for the guard (installed by bootstrap).
+pub const UNITS: [(&str, &str); 2] = [
+    (
+        "clawster-docker-guard.socket",
+        include_str!("../../../systemd/clawster-docker-guard.socket"),
+    ),
+    (
+        "clawster-docker-guard.service",
+        include_str!("../../../systemd/clawster-docker-guard.service"),
+    ),
+];
+
+/// Errors that stop the guard.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    /// The policy file could not be read.
+    #[error("reading policy {path}")]
+    PolicyRead {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The policy file is invalid.
+    #[error("policy {path}: {message}")]
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The listening socket could not be set up.
+    #[error("listening on {path}")]
+    Listen {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What `serve` runs with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Socket to bind when not socket-activated.
+    pub listen: PathBuf,
+    /// dockerd's socket.
+    pub upstream: PathBuf,
+    /// The policy.
+    pub policy: Policy,
+}
+
+impl Options {
+    /// Defaults with `policy`.
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            listen: PathBuf::from(DEFAULT_LISTEN),
+            upstream: PathBuf::from(DEFAULT_UPSTREAM),
+            policy,
+        }
+    }
+}
+
+/// Loads `--policy FILE`, or the default policy.
+pub fn load_policy(path: Option<&std::path::Path>) -> Result<Policy, GuardError> {
+    match path {
+        None => Ok(Policy::default()),
+        Some(p) => {
+            let text = std::fs::read(p).map_err(|source| GuardError::PolicyRead {
+                path: p.to_path_buf(),
+                source,
+            })?;
+            Policy::from_json(&text).map_err(|message| GuardError::Policy {
+                path: p.to_path_buf(),
+                message,
+            })
+        }
+    }
+}
+
+/// Shared state of all connections.
+#[derive(Debug)]
+struct State {
+    policy: Policy,
+    upstream: PathBuf,
+    execs: Mutex<ExecSet>,
+    active: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct ExecSet {
+    ids: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl ExecSet {
+    fn insert(&mut self, id: String) {
+        if self.ids.insert(id.clone()) {
+            self.order.push_back(id);
+            while self.order.len() > MAX_EXECS {
+                if let Some(old) = self.order.pop_front() {
+                    self.ids.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// Takes the listening socket (systemd's, else binds `opts.listen`).
+pub fn listener(opts: &Options) -> Result<(UnixListener, String), GuardError> {
+    let err = |source| GuardError::Listen {
+        path: opts.listen.clone(),
+        source,
+    };
+    match listen::from_systemd().map_err(err)? {
+        Some(l) => Ok((l, "socket from systemd".into())),
+        None => Ok((
+            listen::bind(&opts.listen).map_err(err)?,
+            opts.listen.display().to_string(),
+        )),
+    }
+}
+
+/// Serves until the process is stopped.
+pub fn serve(
+    opts: Options,
+    listener: UnixListener,
+    on_ready: impl FnOnce(),
+) -> Result<(), GuardError> {
+    let state = Arc::new(State {
+        policy: opts.policy,
+        upstream: opts.upstream,
+        execs: Mutex::new(ExecSet::default()),
+        active: AtomicUsize::new(0),
+    });
+    on_ready();
+    for conn in listener.incoming() {
+        let conn = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        if state.active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            state.active.fetch_sub(1, Ordering::SeqCst);
+            tracing::warn!(
+                clawster_check = "docker_guard.connections",
+                "more than {MAX_CONNECTIONS} connections: closing one"
+            );
+            continue;
+        }
+        let st = Arc::clone(&state);
+        let spawned = std::thread::Builder::new()
+            .name("guard-conn".into())
+            .spawn(move || {
+                let mut c = Conn::new(conn, &st);
+                if let Err(e) = c.run() {
+                    tracing::debug!("connection from pid {}: {e}", c.caller.pid);
+                }
+                st.active.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(e) = spawned {
+            state.active.fetch_sub(1, Ordering::SeqCst);
+            tracing::warn!("cannot start a connection thread: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// A stream plus the bytes read from it but not used yet.
+#[derive(Debug)]
+struct Peer {
+    s: UnixStream,
+    buf: Vec<u8>,
+}
+
+impl Peer {
+    fn new(s: UnixStream) -> Self {
+        Self { s, buf: Vec::new() }
+    }
+
+    /// Reads more; `Ok(0)` at EOF.
+    fn fill(&mut self) -> io::Result<usize> {
+        let mut tmp = [0u8; 16 * 1024];
+        let n = self.s.read(&mut tmp)?;
+        self.buf.extend_from_slice(&tmp[..n]);
+        Ok(n)
+    }
+
+    fn fill_or_eof(&mut self) -> io::Result<()> {
+        if self.fill()? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed"));
+        }
+        Ok(())
+    }
+
+    /// Copies exactly `n` bytes to `out` (buffered bytes first), streaming.
+    fn copy_exact(&mut self, mut n: u64, out: &mut impl Write) -> io::Result<()> {
+        let take = (self.buf.len() as u64).min(n) as usize;
+        out.write_all(&self.buf[..take])?;
+        self.buf.drain(..take);
+        n -= take as u64;
+        let mut tmp = vec![0u8; COPY_BUF];
+        while n > 0 {
+            let want = (tmp.len() as u64).min(n) as usize;
+            let got = self.s.read(&mut tmp[..want])?;
+            if got == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "body cut short",
+                ));
+            }
+            out.write_all(&tmp[..got])?;
+            n -= got as u64;
+        }
+        Ok(())
+    }
+
+    /// Reads one CRLF-terminated line (including CRLF) of at most `max` bytes.
+    fn line(&mut self, max: usize) -> io::Result<Vec<u8>> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                return Ok(self.buf.drain(..i + 2).collect());
+            }
+            if self.buf.len() > max {
+                return Err(io::Error::other("line too long in chunked response"));
+            }
+            self.fill_or_eof()?;
+        }
+    }
+
+    /// Relays a chunked body to `out` as is, chunk by chunk.
+    fn copy_chunked(&mut self, out: &mut impl Write) -> io::Result<()> {
+        loop {
+            let line = self.line(4096)?;
+            let size_text = String::from_utf8_lossy(&line[..line.len() - 2]);
+            let size_hex = size_text.split(';').next().unwrap_or("").trim();
+            let size = u64::from_str_radix(size_hex, 16)
+                .map_err(|_| io::Error::other(format!("bad chunk size {size_hex:?}")))?;
+            out.write_all(&line)?;
+            if size == 0 {
+                loop {
+                    let t = self.line(http::MAX_HEAD)?;
+                    out.write_all(&t)?;
+                    if t.len() == 2 {
+                        out.flush()?;
+                        return Ok(());
+                    }
+                }
+            }
+            self.copy_exact(size + 2, out)?;
+            out.flush()?;
+        }
+    }
+
+    /// Relays everything to `out` until EOF.
+    fn copy_to_eof(&mut self, out: &mut impl Write) -> io::Result<()> {
+        out.write_all(&self.buf)?;
+        self.buf.clear();
+        let mut tmp = vec![0u8; COPY_BUF];
+        loop {
+            let n = self.s.read(&mut tmp)?;
+            if n == 0 {
+                return Ok(());
+            }
+            out.write_all(&tmp[..n])?;
+        }
+    }
+}
+
+/// The caller as the kernel reports it.
+#[derive(Debug, Clone, Default)]
+struct Caller {
+    pid: i32,
+    uid: u32,
+    container: Option<String>,
+}
+
+fn caller_of(s: &UnixStream) -> Caller {
+    match rustix::net::sockopt::socket_peercred(s) {
+        Ok(c) => {
+            let pid = c.pid.as_raw_nonzero().get();
+            let container = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .ok()
+                .and_then(|t| policy::container_id_from_cgroup(&t));
+            Caller {
+                pid,
+                uid: c.uid.as_raw(),
+                container,
+            }
+        }
+        Err(_) => Caller::default(),
+    }
+}
+
+enum Next {
+    Continue,
+    Close,
+}
+
+struct Conn<'a> {
+    client: Peer,
+    upstream: Option<Peer>,
+    st: &'a State,
+    caller: Caller,
+}
+
+impl<'a> Conn<'a> {
+    fn new(s: UnixStream, st: &'a State) -> Self {
+        let caller = caller_of(&s);
+        Self {
+            client: Peer::new(s),
+            upstream: None,
+            st,
+            caller,
+        }
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        self.client.s.set_read_timeout(Some(IDLE_TIMEOUT))?;
+        loop {
+            match self.one_request()? {
+                Next::Continue => {}
+                Next::Close => return Ok(()),
+            }
+        }
+    }
+
+    fn refuse(&mut self, method: &str, path: &str, r: &Refusal, close: bool) -> io::Result<Next> {
+        tracing::warn!(
+            clawster_check = "docker_guard.refused",
+            clawster_status = Status::Ok.as_str(),
+            method,
+            path,
+            rule = r.rule,
+            http_status = r.status,
+            caller_pid = self.caller.pid,
+            caller_uid = self.caller.uid,
+            "refused {method} {path} from pid {}: {} ({})",
+            self.caller.pid,
+            r.message,
+            r.rule
+        );
+        let body = r.body();
+        let reason = match r.status {
+            400 => "Bad Request",
+            403 => "Forbidden",
+            404 => "Not Found",
+            413 => "Payload Too Large",
+            _ => "Bad Gateway",
+        };
+        let head = format!(
+            "HTTP/1.1 {} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
+            r.status,
+            body.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        );
+        self.client.s.write_all(head.as_bytes())?;
+        self.client.s.write_all(&body)?;
+        Ok(if close { Next::Close } else { Next::Continue })
+    }
+
+    fn one_request(&mut self) -> io::Result<Next> {
+        // 1. The head.
+        let req = loop {
+            match http::parse_request_head(&self.client.buf) {
+                Ok(r) => break r,
+                Err(HttpError::Incomplete) => {
+                    if self.client.fill()? == 0 {
+                        return Ok(Next::Close);
+                    }
+                }
+                Err(e) => {
+                    let r = Refusal {
+                        status: 400,
+                        rule: "http.malformed",
+                        message: e.to_string(),
+                    };
+                    return self.refuse("-", "-", &r, true);
+                }
+            }
+        };
+        self.client.buf.drain(..req.head_len);
+        // 2. The body, whole (only small JSON bodies are allowed anywhere).
+        let max = self.st.policy.max_body;
+        let body = match req.body {
+            BodyFraming::None => None,
+            BodyFraming::Length(n) if n > max as u64 => {
+                let r = Refusal {
+                    status: 400,
+                    rule: "http.body_too_large",
+                    message: format!("request body of {n} bytes is above the {max}-byte limit"),
+                };
+                return self.refuse(&req.method, &req.target, &r, true);
+            }
+            BodyFraming::Length(n) => {
+                while (self.client.buf.len() as u64) < n {
+                    self.client.fill_or_eof()?;
+                }
+                Some(self.client.buf.drain(..n as usize).collect::<Vec<u8>>())
+            }
+            BodyFraming::Chunked => loop {
+                match http::decode_chunked(&self.client.buf, max) {
+                    Ok(d) => {
+                        self.client.buf.drain(..d.consumed);
+                        break Some(d.body);
+                    }
+                    Err(HttpError::Incomplete) => self.client.fill_or_eof()?,
+                    Err(e) => {
+                        let r = Refusal {
+                            status: 400,
+                            rule: if e == HttpError::TooLarge {
+                                "http.body_too_large"
+                            } else {
+                                "http.malformed"
+                            },
+                            message: e.to_string(),
+                        };
+                        return self.refuse(&req.method, &req.target, &r, true);
+                    }
+                }
+            },
+        };
+        let target = match http::parse_target(&req.target) {
+            Ok(t) => t,
+            Err(e) => {
+                let r = Refusal {
+                    status: 400,
+                    rule: "http.path",
+                    message: e.to_string(),
+                };
+                return self.refuse(&req.method, &req.target, &r, !req.keep_alive());
+            }
+        };
+        let path = target.to_string();
+        let keep = req.keep_alive();
+        // 3. Judge.
+        let verdict = policy::judge(&req.method, &target, body.as_deref(), &self.st.policy);
+        let mut fwd = match verdict {
+            Verdict::Refuse(r) => return self.refuse(&req.method, &path, &r, !keep),
+            Verdict::Forward(f) => f,
+            Verdict::ExecOwned(f) => {
+                let id = f.target.segments.get(1).cloned().unwrap_or_default();
+                let known = self
+                    .st
+                    .execs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .ids
+                    .contains(&id);
+                if !known {
+                    let r = Refusal {
+                        status: 403,
+                        rule: "exec.not_owned",
+                        message: format!("exec {id:?} was not created through the guard"),
+                    };
+                    return self.refuse(&req.method, &path, &r, !keep);
+                }
+                f
+            }
+            Verdict::Owned {
+                who,
+                hide,
+                recheck_binds,
+                mut forward,
+            } => {
+                let asked = forward.target.segments.get(1).cloned().unwrap_or_default();
+                let info = match self.inspect(&asked, forward.target.version.as_deref()) {
+                    Ok(i) => i,
+                    Err(e) => return self.bad_gateway(&req.method, &path, &e),
+                };
+                let checked = policy::check_owner(
+                    info.as_ref(),
+                    &asked,
+                    who,
+                    hide,
+                    self.caller.container.as_deref(),
+                    &self.st.policy,
+                )
+                .and_then(|id| {
+                    if recheck_binds {
+                        for src in
+                            policy::binds_of(info.as_ref().unwrap_or(&serde_json::Value::Null))
+                        {
+                            policy::check_bind_source(&src, &self.st.policy.bind_root).map_err(
+                                |mut r| {
+                                    r.rule = "start.binds";
+                                    r
+                                },
+                            )?;
+                        }
+                    }
+                    Ok(id)
+                });
+                match checked {
+                    Ok(id) => forward.target.segments[1] = id,
+                    Err(r) => return self.refuse(&req.method, &path, &r, !keep),
+                }
+                forward
+            }
+        };
+        if fwd.upgrade && !req.wants_tcp_upgrade() {
+            fwd.upgrade = false;
+        }
+        let ua = req.header("user-agent").map(str::to_string);
+        self.forward(&fwd, ua.as_deref(), keep)
+    }
+
+    fn bad_gateway(&mut self, method: &str, path: &str, e: &io::Error) -> io::Result<Next> {
+        let r = Refusal {
+            status: 502,
+            rule: "upstream",
+            message: format!("dockerd: {e}"),
+        };
+        self.upstream = None;
+        self.refuse(method, path, &r, true)
+    }
+
+    fn upstream(&mut self) -> io::Result<&mut Peer> {
+        if self.upstream.is_none() {
+            let s = UnixStream::connect(&self.st.upstream).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("connecting to {}: {e}", self.st.upstream.display()),
+                )
+            })?;
+            self.upstream = Some(Peer::new(s));
+        }
+        Ok(self.upstream.as_mut().expect("just set"))
+    }
+
+    /// Reads a whole response (head and body) from upstream; bodies here are small JSON.
+    fn read_response(&mut self, method: &str) -> io::Result<(http::Response, Vec<u8>, Vec<u8>)> {
+        let up = self.upstream()?;
+        let resp = loop {
+            match http::parse_response_head(&up.buf, method) {
+                Ok(r) => break r,
+                Err(HttpError::Incomplete) => up.fill_or_eof()?,
+                Err(e) => return Err(io::Error::other(e.to_string())),
+            }
+        };
+        let head: Vec<u8> = up.buf.drain(..resp.head_len).collect();
+        let mut raw = Vec::new();
+        match resp.body {
+            ResponseBody::None => {}
+            ResponseBody::Length(n) if n <= 16 << 20 => up.copy_exact(n, &mut raw)?,
+            ResponseBody::Chunked => up.copy_chunked(&mut raw)?,
+            _ => return Err(io::Error::other("unexpected response framing from dockerd")),
+        }
+        let decoded = if resp.body == ResponseBody::Chunked {
+            http::decode_chunked(&raw, 16 << 20)
+                .map(|d| d.body)
+                .map_err(|e| io::Error::other(e.to_string()))?
+        } else {
+            raw.clone()
+        };
+        let mut full = head;
+        full.extend_from_slice(&raw);
+        if resp
+            .header("connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
+        {
+            self.upstream = None;
+        }
+        Ok((resp, full, decoded))
+    }
+
+    /// The guard's own inspect of a container: `Ok(None)` when dockerd says 404.
+    fn inspect(
+        &mut self,
+        name: &str,
+        version: Option<&str>,
+    ) -> io::Result<Option<serde_json::Value>> {
+        let t = http::Target {
+            version: version.map(str::to_string),
+            segments: vec!["containers".into(), name.into(), "json".into()],
+            query: vec![],
+        };
+        let head = http::forward_head(
+            "GET",
+            &t.to_string(),
+            Some("clawster-docker-guard"),
+            None,
+            false,
+        );
+        self.upstream()?.s.write_all(&head)?;
+        let (resp, _, body) = self.read_response("GET")?;
+        match resp.status {
+            200 => serde_json::from_slice(&body)
+                .map(Some)
+                .map_err(|e| io::Error::other(format!("inspect answer: {e}"))),
+            404 => Ok(None),
+            s => Err(io::Error::other(format!("inspect {name} answered {s}"))),
+        }
+    }
+
+    fn forward(&mut self, f: &Forward, ua: Option<&str>, keep: bool) -> io::Result<Next> {
+        let target = f.target.to_string();
+        let head = http::forward_head(
+            &f.method,
+            &target,
+            ua,
+            f.body.as_ref().map(Vec::len),
+            f.upgrade,
+        );
+        let sent = (|| -> io::Result<()> {
+            let up = self.upstream()?;
+            up.s.write_all(&head)?;
+            if let Some(b) = &f.body {
+                up.s.write_all(b)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = sent {
+            return self.bad_gateway(&f.method, &target, &e);
+        }
+        match &f.note {
+            Note::Created(name) => {
+                let (resp, full, body) = match self.read_response(&f.method) {
+                    Ok(x) => x,
+                    Err(e) => return self.bad_gateway(&f.method, &target, &e),
+                };
+                if resp.status == 201 {
+                    let id = serde_json::from_slice::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["Id"].as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    tracing::info!(
+                        clawster_check = "docker_guard.created",
+                        clawster_status = Status::Changed.as_str(),
+                        method = f.method.as_str(),
+                        path = target.as_str(),
+                        rule = "create",
+                        caller_pid = self.caller.pid,
+                        container_id = id.as_str(),
+                        container_name = name.as_str(),
+                        runtime = self.st.policy.runtime.as_str(),
+                        "created container {name} ({id}) for pid {} under {}",
+                        self.caller.pid,
+                        self.st.policy.runtime
+                    );
+                }
+                self.client.s.write_all(&full)?;
+                Ok(if keep { Next::Continue } else { Next::Close })
+            }
+            Note::ExecCreated => {
+                let (resp, full, body) = match self.read_response(&f.method) {
+                    Ok(x) => x,
+                    Err(e) => return self.bad_gateway(&f.method, &target, &e),
+                };
+                if resp.status == 201 {
+                    if let Some(id) = serde_json::from_slice::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["Id"].as_str().map(str::to_string))
+                    {
+                        self.st
+                            .execs
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(id);
+                    }
+                }
+                self.client.s.write_all(&full)?;
+                Ok(if keep { Next::Continue } else { Next::Close })
+            }
+            Note::None | Note::Hijack => self.relay(&f.method, f.note == Note::Hijack, keep),
+        }
+    }
+
+    /// Relays the response to the client, streaming.
+    fn relay(&mut self, method: &str, may_hijack: bool, keep: bool) -> io::Result<Next> {
+        let resp = {
+            let up = self.upstream()?;
+            loop {
+                match http::parse_response_head(&up.buf, method) {
+                    Ok(r) => break r,
+                    Err(HttpError::Incomplete) => {
+                        if up.fill()? == 0 {
+                            let e = io::Error::new(io::ErrorKind::UnexpectedEof, "dockerd closed");
+                            return self.bad_gateway(method, "-", &e);
+                        }
+                    }
+                    Err(e) => {
+                        return self.bad_gateway(method, "-", &io::Error::other(e.to_string()))
+                    }
+                }
+            }
+        };
+        let hijacked = may_hijack
+            && (resp.body == ResponseBody::Upgraded
+                || (resp.status == 200 && resp.body == ResponseBody::UntilClose));
+        let mut up = self.upstream.take().expect("upstream present");
+        let head: Vec<u8> = up.buf.drain(..resp.head_len).collect();
+        self.client.s.write_all(&head)?;
+        if hijacked {
+            return self.splice(up).map(|()| Next::Close);
+        }
+        let client = &mut self.client.s;
+        let close_upstream = resp
+            .header("connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        match resp.body {
+            ResponseBody::None => {}
+            ResponseBody::Length(n) => up.copy_exact(n, client)?,
+            ResponseBody::Chunked => up.copy_chunked(client)?,
+            ResponseBody::UntilClose | ResponseBody::Upgraded => {
+                // Not a hijack we allowed: pass the body until dockerd closes, then close.
+                up.copy_to_eof(client)?;
+                return Ok(Next::Close);
+            }
+        }
+        if !close_upstream {
+            self.upstream = Some(up);
+        }
+        Ok(if keep { Next::Continue } else { Next::Close })
+    }
+
+    /// Raw bytes both ways (a hijacked exec stream); each side's EOF becomes a write shutdown of
+    /// the other, so the client's stdin half-close reaches the process in the container.
+    fn splice(&mut self, mut up: Peer) -> io::Result<()> {
+        self.client.s.set_read_timeout(None)?;
+        // Bytes already read past the heads belong to the stream.
+        up.s.write_all(&self.client.buf)?;
+        self.client.buf.clear();
+        self.client.s.write_all(&up.buf)?;
+        up.buf.clear();
+        let mut c_read = self.client.s.try_clone()?;
+        let mut u_write = up.s.try_clone()?;
+        let to_upstream = std::thread::Builder::new()
+            .name("guard-stdin".into())
+            .spawn(move || {
+                let r = io::copy(&mut c_read, &mut u_write);
+                let _ = u_write.shutdown(Shutdown::Write);
+                r
+            })?;
+        let mut c_write = self.client.s.try_clone()?;
+        let r = io::copy(&mut up.s, &mut c_write);
+        let _ = c_write.shutdown(Shutdown::Write);
+        // The client may keep its write side open after the output ended: stop reading it.
+        let _ = self.client.s.shutdown(Shutdown::Read);
+        let _ = to_upstream.join();
+        r.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests;
