@@ -349,6 +349,9 @@ enum WindowCommand {
         /// The package, exactly as the window lists it.
         package: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
 enum DockerGuardCommand {
     /// Serve the filtered Docker API (normally started by clawster-docker-guard.socket).
     ///
@@ -545,6 +548,8 @@ fn run_baseline(c: BaselineCommand) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
 
 fn run_bootstrap(a: BootstrapArgs) -> anyhow::Result<ExitCode> {
     let arch = match a.arch.or_else(Arch::native) {

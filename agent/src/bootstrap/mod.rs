@@ -696,7 +696,9 @@ fn baseline_step(
     }
     report.left_for_boot.extend(rep.left_for_boot);
     Ok(())
-/// The bot's Docker socket ([`crate::docker_guard::install`]). *Non-fatal, recorded as failed.*
+}
+
+/// Step 8: the bot's Docker socket ([`crate::docker_guard::install`]). *Non-fatal, recorded as failed.*
 fn guard_step(opts: &Options, b: &Boundaries<'_>, report: &mut Report) {
     let sd = if opts.live && !opts.no_start {
         match &b.systemd {
