@@ -14,6 +14,7 @@
 
 pub mod baseline;
 pub mod bootstrap;
+pub mod cli;
 pub mod docker_guard;
 pub mod health;
 pub mod host;

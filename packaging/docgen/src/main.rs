@@ -11,7 +11,10 @@ use clap_complete::Shell;
 
 /// The binaries and their command definitions.
 fn commands() -> Vec<clap::Command> {
-    vec![clawster_nat_agent::cli::Cli::command()]
+    vec![
+        clawster_agent::cli::Cli::command(),
+        clawster_nat_agent::cli::Cli::command(),
+    ]
 }
 
 /// Where a shell looks for a completion file, relative to `completions/<shell>/`.
@@ -101,20 +104,33 @@ mod tests {
 
     #[test]
     fn every_subcommand_help_ends_with_an_example() {
-        for cmd in commands() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
             for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
-                let help = sub
-                    .get_after_help()
-                    .map(|h| h.to_string())
-                    .unwrap_or_default();
-                assert!(
-                    help.starts_with("Example"),
-                    "{} {} --help has no examples at its end",
-                    cmd.get_name(),
-                    sub.get_name()
-                );
+                let here = format!("{path} {}", sub.get_name());
+                if sub.has_subcommands() {
+                    walk(sub, &here, missing);
+                } else if sub.is_hide_set() {
+                    continue;
+                } else {
+                    let after = sub
+                        .get_after_help()
+                        .or(sub.get_after_long_help())
+                        .map(|h| h.to_string())
+                        .unwrap_or_default();
+                    if !after.starts_with("Example") {
+                        missing.push(here);
+                    }
+                }
             }
         }
+        let mut missing = Vec::new();
+        for cmd in commands() {
+            walk(&cmd, cmd.get_name(), &mut missing);
+        }
+        assert!(
+            missing.is_empty(),
+            "--help of these does not end with examples: {missing:?}"
+        );
     }
 
     fn tempfile_dir() -> PathBuf {
