@@ -204,6 +204,24 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
         ..BootOptions::new(layout)
     })?;
     host.copy_in(&agent_bin, "/usr/local/bin/clawster-agent", 0o755)?;
+    // Node from npm links libatomic.so.1 (and libstdc++), which Ubuntu and Amazon Linux AMIs
+    // ship but this minimal test image lacks: give it the machine's copies (same Debian release).
+    // TODO(lead): add libatomic1 to the test host recipe and drop this.
+    let mut copied = false;
+    for lib in ["libatomic.so.1", "libstdc++.so.6"] {
+        let guest = format!("/usr/lib/x86_64-linux-gnu/{lib}");
+        if !host.path(&guest).exists() {
+            let src = std::fs::canonicalize(format!("/usr/lib/x86_64-linux-gnu/{lib}"))
+                .with_context(|| {
+                    format!("{lib} on this machine (Debian package libatomic1/libstdc++6)")
+                })?;
+            host.copy_in(&src, &guest, 0o644)?;
+            copied = true;
+        }
+    }
+    if copied {
+        host.exec_ok(&["ldconfig"])?;
+    }
     // The npm global-prefix layout: bin/ links into lib/node_modules.
     let bin = host.path("/opt/openclaw/bin");
     std::fs::create_dir_all(&bin)?;

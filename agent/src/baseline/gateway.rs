@@ -185,14 +185,19 @@ pub fn apply_config(ctx: &Ctx<'_>, plan: Plan, rep: &mut ApplyReport) -> Result<
             s.into_bytes()
         }
     };
-    let o = write_atomic(&ctx.root.path(CONFIG), &bytes, own)?;
+    let mut o = write_atomic(&ctx.root.path(CONFIG), &bytes, own)?;
+    if ensure_token(ctx, uid, gid)? {
+        moved.push("a new gateway token in");
+        moved.push(GATEWAY_TOKEN);
+        o = clawster_core::fs::WriteOutcome::Changed;
+    }
     let mut msg = if plan.changed.is_empty() {
         format!("{CONFIG}: loopback:{GATEWAY_PORT}, token from {GATEWAY_TOKEN}, mDNS, terminal, update checks and catalog refresh off; root:openclaw 0640")
     } else {
         format!("{CONFIG}: set {}", plan.changed.join(", "))
     };
     if !moved.is_empty() {
-        msg.push_str(&format!("; inline tokens moved to {}", moved.join(", ")));
+        msg.push_str(&format!("; token files written: {}", moved.join(" ")));
     }
     rep.outcome("gateway.config", o, msg);
     Ok(())
@@ -343,6 +348,32 @@ pub fn audit_service(ctx: &Ctx<'_>) -> Finding {
     }
 }
 
+/// Creates the gateway token (32 random bytes, hex, 0600 openclaw) if there is none; true when
+/// it did. Only on a live host: an image never gets a token (prepare-image removes it).
+pub fn ensure_token(ctx: &Ctx<'_>, uid: u32, gid: u32) -> Result<bool, BaselineError> {
+    let token = ctx.root.path(GATEWAY_TOKEN);
+    if !ctx.live || token.exists() {
+        return Ok(false);
+    }
+    let mut raw = [0u8; 32];
+    let rng = |e: std::io::Error| BaselineError::Other(format!("/dev/urandom: {e}"));
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").map_err(rng)?,
+        &mut raw,
+    )
+    .map_err(rng)?;
+    write_atomic(
+        &token,
+        format!("{}\n", hex::encode(raw)).as_bytes(),
+        Ownership {
+            mode: 0o600,
+            uid,
+            gid,
+        },
+    )?;
+    Ok(true)
+}
+
 /// `enable-gateway`: after a passing audit of everything else, creates the gateway token if there
 /// is none, records the decision and enables and starts the gateway over D-Bus (not waiting).
 pub fn enable(ctx: &Ctx<'_>) -> Result<ApplyReport, BaselineError> {
@@ -367,34 +398,17 @@ pub fn enable(ctx: &Ctx<'_>) -> Result<ApplyReport, BaselineError> {
     let mut rep = ApplyReport::default();
     let (uid, gid) = user_ids(&ctx.root, USER)
         .ok_or_else(|| BaselineError::Other("user openclaw does not exist".into()))?;
-    let token = ctx.root.path(GATEWAY_TOKEN);
-    if token.exists() {
-        rep.record(
-            "gateway.token",
-            Status::Ok,
-            format!("{GATEWAY_TOKEN} present"),
-        );
-    } else {
-        let mut raw = [0u8; 32];
-        std::io::Read::read_exact(
-            &mut std::fs::File::open("/dev/urandom")
-                .map_err(|e| BaselineError::Other(format!("/dev/urandom: {e}")))?,
-            &mut raw,
-        )
-        .map_err(|e| BaselineError::Other(format!("/dev/urandom: {e}")))?;
-        write_atomic(
-            &token,
-            format!("{}\n", hex::encode(raw)).as_bytes(),
-            Ownership {
-                mode: 0o600,
-                uid,
-                gid,
-            },
-        )?;
+    if ensure_token(ctx, uid, gid)? {
         rep.record(
             "gateway.token",
             Status::Changed,
             format!("new random token in {GATEWAY_TOKEN} (0600 openclaw)"),
+        );
+    } else {
+        rep.record(
+            "gateway.token",
+            Status::Ok,
+            format!("{GATEWAY_TOKEN} present"),
         );
     }
     let m = ctx.root.path(ENABLED_MARKER);
