@@ -57,6 +57,12 @@ enum Command {
     Health(HealthArgs),
 
     /// The bot's Docker socket: a filtering Docker Engine API proxy.
+    ///
+    /// The bot's task gets /run/clawster/docker.sock (socket unit clawster-docker-guard.socket,
+    /// installed by bootstrap) instead of the host's Docker socket; see `docker-guard serve --help`
+    /// for what passes.
+    ///
+    /// Example: clawster-agent docker-guard serve --listen /tmp/guard.sock
     #[command(subcommand)]
     DockerGuard(DockerGuardCommand),
 

@@ -799,17 +799,33 @@ impl<'a> Conn<'a> {
         let to_upstream = std::thread::Builder::new()
             .name("guard-stdin".into())
             .spawn(move || {
-                let r = io::copy(&mut c_read, &mut u_write);
+                let r = pump(&mut c_read, &mut u_write);
                 let _ = u_write.shutdown(Shutdown::Write);
                 r
             })?;
         let mut c_write = self.client.s.try_clone()?;
-        let r = io::copy(&mut up.s, &mut c_write);
+        let r = pump(&mut up.s, &mut c_write);
         let _ = c_write.shutdown(Shutdown::Write);
         // The client may keep its write side open after the output ended: stop reading it.
         let _ = self.client.s.shutdown(Shutdown::Read);
         let _ = to_upstream.join();
         r.map(|_| ())
+    }
+}
+
+/// Copies until EOF with a large buffer (`io::copy` uses 8 KiB between two sockets).
+fn pump(from: &mut UnixStream, to: &mut UnixStream) -> io::Result<u64> {
+    let mut buf = vec![0u8; COPY_BUF];
+    let mut n = 0u64;
+    loop {
+        let got = match from.read(&mut buf) {
+            Ok(0) => return Ok(n),
+            Ok(g) => g,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..got])?;
+        n += got as u64;
     }
 }
 
