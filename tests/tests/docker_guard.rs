@@ -262,6 +262,9 @@ fn openclaw_sequence_works_and_escapes_are_refused() -> Result<()> {
     })?;
     assert_eq!(record["CONTAINER_ID"], id.as_str());
     assert_eq!(record["METHOD"], "POST");
+    assert_eq!(record["RUNTIME"], "sysbox-runc");
+    assert_eq!(record["MEMORY"], "1073741824");
+    assert_eq!(record["CONTAINER_NAME"], name);
     assert!(record["CALLER_PID"]
         .as_str()
         .is_some_and(|p| p.parse::<u32>().is_ok()));

@@ -695,6 +695,13 @@ impl<'a> Conn<'a> {
                         .ok()
                         .and_then(|v| v["Id"].as_str().map(str::to_string))
                         .unwrap_or_default();
+                    // What dockerd was told (the judged, rewritten body).
+                    let sent: serde_json::Value = f
+                        .body
+                        .as_deref()
+                        .and_then(|b| serde_json::from_slice(b).ok())
+                        .unwrap_or_default();
+                    let hc = &sent["HostConfig"];
                     tracing::info!(
                         clawster_check = "docker_guard.created",
                         clawster_status = Status::Changed.as_str(),
@@ -704,10 +711,15 @@ impl<'a> Conn<'a> {
                         caller_pid = self.caller.pid,
                         container_id = id.as_str(),
                         container_name = name.as_str(),
-                        runtime = self.st.policy.runtime.as_str(),
+                        image = sent["Image"].as_str().unwrap_or(""),
+                        runtime = hc["Runtime"].as_str().unwrap_or(""),
+                        memory = hc["Memory"].as_i64().unwrap_or(0),
+                        nano_cpus = hc["NanoCpus"].as_i64().unwrap_or(0),
+                        pids_limit = hc["PidsLimit"].as_i64().unwrap_or(0),
+                        binds = hc["Binds"].to_string().as_str(),
                         "created container {name} ({id}) for pid {} under {}",
                         self.caller.pid,
-                        self.st.policy.runtime
+                        hc["Runtime"].as_str().unwrap_or("")
                     );
                 }
                 self.client.s.write_all(&full)?;
