@@ -70,7 +70,14 @@ pub enum Command {
     #[command(subcommand)]
     Window(WindowCommand),
     /// The bot's Docker socket: a filtering Docker Engine API proxy.
-    #[command(subcommand)]
+    ///
+    /// The bot's task gets /run/clawster/docker.sock (socket unit clawster-docker-guard.socket,
+    /// installed by bootstrap) instead of the host's Docker socket; see `docker-guard serve --help`
+    /// for what passes.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  clawster-agent docker-guard serve --listen /tmp/guard.sock"
+    )]
     DockerGuard(DockerGuardCommand),
 
     /// Write one test record to the journal and say where logging goes.

@@ -244,6 +244,9 @@ pub fn check(root: &HostRoot, live: Option<(&Sysctl, &dyn Systemd)>) -> HealthRe
     let ok = root.path(install::SYSBOXFS_DIR).is_dir();
     c.add("sysbox.sysboxfs", ok, install::SYSBOXFS_DIR);
 
+    let (ok, msg) = crate::docker_guard::install::check(root, live.map(|(_, sd)| sd));
+    c.add("docker_guard.units", ok, msg);
+
     match std::fs::read_to_string(root.path(sysctl::SYSCTL_CONF)) {
         Err(e) => c.add(
             "sysbox.sysctl",

@@ -183,7 +183,13 @@ fn e2e(layout: Layout) -> Result<()> {
     }
 
     // Units enabled and active, asked over D-Bus.
-    for u in ["sysbox.service", "sysbox-mgr.service", "sysbox-fs.service"] {
+    for u in [
+        "sysbox.service",
+        "sysbox-mgr.service",
+        "sysbox-fs.service",
+        // The bot's Docker socket (docker guard), listening from bootstrap on.
+        "clawster-docker-guard.socket",
+    ] {
         wait_for(&format!("{u} active"), Duration::from_secs(60), || {
             Ok(busctl_state(&host, u)? == "active")
         })?;

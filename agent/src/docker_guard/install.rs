@@ -80,6 +80,51 @@ pub fn install(root: &HostRoot, systemd: Option<&dyn Systemd>) -> Result<(Status
     ))
 }
 
+/// The health check: both units as shipped, the state directory present, and the socket
+/// enabled (live: also listening). Returns whether it holds and what was found.
+pub fn check(root: &HostRoot, systemd: Option<&dyn Systemd>) -> (bool, String) {
+    let mut bad = Vec::new();
+    for (name, text) in UNITS {
+        let p = root.path(UNIT_DIR).join(name);
+        match std::fs::read_to_string(&p) {
+            Ok(t) if t == text => {}
+            Ok(_) => bad.push(format!("{} differs from what we ship", p.display())),
+            Err(e) => bad.push(format!("{}: {e}", p.display())),
+        }
+    }
+    if !root.path(DEFAULT_BIND_ROOT).is_dir() {
+        bad.push(format!("{DEFAULT_BIND_ROOT} is missing"));
+    }
+    match systemd {
+        Some(sd) => match sd.active_state(SOCKET_UNIT) {
+            Ok(s) if s == "active" => {}
+            Ok(s) => bad.push(format!("{SOCKET_UNIT} is {s}")),
+            Err(e) => bad.push(e),
+        },
+        None => {
+            let text = UNITS
+                .iter()
+                .find(|(n, _)| *n == SOCKET_UNIT)
+                .map(|(_, t)| *t)
+                .unwrap_or_default();
+            if !crate::host::systemd::enabled_as_files(root, SOCKET_UNIT, text) {
+                bad.push(format!("{SOCKET_UNIT} is not enabled"));
+            }
+        }
+    }
+    if bad.is_empty() {
+        (
+            true,
+            format!(
+                "{SOCKET_UNIT} enabled; the bot's Docker socket is {}",
+                super::DEFAULT_LISTEN
+            ),
+        )
+    } else {
+        (false, bad.join("; "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +154,15 @@ mod tests {
         assert_eq!(m.permissions().mode() & 0o7777, 0o700);
         let (st, _) = install(&root, None).expect("again");
         assert_eq!(st, Status::Ok);
+        assert!(check(&root, None).0);
+        std::fs::remove_file(
+            root.path(UNIT_DIR)
+                .join("sockets.target.wants")
+                .join(SOCKET_UNIT),
+        )
+        .expect("rm link");
+        let (ok, msg) = check(&root, None);
+        assert!(!ok && msg.contains("not enabled"), "{msg}");
     }
 
     #[test]

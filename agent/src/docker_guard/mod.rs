@@ -695,6 +695,13 @@ impl<'a> Conn<'a> {
                         .ok()
                         .and_then(|v| v["Id"].as_str().map(str::to_string))
                         .unwrap_or_default();
+                    // What dockerd was told (the judged, rewritten body).
+                    let sent: serde_json::Value = f
+                        .body
+                        .as_deref()
+                        .and_then(|b| serde_json::from_slice(b).ok())
+                        .unwrap_or_default();
+                    let hc = &sent["HostConfig"];
                     tracing::info!(
                         clawster_check = "docker_guard.created",
                         clawster_status = Status::Changed.as_str(),
@@ -704,10 +711,15 @@ impl<'a> Conn<'a> {
                         caller_pid = self.caller.pid,
                         container_id = id.as_str(),
                         container_name = name.as_str(),
-                        runtime = self.st.policy.runtime.as_str(),
+                        image = sent["Image"].as_str().unwrap_or(""),
+                        runtime = hc["Runtime"].as_str().unwrap_or(""),
+                        memory = hc["Memory"].as_i64().unwrap_or(0),
+                        nano_cpus = hc["NanoCpus"].as_i64().unwrap_or(0),
+                        pids_limit = hc["PidsLimit"].as_i64().unwrap_or(0),
+                        binds = hc["Binds"].to_string().as_str(),
                         "created container {name} ({id}) for pid {} under {}",
                         self.caller.pid,
-                        self.st.policy.runtime
+                        hc["Runtime"].as_str().unwrap_or("")
                     );
                 }
                 self.client.s.write_all(&full)?;
@@ -799,17 +811,33 @@ impl<'a> Conn<'a> {
         let to_upstream = std::thread::Builder::new()
             .name("guard-stdin".into())
             .spawn(move || {
-                let r = io::copy(&mut c_read, &mut u_write);
+                let r = pump(&mut c_read, &mut u_write);
                 let _ = u_write.shutdown(Shutdown::Write);
                 r
             })?;
         let mut c_write = self.client.s.try_clone()?;
-        let r = io::copy(&mut up.s, &mut c_write);
+        let r = pump(&mut up.s, &mut c_write);
         let _ = c_write.shutdown(Shutdown::Write);
         // The client may keep its write side open after the output ended: stop reading it.
         let _ = self.client.s.shutdown(Shutdown::Read);
         let _ = to_upstream.join();
         r.map(|_| ())
+    }
+}
+
+/// Copies until EOF with a large buffer (`io::copy` uses 8 KiB between two sockets).
+fn pump(from: &mut UnixStream, to: &mut UnixStream) -> io::Result<u64> {
+    let mut buf = vec![0u8; COPY_BUF];
+    let mut n = 0u64;
+    loop {
+        let got = match from.read(&mut buf) {
+            Ok(0) => return Ok(n),
+            Ok(g) => g,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..got])?;
+        n += got as u64;
     }
 }
 
