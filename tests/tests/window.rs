@@ -520,11 +520,24 @@ fn maintenance_window_on_a_booted_host() -> Result<()> {
         "ACTIVATION",
         "MESSAGE",
     ];
-    for r in recs
-        .iter()
-        .filter(|r| field(r, "WINDOW_ID") == a || field(r, "CLAWSTER_CHECK") == "window.serve")
-        .take(12)
-    {
+    let stamp = |r: &Value| -> u64 { field(r, "__REALTIME_TIMESTAMP").parse().unwrap_or(0) };
+    let of_a = |check: &str| {
+        recs.iter()
+            .find(|r| field(r, "CLAWSTER_CHECK") == check && field(r, "WINDOW_ID") == a)
+            .map(stamp)
+            .unwrap_or(0)
+    };
+    let (from, to) = (of_a("window.open"), of_a("window.expire"));
+    let mut refusals = 0;
+    for r in recs.iter().filter(|r| {
+        let t = stamp(r);
+        let refused = field(r, "DECISION") == "refused";
+        if refused && from <= t && t <= to {
+            refusals += 1;
+        }
+        (t < from && field(r, "CLAWSTER_CHECK") == "window.serve")
+            || (from <= t && t <= to && (!refused || refusals <= 3))
+    }) {
         let mut o = serde_json::Map::new();
         for k in keep {
             if let Some(v) = r.get(k) {
