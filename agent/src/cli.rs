@@ -351,7 +351,9 @@ pub enum WindowCommand {
     Install {
         #[command(flatten)]
         dir: RunDirArg,
-        /// The package, exactly as the window lists it.
+        /// The package, exactly as the window lists it. (Anything else, even an option-like
+        /// value, is sent as it is and refused by the service, with an audit record.)
+        #[arg(allow_hyphen_values = true)]
         package: String,
     },
 }

@@ -303,6 +303,17 @@ fn maintenance_window_on_a_booted_host() -> Result<()> {
     assert_eq!(status(&host, "openclaw")?["state"], "locked");
 
     // 2. Window A: hello for 20 s.
+    let logs = |h: &TestHost| -> Vec<u64> {
+        [
+            "/var/log/dpkg.log",
+            "/var/log/apt/history.log",
+            "/var/log/apt/term.log",
+        ]
+        .iter()
+        .map(|p| fs::metadata(h.path(p)).map(|m| m.len()).unwrap_or(0))
+        .collect()
+    };
+    let logs_before = logs(&host);
     let ttl_a = Duration::from_secs(20);
     let a = open(&host, "hello", "20s")?;
     let st = status(&host, "openclaw")?;
@@ -322,7 +333,7 @@ fn maintenance_window_on_a_booted_host() -> Result<()> {
         "ls /var/lib/apt/lists | grep -v -e '^partial$' -e '^lock$' | wc -l",
     ])?;
     assert_eq!(lists.trim(), "0", "apt-get update ran");
-    assert!(!host.path("/var/log/apt/history.log").exists());
+    assert_eq!(logs(&host), logs_before, "dpkg or apt logged something");
     assert!(host.exec(&["dpkg", "-s", "hello"])?.status != 0);
     assert!(!window_records(&host)?
         .iter()
@@ -404,10 +415,13 @@ fn maintenance_window_on_a_booted_host() -> Result<()> {
 
     // 5. A state carried over from another boot is locked.
     open(&host, "hello", "10m")?;
-    let state = host.exec_ok(&["cat", "/run/clawster/window.json"])?;
-    let mut v: Value = serde_json::from_str(&state)?;
-    v["boot_id"] = "00000000-0000-0000-0000-000000000000".into();
-    host.write_file("/run/clawster/window.json", v.to_string().as_bytes(), 0o644)?;
+    // (/run is the container's own tmpfs: edit it from inside, keeping owner and mode.)
+    host.exec_ok(&[
+        "python3",
+        "-c",
+        "import json; p='/run/clawster/window.json'; v=json.load(open(p)); \
+         v['boot_id']='00000000-0000-0000-0000-000000000000'; open(p,'w').write(json.dumps(v))",
+    ])?;
     let out = bot_install(&host, "hello")?;
     assert_eq!(out.status, 3, "{out:?}");
     assert!(out.stderr.contains("before the last reboot"), "{out:?}");
@@ -506,11 +520,24 @@ fn maintenance_window_on_a_booted_host() -> Result<()> {
         "ACTIVATION",
         "MESSAGE",
     ];
-    for r in recs
-        .iter()
-        .filter(|r| field(r, "WINDOW_ID") == a || field(r, "CLAWSTER_CHECK") == "window.serve")
-        .take(12)
-    {
+    let stamp = |r: &Value| -> u64 { field(r, "__REALTIME_TIMESTAMP").parse().unwrap_or(0) };
+    let of_a = |check: &str| {
+        recs.iter()
+            .find(|r| field(r, "CLAWSTER_CHECK") == check && field(r, "WINDOW_ID") == a)
+            .map(stamp)
+            .unwrap_or(0)
+    };
+    let (from, to) = (of_a("window.open"), of_a("window.expire"));
+    let mut refusals = 0;
+    for r in recs.iter().filter(|r| {
+        let t = stamp(r);
+        let refused = field(r, "DECISION") == "refused";
+        if refused && from <= t && t <= to {
+            refusals += 1;
+        }
+        (t < from && field(r, "CLAWSTER_CHECK") == "window.serve")
+            || (from <= t && t <= to && (!refused || refusals <= 3))
+    }) {
         let mut o = serde_json::Map::new();
         for k in keep {
             if let Some(v) = r.get(k) {

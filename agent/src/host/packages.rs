@@ -692,4 +692,174 @@ mod window_tests {
         assert!(matches!(e, InstallError::TimedOut(..)), "{e}");
         assert!(t.elapsed() < Duration::from_secs(10));
     }
+
+    /// A fake apt-get/apt-cache pair in one directory that logs every argv to `log` and
+    /// behaves per the files in its directory (`known`: pkgnames output; `plan`: -s output;
+    /// `update-fails`).
+    fn fake_apt(dir: &Path) -> CommandPackageManager {
+        use std::os::unix::fs::PermissionsExt;
+        let d = dir.display();
+        let apt_get = format!(
+            "#!/bin/sh\necho \"apt-get $*\" >> {d}/log\n\
+             case \"$1\" in\n\
+               update) [ -e {d}/update-fails ] && {{ echo 'E: Failed to fetch'; exit 100; }}; cp {d}/after-update {d}/known 2>/dev/null; exit 0;;\n\
+             esac\n\
+             for a in \"$@\"; do [ \"$a\" = -s ] && {{ cat {d}/plan; exit 0; }}; done\n\
+             echo 'Setting up hello (2.10-3) ...'\n"
+        );
+        let apt_cache = format!(
+            "#!/bin/sh\necho \"apt-cache $*\" >> {d}/log\ncat {d}/known 2>/dev/null\nexit 0\n"
+        );
+        for (n, t) in [("apt-get", apt_get), ("apt-cache", apt_cache)] {
+            std::fs::write(dir.join(n), t).expect("write");
+            std::fs::set_permissions(dir.join(n), std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        CommandPackageManager {
+            program: dir.join("apt-get"),
+            flavor: Flavor::Apt,
+        }
+    }
+
+    #[test]
+    fn apt_checks_existence_updates_once_and_refuses_removals() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let pm = fake_apt(d);
+        let lim = InstallLimits::default();
+        let log = || std::fs::read_to_string(d.join("log")).unwrap_or_default();
+
+        // Unknown even after the update: not found, never installed. pkgnames output that only
+        // starts with the name (hello-traditional) does not count.
+        std::fs::write(d.join("after-update"), "hello-traditional\n").expect("w");
+        let e = pm
+            .install_one("hello", &lim, &mut |_| {})
+            .expect_err("absent");
+        assert_eq!(e, InstallError::NotFound("hello".into()));
+        let l = log();
+        assert!(l.contains("apt-cache pkgnames -- hello\n"), "{l}");
+        assert!(
+            l.contains("apt-get update -q -o APT::Update::Error-Mode=any\n"),
+            "{l}"
+        );
+        assert!(!l.contains("install"), "{l}");
+
+        // An unreachable repository fails the request.
+        std::fs::remove_file(d.join("known")).expect("rm");
+        std::fs::write(d.join("update-fails"), "").expect("w");
+        let e = pm
+            .install_one("hello", &lim, &mut |_| {})
+            .expect_err("update");
+        assert!(
+            matches!(&e, InstallError::Update(m) if m.contains("Failed to fetch")),
+            "{e}"
+        );
+        std::fs::remove_file(d.join("update-fails")).expect("rm");
+
+        // Known; a plan that removes something is refused before the real install.
+        std::fs::write(d.join("known"), "hello\nhello-traditional\n").expect("w");
+        std::fs::write(d.join("log"), "").expect("w");
+        std::fs::write(
+            d.join("plan"),
+            "Inst hello (2.10-3 x [amd64])\nRemv bash [5.2]\n",
+        )
+        .expect("w");
+        let e = pm
+            .install_one("hello", &lim, &mut |_| {})
+            .expect_err("removal");
+        assert!(
+            matches!(&e, InstallError::WouldRemove { removals, .. } if removals == &["bash"]),
+            "{e}"
+        );
+        let l = log();
+        assert!(!l.contains("update"), "known names need no update: {l}");
+        assert_eq!(
+            l.lines().filter(|x| x.contains(" install ")).count(),
+            1,
+            "{l}"
+        );
+
+        // A clean plan: installed with the exact argv, changes recorded from the plan.
+        std::fs::write(d.join("log"), "").expect("w");
+        std::fs::write(
+            d.join("plan"),
+            "Inst hello (2.10-3 x [amd64])\nInst libc6 [2.36-9] (2.36-9+deb12u4 x [amd64])\n",
+        )
+        .expect("w");
+        let mut out = Vec::new();
+        let r = pm
+            .install_one("hello", &lim, &mut |l| out.push(l.to_string()))
+            .expect("install");
+        assert_eq!(
+            r.changes,
+            vec!["hello 2.10-3", "libc6 2.36-9 -> 2.36-9+deb12u4"]
+        );
+        assert!(
+            out.iter().any(|l| l == "Setting up hello (2.10-3) ..."),
+            "{out:?}"
+        );
+        let real = log()
+            .lines()
+            .find(|l| l.starts_with("apt-get install") && !l.contains(" -s "))
+            .expect("real install")
+            .to_string();
+        assert_eq!(
+            real,
+            "apt-get install -y -q --no-remove --no-install-recommends -o DPkg::Lock::Timeout=60 \
+             -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- hello"
+        );
+
+        // Nothing planned: already installed, no install run.
+        std::fs::write(d.join("log"), "").expect("w");
+        std::fs::write(d.join("plan"), "").expect("w");
+        let r = pm.install_one("hello", &lim, &mut |_| {}).expect("noop");
+        assert!(r.already_installed);
+        assert_eq!(
+            log()
+                .lines()
+                .filter(|l| l.starts_with("apt-get install"))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn dnf_demands_an_exact_repoquery_name_and_uses_install_n() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let dnf = d.join("dnf");
+        std::fs::write(
+            &dnf,
+            format!(
+                "#!/bin/sh\necho \"dnf $*\" >> {0}/log\n[ \"$1\" = repoquery ] && {{ cat {0}/provides; exit 0; }}\nexit 0\n",
+                d.display()
+            ),
+        )
+        .expect("w");
+        std::fs::set_permissions(&dnf, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let pm = CommandPackageManager {
+            program: dnf,
+            flavor: Flavor::Dnf,
+        };
+        // `webserver` resolves only through a Provides: repoquery names another package.
+        std::fs::write(d.join("provides"), "httpd\n").expect("w");
+        let e = pm
+            .install_one("webserver", &InstallLimits::default(), &mut |_| {})
+            .expect_err("provide");
+        assert_eq!(e, InstallError::NotFound("webserver".into()));
+        std::fs::write(d.join("provides"), "mod_ssl\n").expect("w");
+        pm.install_one("mod_ssl", &InstallLimits::default(), &mut |_| {})
+            .expect("install");
+        let log = std::fs::read_to_string(d.join("log")).expect("log");
+        assert!(
+            log.contains("dnf repoquery -q --qf %{name} -- mod_ssl\n"),
+            "{log}"
+        );
+        assert!(
+            log.contains("dnf install-n -y --setopt=install_weak_deps=False --setopt=exit_on_lock=True -- mod_ssl\n"),
+            "{log}"
+        );
+        assert!(!log.contains("allowerasing"), "{log}");
+    }
 }
