@@ -383,14 +383,17 @@ fn run_window(cmd: WindowCommand) -> anyhow::Result<ExitCode> {
                     "group {client_group} does not exist: only root may ask for installs"
                 );
             }
-            let (listener, how) = match window::listen_fd().context("socket activation")? {
-                Some(l) => (l, "systemd socket activation"),
-                None => (
-                    window::service::bind(&rd, gid)
-                        .with_context(|| format!("binding {}", rd.socket().display()))?,
-                    "bound by the service",
-                ),
-            };
+            let (listener, how) =
+                match clawster_agent::host::socket::from_systemd("clawster-window.socket")
+                    .context("socket activation")?
+                {
+                    Some(l) => (l, "systemd socket activation"),
+                    None => (
+                        window::service::bind(&rd, gid)
+                            .with_context(|| format!("binding {}", rd.socket().display()))?,
+                        "bound by the service",
+                    ),
+                };
             tracing::info!(
                 clawster_check = "window.serve",
                 clawster_status = "ok",

@@ -35,7 +35,6 @@
 pub mod http;
 pub mod install;
 pub mod json;
-mod listen;
 pub mod policy;
 
 use std::collections::{HashSet, VecDeque};
@@ -180,10 +179,10 @@ pub fn listener(opts: &Options) -> Result<(UnixListener, String), GuardError> {
         path: opts.listen.clone(),
         source,
     };
-    match listen::from_systemd().map_err(err)? {
+    match crate::host::socket::from_systemd("clawster-docker-guard.socket").map_err(err)? {
         Some(l) => Ok((l, "socket from systemd".into())),
         None => Ok((
-            listen::bind(&opts.listen).map_err(err)?,
+            crate::host::socket::bind(&opts.listen, None).map_err(err)?,
             opts.listen.display().to_string(),
         )),
     }
@@ -347,15 +346,15 @@ struct Caller {
 }
 
 fn caller_of(s: &UnixStream) -> Caller {
-    match rustix::net::sockopt::socket_peercred(s) {
+    match crate::host::socket::Peer::of(s) {
         Ok(c) => {
-            let pid = c.pid.as_raw_nonzero().get();
+            let pid = c.pid;
             let container = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
                 .ok()
                 .and_then(|t| policy::container_id_from_cgroup(&t));
             Caller {
                 pid,
-                uid: c.uid.as_raw(),
+                uid: c.uid,
                 container,
             }
         }

@@ -144,7 +144,7 @@ fn harness() -> Harness {
         upstream: up,
         policy,
     };
-    let l = listen::bind(&guard).expect("bind guard");
+    let l = crate::host::socket::bind(&guard, None).expect("bind guard");
     std::thread::spawn(move || serve(opts, l, || {}));
     Harness {
         _dir: dir,

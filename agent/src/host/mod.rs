@@ -1,5 +1,6 @@
 //! The process boundaries every capability of the agent shares, in one place: systemd over D-Bus
-//! ([`systemd`]), the package manager ([`packages`]) and users and groups ([`accounts`]). nf_tables
+//! ([`systemd`]), the package manager ([`packages`]), users and groups ([`accounts`]), and the
+//! Unix sockets our services listen on (socket activation, peer credentials: [`socket`]). nf_tables
 //! lives in `clawster_core::nft` because the NAT agent needs it too.
 //!
 //! Each boundary is a trait or a small set of functions with its real implementation here and
@@ -8,4 +9,5 @@
 
 pub mod accounts;
 pub mod packages;
+pub mod socket;
 pub mod systemd;

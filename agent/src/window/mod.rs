@@ -29,4 +29,3 @@ pub mod units;
 
 pub use name::{validate_name, validate_name_bytes};
 pub use protocol::parse_request;
-pub use sys::listen_fd;

@@ -10,7 +10,6 @@
 //! few ms) even when no request comes, and records the expiry.
 
 use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -59,30 +58,7 @@ struct Shared {
 /// given mode 0660 and owner root:`gid`, then renamed into place, so it is never reachable with
 /// looser permissions.
 pub fn bind(rd: &RunDir, gid: Option<u32>) -> io::Result<UnixListener> {
-    std::fs::create_dir_all(&rd.dir)?;
-    let final_path = rd.socket();
-    let tmp = rd.dir.join(format!(".window.sock.{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
-    let l = UnixListener::bind(&tmp);
-    rustix::process::umask(old);
-    let l = l?;
-    if let Some(g) = gid {
-        std::os::unix::fs::chown(&tmp, None, Some(g))?;
-    }
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
-    if let Ok(m) = std::fs::symlink_metadata(&final_path) {
-        use std::os::unix::fs::FileTypeExt;
-        if !m.file_type().is_socket() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io::Error::other(format!(
-                "{} exists and is not a socket",
-                final_path.display()
-            )));
-        }
-    }
-    std::fs::rename(&tmp, &final_path)?;
-    Ok(l)
+    crate::host::socket::bind(&rd.socket(), gid)
 }
 
 /// Serves until `stop` is set (checked after each connection and timer tick).
@@ -218,18 +194,13 @@ fn expiry_loop(shared: &Shared, stop: &AtomicBool) {
 }
 
 fn peer(stream: &UnixStream) -> io::Result<Caller> {
-    let cred = rustix::net::sockopt::socket_peercred(stream)?;
-    let groups = super::sys::peer_groups(stream)?;
-    let pid = cred.pid.as_raw_nonzero().get();
-    let command = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "?".into());
+    let p = crate::host::socket::Peer::of(stream)?;
     Ok(Caller {
-        uid: cred.uid.as_raw(),
-        gid: cred.gid.as_raw(),
-        pid,
-        groups,
-        command,
+        command: p.command(),
+        uid: p.uid,
+        gid: p.gid,
+        pid: p.pid,
+        groups: p.groups,
     })
 }
 
@@ -440,8 +411,7 @@ fn record(rd: &RunDir, id: &str, i: Installed) {
 
 /// True when `path` is a socket (for tests and `status`).
 pub fn is_socket(path: &Path) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
+    crate::host::socket::is_socket(path)
 }
 
 #[cfg(test)]
