@@ -33,7 +33,6 @@
 //! prerouting because with `route_localnet=0` the kernel drops such packets as martians before
 //! input (facts/host.md section 6); they guard against `route_localnet=1`.
 
-use clawster_core::fs::{ensure_dir, write_atomic, Ownership};
 use clawster_core::logging::Status;
 use clawster_core::nft::expr::{
     self, ct_state, Expr, BASE_NETWORK, BASE_TRANSPORT, CT_STATUS_DNAT, META_IIFNAME, NFPROTO_IPV4,
@@ -264,12 +263,9 @@ fn apply_ufw(ctx: &Ctx<'_>, plan: ufw::Plan, rep: &mut ApplyReport) {
 
 fn apply_nft(ctx: &Ctx<'_>, rep: &mut ApplyReport) {
     let r = (|| -> Result<(Status, String), String> {
-        let dir = ctx.root.path(UNIT_DIR);
-        ensure_dir(&dir, Ownership::root(0o755)).map_err(|e| format!("{e:#}"))?;
-        let mut changed = write_atomic(
-            &dir.join(FIREWALL_UNIT),
-            FIREWALL_UNIT_TEXT.as_bytes(),
-            Ownership::root(0o644),
+        let mut changed = sd_files::write_unit_files(
+            &ctx.root,
+            &[(FIREWALL_UNIT, FIREWALL_UNIT_TEXT.as_bytes())],
         )
         .map_err(|e| format!("{e:#}"))?
         .changed();

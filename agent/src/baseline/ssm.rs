@@ -43,24 +43,8 @@ fn enable_as_files(ctx: &Ctx<'_>, unit: &str) -> Result<Vec<String>, String> {
             .map_err(|e| e.to_string())?
             .display()
     );
-    let mut made = Vec::new();
-    for target in sd_files::wanted_by(&unit_text(ctx, unit)) {
-        let wants = ctx
-            .root
-            .path(sd_files::UNIT_DIR)
-            .join(format!("{target}.wants"));
-        clawster_core::fs::ensure_dir(&wants, clawster_core::fs::Ownership::root(0o755))
-            .map_err(|e| format!("{e:#}"))?;
-        let link = wants.join(unit);
-        if std::fs::read_link(&link).ok().as_deref() == Some(std::path::Path::new(&host_path)) {
-            continue;
-        }
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&host_path, &link)
-            .map_err(|e| format!("symlink {}: {e}", link.display()))?;
-        made.push(format!("{} -> {host_path}", link.display()));
-    }
-    Ok(made)
+    sd_files::enable_file_as_files(&ctx.root, unit, &host_path, &unit_text(ctx, unit))
+        .map_err(|e| format!("{e:#}"))
 }
 
 fn enabled_as_files(ctx: &Ctx<'_>, unit: &str) -> bool {

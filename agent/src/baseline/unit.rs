@@ -4,11 +4,10 @@
 //! answering under it); the audit checks that the installed file is ours, byte for byte, and
 //! notes the one outbound request the gateway makes that no setting turns off.
 
-use clawster_core::fs::{ensure_dir, write_atomic, Ownership};
 use clawster_core::logging::Status;
 
 use super::{ApplyReport, BaselineError, Ctx, Finding, GATEWAY_UNIT};
-use crate::host::systemd::UNIT_DIR;
+use crate::host::systemd::{write_unit_files, UNIT_DIR};
 
 /// The gateway's unit as shipped.
 pub const GATEWAY_UNIT_TEXT: &str = include_str!("../../../systemd/openclaw-gateway.service");
@@ -21,13 +20,7 @@ const ID: &str = "gateway.unit";
 
 /// Writes the unit (root 0644); a live host reloads systemd when it changed.
 pub fn apply(ctx: &Ctx<'_>, rep: &mut ApplyReport) -> Result<(), BaselineError> {
-    let dir = ctx.root.path(UNIT_DIR);
-    ensure_dir(&dir, Ownership::root(0o755))?;
-    let o = write_atomic(
-        &dir.join(GATEWAY_UNIT),
-        GATEWAY_UNIT_TEXT.as_bytes(),
-        Ownership::root(0o644),
-    )?;
+    let o = write_unit_files(&ctx.root, &[(GATEWAY_UNIT, GATEWAY_UNIT_TEXT.as_bytes())])?;
     if o.changed() && ctx.live {
         if let Err(e) = ctx.sd().and_then(|sd| sd.reload()) {
             rep.record(

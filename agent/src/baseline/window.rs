@@ -64,24 +64,13 @@ pub fn apply(ctx: &Ctx<'_>, rep: &mut ApplyReport) {
         let mut o = units::write_units(&ctx.root).map_err(|e| format!("{e:#}"))?;
         o = o.or(accounts::add_system_group(&ctx.root, CLIENT_GROUP)?);
         o = o.or(accounts::add_user_to_group(&ctx.root, USER, CLIENT_GROUP)?);
-        if ctx.live {
-            let sd = ctx.sd()?;
-            if o.changed() || sd.unit_file_state(SOCKET_UNIT)? != "enabled" {
-                sd.enable(units::ENABLE)?;
-                sd.reload()?;
-                o = WriteOutcome::Changed;
-            }
-            let st = sd.active_state(SOCKET_UNIT)?;
-            if st != "active" {
-                sd.start_no_block(SOCKET_UNIT)?;
-                o = WriteOutcome::Changed;
-            }
-        } else {
-            let made = sd_files::enable_as_files(&ctx.root, &units::unit_files())
-                .map_err(|e| format!("{e:#}"))?;
-            if !made.is_empty() {
-                o = WriteOutcome::Changed;
-            }
+        let sd = if ctx.live { Some(ctx.sd()?) } else { None };
+        let (started, _) =
+            sd_files::enable_and_start(&ctx.root, sd, SOCKET_UNIT, units::SOCKET_TEXT)?;
+        if started {
+            o = WriteOutcome::Changed;
+        }
+        if !ctx.live {
             rep.left_for_boot
                 .push(format!("{SOCKET_UNIT} listens from boot (sockets.target)"));
         }

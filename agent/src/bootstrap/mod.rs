@@ -510,61 +510,27 @@ fn window_step(opts: &Options, b: &Boundaries<'_>, report: &mut Report) -> anyho
             wu::CLIENT_GROUP
         ),
     );
-    if !opts.live || opts.no_start {
-        match crate::host::systemd::enable_as_files(root, &wu::unit_files()) {
-            Ok(made) => report.record(
-                "window.units",
-                if made.is_empty() {
-                    Status::Ok
-                } else {
-                    Status::Changed
-                },
-                format!(
-                    "{} enabled as files; it listens from the next boot",
-                    wu::SOCKET_UNIT
-                ),
-            ),
-            Err(e) => report.record("window.units", Status::Failed, format!("{e:#}")),
+    let sd = if opts.live && !opts.no_start {
+        match &b.systemd {
+            Ok(sd) => Some(*sd),
+            Err(e) => {
+                report.record(
+                    "window.units",
+                    Status::Failed,
+                    format!("no systemd over D-Bus: {e}"),
+                );
+                return Ok(());
+            }
         }
-        return Ok(());
-    }
-    let sd = match &b.systemd {
-        Ok(sd) => *sd,
-        Err(e) => {
-            report.record(
-                "window.units",
-                Status::Failed,
-                format!("no systemd over D-Bus: {e}"),
-            );
-            return Ok(());
-        }
+    } else {
+        None
     };
-    let result = (|| -> Result<(Status, String), String> {
-        let changes = sd.enable(wu::ENABLE)?;
-        sd.reload()?;
-        let state = sd.active_state(wu::SOCKET_UNIT)?;
-        let start = if state == "active" {
-            format!("{} already listening", wu::SOCKET_UNIT)
-        } else {
-            let job = sd.start_no_block(wu::SOCKET_UNIT)?;
-            format!("start of {} queued as {job}", wu::SOCKET_UNIT)
-        };
-        let st = if changes.is_empty() && state == "active" {
-            Status::Ok
-        } else {
-            Status::Changed
-        };
-        Ok((
-            st,
-            format!(
-                "enabled {} ({} changes); {start}",
-                wu::SOCKET_UNIT,
-                changes.len()
-            ),
-        ))
-    })();
-    match result {
-        Ok((st, msg)) => report.record("window.units", st, msg),
+    match crate::host::systemd::enable_and_start(root, sd, wu::SOCKET_UNIT, wu::SOCKET_TEXT) {
+        Ok((changed, msg)) => report.record(
+            "window.units",
+            if changed { Status::Changed } else { Status::Ok },
+            msg,
+        ),
         Err(e) => report.record("window.units", Status::Failed, e),
     }
     Ok(())

@@ -6,6 +6,7 @@
 
 use clawster_core::fs::{ensure_dir, write_atomic, FsError, HostRoot, Ownership, WriteOutcome};
 
+use crate::host::systemd::write_unit_files;
 pub use crate::host::systemd::UNIT_DIR;
 /// The Docker drop-in (host path).
 pub const DOCKER_DROPIN: &str = "/etc/systemd/system/docker.service.d/10-clawster-sysbox.conf";
@@ -17,14 +18,11 @@ pub const MAIN_UNIT: &str = "sysbox.service";
 
 /// Writes the units (root:root 0644) and the Docker drop-in.
 pub fn write_units(root: &HostRoot, units: &[(String, Vec<u8>)]) -> Result<WriteOutcome, FsError> {
-    let dir = root.path(UNIT_DIR);
-    if !dir.exists() {
-        ensure_dir(&dir, Ownership::root(0o755))?;
-    }
-    let mut outcome = WriteOutcome::Unchanged;
-    for (name, text) in units {
-        outcome = outcome.or(write_atomic(&dir.join(name), text, Ownership::root(0o644))?);
-    }
+    let files: Vec<(&str, &[u8])> = units
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_slice()))
+        .collect();
+    let mut outcome = write_unit_files(root, &files)?;
     let dropin = root.path(DOCKER_DROPIN);
     let ddir = dropin.parent().expect("drop-in has a parent");
     if !ddir.exists() {

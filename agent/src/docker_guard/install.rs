@@ -3,10 +3,10 @@
 //! and the socket enabled and started. The service itself is started by its socket on the
 //! task's first connection.
 
-use clawster_core::fs::{ensure_dir, write_atomic, HostRoot, Ownership, WriteOutcome};
+use clawster_core::fs::{ensure_dir, HostRoot, Ownership};
 use clawster_core::logging::Status;
 
-use crate::host::systemd::{enable_as_files, Systemd, UNIT_DIR};
+use crate::host::systemd::{enable_and_start, write_unit_files, Systemd, UNIT_DIR};
 
 use super::policy::DEFAULT_BIND_ROOT;
 use super::UNITS;
@@ -18,55 +18,25 @@ pub const SOCKET_UNIT: &str = "clawster-docker-guard.socket";
 /// `systemd` is given (enable, reload, start without waiting), else as files (offline root or
 /// `--no-start`). Returns the step's status and message; `Err` names what failed.
 pub fn install(root: &HostRoot, systemd: Option<&dyn Systemd>) -> Result<(Status, String), String> {
-    let dir = root.path(UNIT_DIR);
-    if !dir.exists() {
-        ensure_dir(&dir, Ownership::root(0o755)).map_err(|e| e.to_string())?;
-    }
-    let mut changed = WriteOutcome::Unchanged;
-    for (name, text) in UNITS {
-        changed =
-            changed.or(
-                write_atomic(&dir.join(name), text.as_bytes(), Ownership::root(0o644))
-                    .map_err(|e| e.to_string())?,
-            );
-    }
+    let files: Vec<(&str, &[u8])> = UNITS.iter().map(|(n, t)| (*n, t.as_bytes())).collect();
+    let mut changed = write_unit_files(root, &files)
+        .map_err(|e| format!("{e:#}"))?
+        .changed();
     for d in ["/var/lib/clawster", DEFAULT_BIND_ROOT] {
         let p = root.path(d);
         if !p.exists() {
-            changed =
-                changed.or(ensure_dir(&p, Ownership::root(0o700)).map_err(|e| e.to_string())?);
+            changed |= ensure_dir(&p, Ownership::root(0o700))
+                .map_err(|e| format!("{e:#}"))?
+                .changed();
         }
     }
-    let units: Vec<(String, Vec<u8>)> = UNITS
+    let text = UNITS
         .iter()
-        .filter(|(n, _)| *n == SOCKET_UNIT)
-        .map(|(n, t)| (n.to_string(), t.as_bytes().to_vec()))
-        .collect();
-    let how = match systemd {
-        None => {
-            let made = enable_as_files(root, &units).map_err(|e| e.to_string())?;
-            if !made.is_empty() {
-                changed = WriteOutcome::Changed;
-            }
-            "enabled as files; listens from the next boot".to_string()
-        }
-        Some(sd) => {
-            let ch = sd.enable(&[SOCKET_UNIT])?;
-            sd.reload()?;
-            if !ch.is_empty() {
-                changed = WriteOutcome::Changed;
-            }
-            let state = sd.active_state(SOCKET_UNIT)?;
-            if state == "active" {
-                format!("{SOCKET_UNIT} already listening")
-            } else {
-                let job = sd.start_no_block(SOCKET_UNIT)?;
-                changed = WriteOutcome::Changed;
-                format!("start of {SOCKET_UNIT} queued as {job}")
-            }
-        }
-    };
-    let st = if changed.changed() {
+        .find(|(n, _)| *n == SOCKET_UNIT)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| format!("{SOCKET_UNIT} is not among the shipped units"))?;
+    let (started, how) = enable_and_start(root, systemd, SOCKET_UNIT, text)?;
+    let st = if changed || started {
         Status::Changed
     } else {
         Status::Ok

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use clawster_core::fs::{ensure_dir, FsError, HostRoot, Ownership};
+use clawster_core::fs::{ensure_dir, write_atomic, FsError, HostRoot, Ownership, WriteOutcome};
 
 /// Where our units live (never `/lib/...`: on a merged-/usr host that is a symlink we must not
 /// touch, and on a split one not every systemd build scans it).
@@ -241,6 +241,20 @@ fn valid_unit_name(n: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b':'))
 }
 
+/// Writes unit files (root:root 0644, atomically, unchanged files left alone) to
+/// `/etc/systemd/system` under `root`.
+pub fn write_unit_files(root: &HostRoot, units: &[(&str, &[u8])]) -> Result<WriteOutcome, FsError> {
+    let dir = root.path(UNIT_DIR);
+    if !dir.exists() {
+        ensure_dir(&dir, Ownership::root(0o755))?;
+    }
+    let mut outcome = WriteOutcome::Unchanged;
+    for (name, text) in units {
+        outcome = outcome.or(write_atomic(&dir.join(name), text, Ownership::root(0o644))?);
+    }
+    Ok(outcome)
+}
+
 /// Enables units as files: `<target>.wants/<unit>` symlinks to `/etc/systemd/system/<unit>`.
 /// Returns the symlinks created or corrected.
 pub fn enable_as_files(
@@ -249,29 +263,74 @@ pub fn enable_as_files(
 ) -> Result<Vec<String>, FsError> {
     let mut made = Vec::new();
     for (name, text) in units {
-        for target in wanted_by(&String::from_utf8_lossy(text)) {
-            if !valid_unit_name(&target) {
-                continue;
-            }
-            let wants = root.path(UNIT_DIR).join(format!("{target}.wants"));
-            if !wants.exists() {
-                ensure_dir(&wants, Ownership::root(0o755))?;
-            }
-            let link = wants.join(name);
-            let dest = format!("{UNIT_DIR}/{name}");
-            if std::fs::read_link(&link).ok().as_deref() == Some(Path::new(&dest)) {
-                continue;
-            }
-            // Create under a temporary name and rename over, so a killed run leaves no half state.
-            let tmp = wants.join(format!(".{name}.clawster-tmp"));
-            let _ = std::fs::remove_file(&tmp);
-            std::os::unix::fs::symlink(&dest, &tmp)
-                .map_err(|e| FsError::new("symlink", &tmp, e))?;
-            std::fs::rename(&tmp, &link).map_err(|e| FsError::new("rename into", &link, e))?;
-            made.push(format!("{} -> {dest}", link.display()));
-        }
+        let dest = format!("{UNIT_DIR}/{name}");
+        made.extend(enable_file_as_files(
+            root,
+            name,
+            &dest,
+            &String::from_utf8_lossy(text),
+        )?);
     }
     Ok(made)
+}
+
+/// Enables one unit whose file is at `dest` (a host path: ours in `/etc/systemd/system`, or a
+/// vendor unit under `/usr/lib/systemd/system`) as files, from its `[Install] WantedBy=`.
+/// Returns the symlinks created or corrected.
+pub fn enable_file_as_files(
+    root: &HostRoot,
+    name: &str,
+    dest: &str,
+    text: &str,
+) -> Result<Vec<String>, FsError> {
+    let mut made = Vec::new();
+    for target in wanted_by(text) {
+        if !valid_unit_name(&target) {
+            continue;
+        }
+        let wants = root.path(UNIT_DIR).join(format!("{target}.wants"));
+        if !wants.exists() {
+            ensure_dir(&wants, Ownership::root(0o755))?;
+        }
+        let link = wants.join(name);
+        if std::fs::read_link(&link).ok().as_deref() == Some(Path::new(dest)) {
+            continue;
+        }
+        // Create under a temporary name and rename over, so a killed run leaves no half state.
+        let tmp = wants.join(format!(".{name}.clawster-tmp"));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(dest, &tmp).map_err(|e| FsError::new("symlink", &tmp, e))?;
+        std::fs::rename(&tmp, &link).map_err(|e| FsError::new("rename into", &link, e))?;
+        made.push(format!("{} -> {dest}", link.display()));
+    }
+    Ok(made)
+}
+
+/// Enables `unit` (whose shipped text is `text`) and starts it unless it is already active.
+/// Live (`sd` given): EnableUnitFiles, Reload, then StartUnit without waiting on the job.
+/// Offline (`None`: an image being baked, or `--no-start`): the enablement symlinks, so it starts
+/// at the next boot. Returns whether anything changed and what was done.
+pub fn enable_and_start(
+    root: &HostRoot,
+    sd: Option<&dyn Systemd>,
+    unit: &str,
+    text: &str,
+) -> Result<(bool, String), String> {
+    let Some(sd) = sd else {
+        let made = enable_as_files(root, &[(unit.to_string(), text.as_bytes().to_vec())])
+            .map_err(|e| format!("{e:#}"))?;
+        return Ok((
+            !made.is_empty(),
+            format!("{unit} enabled as files; it starts at the next boot"),
+        ));
+    };
+    let changes = sd.enable(&[unit])?;
+    sd.reload()?;
+    if sd.active_state(unit)? == "active" {
+        return Ok((!changes.is_empty(), format!("{unit} enabled and active")));
+    }
+    let job = sd.start_no_block(unit)?;
+    Ok((true, format!("{unit} enabled; start queued as {job}")))
 }
 
 /// True when every `WantedBy=` symlink of the unit exists and points at our unit file.

@@ -5,6 +5,7 @@
 
 use clawster_core::fs::{ensure_dir, write_atomic, FsError, HostRoot, Ownership, WriteOutcome};
 
+use crate::host::systemd::write_unit_files;
 pub use crate::host::systemd::UNIT_DIR;
 
 /// The socket unit (enabled; pulls the service in on the first connection).
@@ -32,32 +33,26 @@ pub fn unit_files() -> Vec<(String, Vec<u8>)> {
     ]
 }
 
-/// The units to enable (over D-Bus or as files): the socket only.
-pub const ENABLE: &[&str] = &[SOCKET_UNIT];
-
 /// Writes both units to `/etc/systemd/system` and the sysusers.d file (root:root 0644, atomic,
 /// unchanged files left alone). Creating the group itself is `host::accounts::add_system_group`.
 pub fn write_units(root: &HostRoot) -> Result<WriteOutcome, FsError> {
-    let mut outcome = WriteOutcome::Unchanged;
-    for (dir, files) in [
-        (UNIT_DIR, unit_files()),
-        (
-            "/etc/sysusers.d",
-            vec![(
-                "clawster-window.conf".to_string(),
-                SYSUSERS_TEXT.as_bytes().to_vec(),
-            )],
-        ),
-    ] {
-        let d = root.path(dir);
-        if !d.exists() {
-            ensure_dir(&d, Ownership::root(0o755))?;
-        }
-        for (name, text) in files {
-            outcome = outcome.or(write_atomic(&d.join(name), &text, Ownership::root(0o644))?);
-        }
+    let units = write_unit_files(
+        root,
+        &[
+            (SOCKET_UNIT, SOCKET_TEXT.as_bytes()),
+            (SERVICE_UNIT, SERVICE_TEXT.as_bytes()),
+        ],
+    )?;
+    let conf = root.path(SYSUSERS_CONF);
+    let dir = conf.parent().expect("sysusers.d file has a directory");
+    if !dir.exists() {
+        ensure_dir(dir, Ownership::root(0o755))?;
     }
-    Ok(outcome)
+    Ok(units.or(write_atomic(
+        &conf,
+        SYSUSERS_TEXT.as_bytes(),
+        Ownership::root(0o644),
+    )?))
 }
 
 #[cfg(test)]
