@@ -312,6 +312,16 @@ fn container_calls_are_checked_and_forwarded_by_id() {
         h.next_seen().1,
         format!("/v1.44/containers/{OWNED_ID}/start")
     );
+    // An owned inspect is answered with the response the check judged: one upstream call.
+    let (st, body) = h.exchange(
+        &mut s,
+        b"GET /v1.44/containers/mine/json HTTP/1.1\r\n\r\n",
+        100,
+    );
+    assert_eq!(st, 200);
+    assert!(String::from_utf8_lossy(&body).contains(OWNED_ID));
+    assert_eq!(h.next_seen().1, "/v1.44/containers/mine/json");
+    h.nothing_seen();
     // Someone else's container: 403 for start, 404 for inspect, nothing but the lookup upstream.
     let (st, _) = h.exchange(
         &mut s,
