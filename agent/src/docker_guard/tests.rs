@@ -22,7 +22,7 @@ struct Harness {
 const OWNED_ID: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 const OTHER_ID: &str = "2222222222222222222222222222222222222222222222222222222222222222";
 
-fn respond(method: &str, target: &str) -> Vec<u8> {
+fn respond(method: &str, target: &str, dir: &std::path::Path) -> Vec<u8> {
     let json = |status: &str, body: String| {
         format!(
             "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -46,6 +46,15 @@ fn respond(method: &str, target: &str) -> Vec<u8> {
             inspect(OWNED_ID, true)
         }
         (_, t) if t.ends_with("/containers/theirs/json") => inspect(OTHER_ID, false),
+        (_, t) if t.ends_with("/containers/planted/json") => {
+            // Owned, but its bind source became a symlink after create.
+            let body = format!(
+                "{{\"Id\":\"{OWNED_ID}\",\"Config\":{{\"Labels\":{{\"{}\":\"openclaw\"}}}},\"HostConfig\":{{\"Binds\":[\"{}:/workspace\"]}}}}",
+                policy::OWNER_LABEL,
+                dir.join("state/link").display()
+            );
+            json("200 OK", body)
+        }
         (_, t)
             if t.contains("/containers/")
                 && t.ends_with("/json")
@@ -70,10 +79,12 @@ fn respond(method: &str, target: &str) -> Vec<u8> {
 
 fn fake_upstream(path: PathBuf, tx: mpsc::Sender<Seen>) {
     let l = UnixListener::bind(&path).expect("bind upstream");
+    let dir = path.parent().expect("dir").to_path_buf();
     std::thread::spawn(move || {
         for s in l.incoming() {
             let Ok(s) = s else { return };
             let tx = tx.clone();
+            let dir = dir.clone();
             std::thread::spawn(move || {
                 let mut p = Peer::new(s);
                 loop {
@@ -120,7 +131,7 @@ fn fake_upstream(path: PathBuf, tx: mpsc::Sender<Seen>) {
                         .expect("out");
                         return;
                     }
-                    p.s.write_all(&respond(&req.method, &req.target))
+                    p.s.write_all(&respond(&req.method, &req.target, &dir))
                         .expect("respond");
                 }
             });
@@ -312,6 +323,16 @@ fn container_calls_are_checked_and_forwarded_by_id() {
         h.next_seen().1,
         format!("/v1.44/containers/{OWNED_ID}/start")
     );
+    // An owned inspect is answered with the response the check judged: one upstream call.
+    let (st, body) = h.exchange(
+        &mut s,
+        b"GET /v1.44/containers/mine/json HTTP/1.1\r\n\r\n",
+        100,
+    );
+    assert_eq!(st, 200);
+    assert!(String::from_utf8_lossy(&body).contains(OWNED_ID));
+    assert_eq!(h.next_seen().1, "/v1.44/containers/mine/json");
+    h.nothing_seen();
     // Someone else's container: 403 for start, 404 for inspect, nothing but the lookup upstream.
     let (st, _) = h.exchange(
         &mut s,
@@ -327,6 +348,23 @@ fn container_calls_are_checked_and_forwarded_by_id() {
     );
     assert_eq!(st, 404, "{}", String::from_utf8_lossy(&body));
     assert_eq!(h.next_seen().1, "/v1.44/containers/theirs/json");
+    h.nothing_seen();
+    // start re-checks bind sources: a symlink planted in the workspace since create.
+    let state = h.guard.parent().expect("dir").join("state");
+    std::fs::create_dir_all(&state).expect("state");
+    std::os::unix::fs::symlink("/etc", state.join("link")).expect("symlink");
+    let (st, body) = h.exchange(
+        &mut s,
+        b"POST /v1.44/containers/planted/start HTTP/1.1\r\n\r\n",
+        100,
+    );
+    assert_eq!(st, 403);
+    assert!(
+        String::from_utf8_lossy(&body).contains("start.binds"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(h.next_seen().1, "/v1.44/containers/planted/json");
     h.nothing_seen();
     // An exec id the guard did not create.
     let (st, _) = h.exchange(&mut s, b"GET /v1.44/exec/nope/json HTTP/1.1\r\n\r\n", 100);
