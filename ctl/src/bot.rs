@@ -22,8 +22,10 @@ pub const DEFAULT_INSTANCE_TYPE: &str = "t3.small";
 pub const ROOT_VOLUME_GB: u32 = 30;
 /// ALB idle timeout: above OpenClaw's ~60 s WebSocket heartbeat.
 pub const ALB_IDLE_TIMEOUT_SECONDS: u32 = 120;
-/// The container image (Phase 1: stock Node image, OpenClaw installed at start).
-pub const CONTAINER_IMAGE: &str = "node:22-slim";
+/// The container image (Phase 1: stock Node image, OpenClaw installed at start). OpenClaw
+/// 2026.9.x needs Node 24.16+ or 26.1+ (its `engines`; under older Node it stops at once because
+/// `node:sqlite` is missing), so the image is Node 24.
+pub const CONTAINER_IMAGE: &str = "node:24-slim";
 /// Name of the OpenClaw container in the task definition.
 pub const CONTAINER_NAME: &str = "openclaw";
 /// The OpenClaw release the task installs: pinned, because the docker guard on the host lets

@@ -381,7 +381,7 @@ fn gateway_token_and_config_are_secrets_by_full_arn() {
 fn container_command_installs_pinned_openclaw_and_no_docker() {
     let t = http();
     let c = &props(&t, "TaskDefinition")["ContainerDefinitions"][0];
-    assert_eq!(c["Image"], "node:22-slim");
+    assert_eq!(c["Image"], "node:24-slim");
     let cmd = c["Command"][0].as_str().unwrap();
     assert!(!cmd.contains("docker.io"), "{cmd}");
     assert!(cmd.contains("apt-get install -y --no-install-recommends git"));
