@@ -63,7 +63,10 @@ enum Command {
     /// service installs PKG if it is on the list. The window locks itself at its expiry (also
     /// across service restarts; never across a reboot) and can be closed at once. Every event is
     /// a journal record (CLAWSTER_CHECK=window.*).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clawster-agent window open --pkgs nginx --ttl 10m   # operator, as root\n  clawster-agent window install nginx                 # the bot"
+    )]
     Window(WindowCommand),
 
     /// Write one test record to the journal and say where logging goes.
@@ -365,8 +368,15 @@ fn run_window(cmd: WindowCommand) -> anyhow::Result<ExitCode> {
             let reason = state::check_reason(&reason)?;
             let rd = RunDir::new(dir.run_dir);
             let now = Now::read().context("reading the clocks")?;
-            let o = window::ops::open(&rd, &now, packages, ttl, reason, 0)
-                .context("storing the window")?;
+            let o = window::ops::open(
+                &rd,
+                &now,
+                packages,
+                ttl,
+                reason,
+                rustix::process::getuid().as_raw(),
+            )
+            .context("storing the window")?;
             let w = &o.window;
             if let Some((id, exp)) = &o.replaced {
                 println!(
