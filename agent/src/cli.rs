@@ -67,7 +67,10 @@ pub enum Command {
     /// service installs PKG if it is on the list. The window locks itself at its expiry (also
     /// across service restarts; never across a reboot) and can be closed at once. Every event is
     /// a journal record (CLAWSTER_CHECK=window.*).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clawster-agent window open --pkgs nginx --ttl 10m   # operator, as root\n  clawster-agent window install nginx                 # the bot"
+    )]
     Window(WindowCommand),
     /// The bot's Docker socket: a filtering Docker Engine API proxy.
     ///

@@ -300,8 +300,15 @@ fn run_window(cmd: WindowCommand) -> anyhow::Result<ExitCode> {
             let reason = state::check_reason(&reason)?;
             let rd = RunDir::new(dir.run_dir);
             let now = Now::read().context("reading the clocks")?;
-            let o = window::ops::open(&rd, &now, packages, ttl, reason, 0)
-                .context("storing the window")?;
+            let o = window::ops::open(
+                &rd,
+                &now,
+                packages,
+                ttl,
+                reason,
+                rustix::process::getuid().as_raw(),
+            )
+            .context("storing the window")?;
             let w = &o.window;
             if let Some((id, exp)) = &o.replaced {
                 println!(

@@ -266,3 +266,72 @@ fn one_install_at_a_time_and_bounded_waits() {
     assert_eq!(first.join().unwrap().0, 0);
     assert_eq!(slow.calls(), vec!["aa"]);
 }
+
+#[test]
+fn opening_again_replaces_and_close_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let rd = RunDir::new(dir.path());
+    let now = Now::read().unwrap();
+    let first = ops::open(
+        &rd,
+        &now,
+        vec!["hello".into()],
+        Duration::from_secs(60),
+        String::new(),
+        0,
+    )
+    .unwrap();
+    assert!(first.replaced.is_none());
+    let second = ops::open(
+        &rd,
+        &now,
+        vec!["nginx".into()],
+        Duration::from_secs(60),
+        String::new(),
+        0,
+    )
+    .unwrap();
+    assert_eq!(
+        second.replaced.as_ref().map(|(id, _)| id.as_str()),
+        Some(first.window.id.as_str())
+    );
+    let st = ops::status(&rd, &now);
+    assert_eq!(
+        (st.state.as_str(), st.packages.clone()),
+        ("open", vec!["nginx".to_string()])
+    );
+    assert_eq!(ops::close(&rd, &now).unwrap().was, "open");
+    assert_eq!(ops::close(&rd, &now).unwrap().was, "locked");
+    assert_eq!(ops::status(&rd, &now).state, "locked");
+    // A window that is locked is not "replaced" by the next open.
+    let third = ops::open(
+        &rd,
+        &now,
+        vec!["hello".into()],
+        Duration::from_secs(60),
+        String::new(),
+        0,
+    )
+    .unwrap();
+    assert!(third.replaced.is_none());
+    // close with an unreadable state removes it and stays locked.
+    std::fs::write(rd.state(), b"junk").unwrap();
+    assert_eq!(ops::close(&rd, &now).unwrap().was, "unreadable");
+    assert_eq!(rd.load(), Loaded::None);
+    assert!(ops::render_status(&ops::status(&rd, &now)).contains("locked (no window is open)"));
+}
+
+#[test]
+fn refresh_from_open_is_answered_at_once() {
+    let s = Server::start(Duration::ZERO, Duration::from_secs(5));
+    let t = Instant::now();
+    let r = ops::poke(&s.rd);
+    if rustix::process::geteuid().is_root() {
+        r.expect("refresh answered");
+    } else {
+        let e = r.expect_err("refresh is for root");
+        assert!(e.contains("refresh is for root"), "{e}");
+    }
+    // A request that never ends would only be refused after the 10 s read timeout.
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}

@@ -477,6 +477,12 @@ fn maintenance_window_on_a_booted_host() -> Result<()> {
             "no {check} record"
         );
     }
+    // `open` and `close` wake the service with a well-formed request (never a refusal).
+    let bad: Vec<&Value> = recs
+        .iter()
+        .filter(|r| field(r, "REASON").starts_with("malformed"))
+        .collect();
+    assert!(bad.is_empty(), "malformed requests: {bad:?}");
     let refused = recs
         .iter()
         .find(|r| field(r, "DECISION") == "refused" && field(r, "CALLER_UID") != "0")

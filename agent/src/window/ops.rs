@@ -106,6 +106,8 @@ pub fn poke(rd: &RunDir) -> Result<(), String> {
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
     s.write_all(b"refresh\n")
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    // End of the request: the service reads until the writing side is shut.
+    let _ = s.shutdown(std::net::Shutdown::Write);
     let mut reply = String::new();
     s.read_to_string(&mut reply)
         .map_err(|e| format!("{}: {e}", path.display()))?;

@@ -287,8 +287,10 @@ fn handle(shared: &Shared, mut stream: UnixStream) {
     if let Err(e) = validate_name(&package) {
         return refuse(&mut stream, &package, &format!("invalid name: {e}"), None);
     }
-    let judge = || -> Result<(String, i64), String> {
-        let now = Now::read().map_err(|e| format!("cannot read the clock: {e}"))?;
+    // Ok((id, expiry)) when allowed; Err((reason, the open window's id and expiry if any)).
+    type Judged = Result<(String, i64), (String, Option<(String, i64)>)>;
+    let judge = || -> Judged {
+        let now = Now::read().map_err(|e| (format!("cannot read the clock: {e}"), None))?;
         let loaded = opts.run_dir.load();
         match loaded.verdict(&now) {
             Verdict::Open(_) => {
@@ -296,18 +298,24 @@ fn handle(shared: &Shared, mut stream: UnixStream) {
                 if w.packages.iter().any(|p| p == &package) {
                     Ok((w.id.clone(), w.expires_at))
                 } else {
-                    Err(format!(
-                        "package {package:?} is not on the window's list ({})",
-                        w.packages.join(", ")
+                    Err((
+                        format!(
+                            "package {package:?} is not on the window's list ({})",
+                            w.packages.join(", ")
+                        ),
+                        Some((w.id.clone(), w.expires_at)),
                     ))
                 }
             }
-            Verdict::Locked(r) | Verdict::Expired(r) => Err(r),
+            Verdict::Locked(r) | Verdict::Expired(r) => Err((r, None)),
         }
     };
     let (id, expires) = match judge() {
         Ok(w) => w,
-        Err(reason) => return refuse(&mut stream, &package, &reason, None),
+        Err((reason, w)) => {
+            let w = w.as_ref().map(|(i, e)| (i.as_str(), *e));
+            return refuse(&mut stream, &package, &reason, w);
+        }
     };
 
     // One install at a time; the window is judged again once it is our turn.
@@ -335,7 +343,7 @@ fn handle(shared: &Shared, mut stream: UnixStream) {
     };
     let (id, expires) = match judge() {
         Ok(w) => w,
-        Err(reason) => return refuse(&mut stream, &package, &reason, Some((&id, expires))),
+        Err((reason, _)) => return refuse(&mut stream, &package, &reason, Some((&id, expires))),
     };
     audit::request(
         &caller,
