@@ -6,6 +6,7 @@
 
 pub mod bot;
 pub mod cfn;
+pub mod cli;
 pub mod commands;
 pub mod manifest;
 pub mod names;

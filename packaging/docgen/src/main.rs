@@ -14,6 +14,7 @@ fn commands() -> Vec<clap::Command> {
     vec![
         clawster_agent::cli::Cli::command(),
         clawster_nat_agent::cli::Cli::command(),
+        clawsterctl::cli::Cli::command(),
     ]
 }
 
