@@ -236,45 +236,33 @@ fn wait_health(host: &TestHost, what: &str) -> Result<()> {
 
 /// Starts the real gateway through the operator's wrapper (so as openclaw, with the baseline's
 /// config) in a transient scope: see the module doc for why not under its unit yet.
-fn start_gateway_scope(host: &TestHost) -> Result<()> {
+fn start_gateway_scope(host: &TestHost, unit: &str) -> Result<()> {
     sh_ok(
         host,
-        "cd / && setsid -f systemd-run --scope --unit=openclaw-probe --quiet /usr/local/bin/openclaw gateway --port 18789 >/run/openclaw-probe.log 2>&1 </dev/null",
+        &format!("cd / && setsid -f systemd-run --scope --unit={unit} --quiet /usr/local/bin/openclaw gateway --port 18789 >/run/openclaw-probe.log 2>&1 </dev/null"),
     )?;
     Ok(())
 }
 
-fn stop_gateway_scope(host: &TestHost) -> Result<()> {
-    host.exec(&["systemctl", "stop", "openclaw-probe.scope"])?;
+fn stop_gateway_scope(host: &TestHost, unit: &str) -> Result<()> {
+    host.exec(&["systemctl", "stop", &format!("{unit}.scope")])?;
     wait_for("the probe gateway to stop", T, || {
         Ok(!listening(host, 18789)?)
     })?;
     Ok(())
 }
 
-/// The Node process of the probe gateway (the wrapper's exec chain ends in it).
+/// The probe gateway's main process (its process title is `openclaw-gateway`; its workers share
+/// its uid, capabilities and no_new_privs).
 fn gateway_pid(host: &TestHost) -> Result<String> {
-    let cg = host.exec_ok(&[
-        "systemctl",
-        "show",
-        "-p",
-        "ControlGroup",
-        "--value",
-        "openclaw-probe.scope",
-    ])?;
-    let procs = sh_ok(
+    let out = sh_ok(
         host,
-        &format!("cat /sys/fs/cgroup{}/cgroup.procs", cg.trim()),
+        "for p in /proc/[0-9]*; do case \"$(readlink $p/exe)\" in */node) tr '\\0' ' ' < $p/cmdline | grep -q '^openclaw-gateway' && echo ${p#/proc/};; esac; done",
     )?;
-    for pid in procs.split_whitespace() {
-        if sh_ok(host, &format!("readlink /proc/{pid}/exe"))?
-            .trim()
-            .ends_with("/node")
-        {
-            return Ok(pid.to_string());
-        }
-    }
-    anyhow::bail!("no node process in the probe scope: {procs}")
+    out.split_whitespace()
+        .next()
+        .map(str::to_string)
+        .context("no openclaw-gateway process found")
 }
 
 fn e2e(layout: Layout, tag: &str) -> Result<()> {
@@ -513,7 +501,7 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
     drop(server);
 
     // The real gateway with the baseline's config, as openclaw: loopback only.
-    start_gateway_scope(&host)?;
+    start_gateway_scope(&host, "openclaw-probe1")?;
     wait_health(&host, "first start")?;
     let pid = gateway_pid(&host)?;
     let pid = pid.as_str();
@@ -548,7 +536,7 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
     }
     let (code, on) = audit_json(&host)?;
     assert_eq!(code, 0, "audit with the gateway running: {on:#}");
-    stop_gateway_scope(&host)?;
+    stop_gateway_scope(&host, "openclaw-probe1")?;
 
     // Exposure: ours against seed 000's list alone, same run.
     host.write_file(
@@ -623,7 +611,6 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
     );
     for p in [
         "/var/lib/openclaw/state",
-        "/var/lib/openclaw/secrets/gateway-token",
         "/root/.bash_history",
         "/root/.aws",
         "/home/admin/.ssh/authorized_keys",
@@ -642,6 +629,10 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
             .trim(),
         "inactive"
     );
+    assert!(removed.contains(&"/var/lib/openclaw/secrets"));
+    assert!(!host
+        .path("/var/lib/openclaw/secrets/gateway-token")
+        .exists());
     assert_eq!(std::fs::read(host.path("/etc/machine-id"))?, b"");
     let out = agent(&host, &["prepare-image", "--remove", note])?;
     assert!(out.success(), "told to remove it, prepare-image passes");
@@ -651,9 +642,9 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
     // The gateway starts again from the kept config (a live apply makes a new token).
     let out = agent(&host, &["apply"])?;
     assert!(out.success());
-    start_gateway_scope(&host)?;
+    start_gateway_scope(&host, "openclaw-probe2")?;
     wait_health(&host, "after prepare-image")?;
-    stop_gateway_scope(&host)?;
+    stop_gateway_scope(&host, "openclaw-probe2")?;
     // enable-gateway: audit first, token, decision recorded, unit enabled and started over D-Bus.
     let out = agent(&host, &["enable-gateway"])?;
     assert!(out.success());
