@@ -9,12 +9,19 @@
 //! disabled and stopped; the wrapper runs OpenClaw as openclaw with the read-only config and
 //! refuses other users; a listener on 0.0.0.0 reachable from outside before and not after;
 //! spoofed 127.0.0.1 packets from outside dropped by our rule (its counter, read with `nft -j` as
-//! the oracle) while outbound connections keep working; after `enable-gateway` `/health` answers
-//! 200 on 127.0.0.1:18789 inside, the gateway runs as openclaw with no capabilities, and 18789
-//! and 22 are unreachable from outside; the gateway unit's exposure is below a unit with only
-//! seed 000's settings, in the same run; `prepare-image` on the host that ran the gateway removes
-//! the planted material, fails naming a key it was not told about, passes once told, and the
-//! gateway starts again from the kept config.
+//! the oracle) while outbound connections keep working; the real gateway, started through the
+//! wrapper with the baseline's config, answers `/health` 200 on 127.0.0.1:18789 inside, runs as
+//! openclaw with no capabilities and no_new_privs, binds loopback only, and 18789 and 22 are
+//! unreachable from outside; the gateway unit's exposure is below a unit with only seed 000's
+//! settings, in the same run; `prepare-image` on the host that ran the gateway removes the
+//! planted material, fails naming a key it was not told about, passes once told, and the gateway
+//! starts again from the kept config; `enable-gateway` then enables the unit over D-Bus.
+//!
+//! Open defect: under `openclaw-gateway.service` itself, OpenClaw 2026.9.6 exits 78 at start
+//! ("Failed migrating legacy shared auth store: ... owns this state directory"), independent of
+//! every sandbox setting, the environment and the unit's name, while the same command, user and
+//! config start in a scope. So the gateway checks above run it in a transient scope, and
+//! `gateway_unit_serves_health_after_enable_gateway` (ignored) reproduces the defect.
 //!
 //! The SSM agent cannot be installed here (not in Debian, no network but the package
 //! registries) and is not what this suite tests: a stand-in `amazon-ssm-agent.service` (a
