@@ -59,7 +59,10 @@ enum Command {
     Health(HealthArgs),
 
     /// The host security baseline (seed 000): apply it, audit it, prepare an image, enable the gateway.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clawster-agent baseline apply && clawster-agent baseline audit\n  clawster-agent baseline prepare-image --json"
+    )]
     Baseline(BaselineCommand),
     /// The package maintenance window: time-limited, allowlisted installs for the bot.
     ///
@@ -149,20 +152,18 @@ enum BaselineCommand {
     /// A malformed existing config (OpenClaw's JSON, UFW's files) stops the run before anything
     /// is written, naming the file, which is left byte for byte.
     /// Exit status: 0 done, 1 some control failed (see the report).
-    ///
-    /// Examples:
-    ///   clawster-agent baseline apply
-    ///   clawster-agent baseline apply --root /mnt/image --profile ecs-host
+    #[command(
+        after_help = "Examples:\n  clawster-agent baseline apply\n  clawster-agent baseline apply --root /mnt/image --profile ecs-host"
+    )]
     Apply(BaselineApplyArgs),
 
     /// Check every control: id, status (ok, failed, not-applicable, could-not-check), evidence, fix.
     ///
     /// The same checks go to the journal as health records (CLAWSTER_CHECK=baseline.<id>).
     /// Exit status: 0 all ok, 1 some failed, 2 could not check.
-    ///
-    /// Examples:
-    ///   clawster-agent baseline audit
-    ///   clawster-agent baseline audit --json --root /mnt/image
+    #[command(
+        after_help = "Examples:\n  clawster-agent baseline audit\n  clawster-agent baseline audit --json --root /mnt/image"
+    )]
     Audit(BaselineAuditArgs),
 
     /// Clean the host for a shared image, scan it for secrets, re-check permissions, audit.
@@ -174,19 +175,18 @@ enum BaselineCommand {
     /// Then scans /etc /home /root /var /opt /srv /usr/local /tmp for Telegram bot tokens, AWS
     /// keys, LLM API keys and private keys, and fails naming file and line (value masked) for
     /// any left. Exit status: 0 ready to share, 1 not.
-    ///
-    /// Examples:
-    ///   clawster-agent baseline prepare-image
-    ///   clawster-agent baseline prepare-image --root /mnt/image --remove /root/build-notes.txt
+    #[command(
+        after_help = "Examples:\n  clawster-agent baseline prepare-image\n  clawster-agent baseline prepare-image --root /mnt/image --remove /root/build-notes.txt"
+    )]
     PrepareImage(BaselineImageArgs),
 
     /// Enable and start the gateway after a passing audit (the operator's explicit step).
     ///
     /// Creates the gateway token (/var/lib/openclaw/secrets/gateway-token, 0600 openclaw) if
     /// there is none. Refuses while any other control fails. Live host only.
-    ///
-    /// Example:
-    ///   clawster-agent baseline enable-gateway && curl -s http://127.0.0.1:18789/health
+    #[command(
+        after_help = "Example:\n  clawster-agent baseline enable-gateway && curl -s http://127.0.0.1:18789/health"
+    )]
     EnableGateway,
 
     /// Load the nf_tables table inet clawster_hostfw (what clawster-firewall.service runs at boot).
