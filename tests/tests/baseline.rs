@@ -252,10 +252,14 @@ fn start_gateway_scope(host: &TestHost, unit: &str) -> Result<()> {
 }
 
 fn stop_gateway_scope(host: &TestHost, unit: &str) -> Result<()> {
-    host.exec(&["systemctl", "stop", &format!("{unit}.scope")])?;
-    wait_for("the probe gateway to stop", T, || {
-        Ok(!listening(host, 18789)?)
-    })?;
+    let stop = host.exec(&["systemctl", "stop", &format!("{unit}.scope")])?;
+    // The gateway drains for a few seconds after SIGTERM; a loaded machine stretches that.
+    wait_for(
+        "the probe gateway to stop",
+        Duration::from_secs(120),
+        || Ok(!listening(host, 18789)?),
+    )
+    .with_context(|| format!("systemctl stop {unit}.scope: {stop:?}"))?;
     Ok(())
 }
 
