@@ -253,12 +253,19 @@ fn start_gateway_scope(host: &TestHost, unit: &str) -> Result<()> {
 
 fn stop_gateway_scope(host: &TestHost, unit: &str) -> Result<()> {
     let stop = host.exec(&["systemctl", "stop", &format!("{unit}.scope")])?;
-    // The gateway drains for a few seconds after SIGTERM; a loaded machine stretches that.
-    wait_for(
-        "the probe gateway to stop",
-        Duration::from_secs(120),
-        || Ok(!listening(host, 18789)?),
-    )
+    // Once in four runs a gateway process outlived its scope's stop and kept 18789: end every
+    // process of the openclaw user on this (test-owned) host, then require the port free.
+    if wait_for("the probe gateway to stop", T, || {
+        Ok(!listening(host, 18789)?)
+    })
+    .is_err()
+    {
+        eprintln!("baseline[{:?}]: 18789 still open after stopping {unit}.scope; killing openclaw's processes", host.layout());
+        host.exec(&["pkill", "-KILL", "-u", "openclaw"])?;
+    }
+    wait_for("the probe gateway to stop", T, || {
+        Ok(!listening(host, 18789)?)
+    })
     .with_context(|| format!("systemctl stop {unit}.scope: {stop:?}"))?;
     Ok(())
 }
