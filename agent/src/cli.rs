@@ -58,7 +58,10 @@ pub enum Command {
     Health(HealthArgs),
 
     /// The host security baseline (seed 000): apply it, audit it, prepare an image, enable the gateway.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clawster-agent baseline apply && clawster-agent baseline audit\n  clawster-agent baseline prepare-image --json"
+    )]
     Baseline(BaselineCommand),
     /// The package maintenance window: time-limited, allowlisted installs for the bot.
     ///

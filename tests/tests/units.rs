@@ -99,6 +99,13 @@ fn shipped_units_verify_and_are_sandboxed() -> Result<()> {
             .into_owned();
         host.copy_in(&path, &format!("/usr/local/bin/{name}"), 0o755)?;
     }
+    // openclaw-gateway.service starts the OpenClaw CLI from its npm prefix; verify only needs the
+    // path to be executable (the real gateway runs under the baseline suite, tests/tests/baseline.rs).
+    host.write_file(
+        "/opt/openclaw/bin/openclaw",
+        b"#!/bin/sh\necho 'placeholder for the units suite' >&2\nexit 1\n",
+        0o755,
+    )?;
     for (src, dest) in &units {
         host.copy_in(src, dest, 0o644)?;
     }

@@ -320,6 +320,13 @@ pub fn audit_service(ctx: &Ctx<'_>) -> Finding {
             (true, false) => Finding::failed(id, format!("{ENABLED_MARKER} exists but {GATEWAY_UNIT} is not enabled"), "clawster-agent baseline enable-gateway"),
         };
     }
+    if sd_files::unit_file(&ctx.root, GATEWAY_UNIT).is_none() {
+        return Finding::failed(
+            id,
+            format!("{GATEWAY_UNIT} is not installed"),
+            "clawster-agent baseline apply (installs it disabled and stopped)",
+        );
+    }
     let sd = match ctx.sd() {
         Ok(s) => s,
         Err(e) => return Finding::unknown(id, e, "run on a host with systemd"),

@@ -101,7 +101,9 @@ pub fn audit(ctx: &Ctx<'_>) -> Finding {
             problems.push(format!("{UNIT_DIR}/{name} missing or not the shipped unit"));
         }
     }
-    if ctx.live {
+    if !problems.is_empty() {
+        // Units missing: systemd has nothing to say about them.
+    } else if ctx.live {
         match ctx.sd().and_then(|sd| {
             Ok((
                 sd.unit_file_state(SOCKET_UNIT)?,
