@@ -298,8 +298,8 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
     })?;
     host.copy_in(&agent_bin, "/usr/local/bin/clawster-agent", 0o755)?;
     // Node from npm links libatomic.so.1 (and libstdc++), which Ubuntu and Amazon Linux AMIs
-    // ship but this minimal test image lacks: give it the machine's copies (same Debian release).
-    // TODO(lead): add libatomic1 to the test host recipe and drop this.
+    // ship but this minimal test image lacks: give it the machine's copies (same Debian release;
+    // adding libatomic1 to the image recipe would rebuild every cached image for one suite).
     let mut copied = false;
     for lib in ["libatomic.so.1", "libstdc++.so.6"] {
         let guest = format!("/usr/lib/x86_64-linux-gnu/{lib}");
