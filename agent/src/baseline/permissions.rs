@@ -75,9 +75,9 @@ pub fn tighten_tree(dir: &Path, uid: u32, gid: u32) -> Result<usize, FsError> {
     Ok(changed)
 }
 
-/// Entries under `dir` that are not owned by uid or are open to group/others (first `limit`),
-/// and how many there are.
-pub fn loose_entries(dir: &Path, uid: u32, limit: usize) -> (Vec<String>, usize) {
+/// Entries under `dir` (symlinks skipped) not owned by `uid` or with any of the `forbidden` mode
+/// bits (first `limit`), and how many there are.
+pub fn loose_entries(dir: &Path, uid: u32, forbidden: u32, limit: usize) -> (Vec<String>, usize) {
     let mut out = Vec::new();
     let mut n = 0;
     let mut stack = vec![dir.to_path_buf()];
@@ -93,7 +93,7 @@ pub fn loose_entries(dir: &Path, uid: u32, limit: usize) -> (Vec<String>, usize)
             if m.file_type().is_symlink() {
                 continue;
             }
-            if m.uid() != uid || m.mode() & 0o077 != 0 {
+            if m.uid() != uid || m.mode() & forbidden != 0 {
                 n += 1;
                 if out.len() < limit {
                     out.push(format!(
@@ -185,7 +185,7 @@ pub fn audit(ctx: &Ctx<'_>) -> Finding {
         &mut problems,
     );
     for d in [STATE_DIR, LOG_DIR] {
-        let (list, n) = loose_entries(&ctx.root.path(d), uid, 3);
+        let (list, n) = loose_entries(&ctx.root.path(d), uid, 0o077, 3);
         if n > 0 {
             problems.push(format!(
                 "{n} entries under {d} not owner-only for openclaw, e.g. {}",

@@ -58,41 +58,6 @@ fn root_own_tree(dir: &Path) -> Result<usize, FsError> {
     Ok(n)
 }
 
-fn loose_tree(dir: &Path, limit: usize) -> (Vec<String>, usize) {
-    let mut out = Vec::new();
-    let mut n = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let Ok(m) = std::fs::symlink_metadata(&p) else {
-                continue;
-            };
-            if m.file_type().is_symlink() {
-                continue;
-            }
-            if m.uid() != 0 || m.mode() & 0o022 != 0 {
-                n += 1;
-                if out.len() < limit {
-                    out.push(format!(
-                        "{} {:o} uid {}",
-                        p.display(),
-                        m.mode() & 0o7777,
-                        m.uid()
-                    ));
-                }
-            }
-            if m.is_dir() {
-                stack.push(p);
-            }
-        }
-    }
-    (out, n)
-}
-
 /// Writes the wrapper and secures the install prefix.
 pub fn apply(ctx: &Ctx<'_>, rep: &mut ApplyReport) -> Result<(), BaselineError> {
     let w = ctx.root.path(WRAPPER);
@@ -159,7 +124,7 @@ pub fn audit(ctx: &Ctx<'_>) -> Finding {
         )),
         Err(e) => problems.push(format!("{OPT_DIR}: {e}")),
     }
-    let (list, n) = loose_tree(&ctx.root.path(OPT_DIR), 3);
+    let (list, n) = super::permissions::loose_entries(&ctx.root.path(OPT_DIR), 0, 0o022, 3);
     if n > 0 {
         problems.push(format!(
             "{n} entries under {OPT_DIR} not root-owned or writable by others, e.g. {}",
