@@ -497,7 +497,8 @@ impl fmt::Display for Target {
         for s in &self.segments {
             write!(f, "/{}", percent_encode(s))?;
         }
-        if self.segments.is_empty() {
+        // A bare version prefix (`/v1.44`) stays as it is: `/v1.44/` would not parse back.
+        if self.segments.is_empty() && self.version.is_none() {
             f.write_str("/")?;
         }
         for (i, (k, v)) in self.query.iter().enumerate() {
@@ -578,6 +579,28 @@ pub fn parse_target(target: &str) -> Result<Target, HttpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_targets_parse_back_to_themselves() {
+        // Found by the fuzz target: a bare version prefix was written as `/v1.44/`, which the
+        // parser refuses as an empty segment.
+        for t in [
+            "/v1.44?containers/json?all=1",
+            "/v1.44",
+            "/",
+            "/_ping",
+            "/v1.44/containers/json?all=1&filters=%7B%7D",
+            "/containers/a%20b/json?x=a+b",
+        ] {
+            let parsed = parse_target(t).expect(t);
+            let written = parsed.to_string();
+            assert_eq!(
+                parse_target(&written).expect(&written),
+                parsed,
+                "{t} -> {written}"
+            );
+        }
+    }
 
     #[test]
     fn parses_a_cli_request() {
