@@ -152,7 +152,16 @@ pub fn check_expiry(rd: &RunDir, now: &Now) -> Duration {
                             0
                         };
                         let mut w = *w;
-                        w.lock("expiry", now);
+                        // Say which it was: a request that comes after the lock reads the reason
+                        // from the state, and "expired at" would be wrong for another boot's window.
+                        w.lock(
+                            if w.boot_id != now.boot_id {
+                                "reboot"
+                            } else {
+                                "expiry"
+                            },
+                            now,
+                        );
                         match rd.save(&w) {
                             Ok(()) => audit::expire(&w.id, w.expires_at, latency, &why),
                             Err(e) => tracing::error!(

@@ -275,6 +275,7 @@ impl Window {
             let at = self.locked_at.map(fmt_utc).unwrap_or_default();
             return Verdict::Locked(match by {
                 "expiry" => format!("the window expired at {}", fmt_utc(self.expires_at)),
+                "reboot" => "the window was opened before the last reboot".to_string(),
                 "close" => format!("the window was closed by the operator at {at}"),
                 other => format!("the window was locked ({other}) at {at}"),
             });
@@ -595,6 +596,12 @@ mod tests {
         let mut closed = w.clone();
         closed.lock("close", &t0);
         assert!(matches!(closed.verdict(&t0), Verdict::Locked(r) if r.contains("closed")));
+        // Locked by the expiry thread because it belongs to another boot: the reason says so.
+        let mut rebooted = w.clone();
+        rebooted.lock("reboot", &t0);
+        assert!(
+            matches!(rebooted.verdict(&t0), Verdict::Locked(r) if r.contains("before the last reboot"))
+        );
         // A tampered expiry beyond 24h is not trusted.
         let mut far = w.clone();
         far.expires_boottime_ms = u64::MAX / 2;
