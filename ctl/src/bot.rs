@@ -567,6 +567,11 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
         r("GatewayTokenSecret"),
     );
     output("LogGroupName", "Log group of the bot", r("LogGroup"));
+    output(
+        "TargetGroupArn",
+        "Target group of the bot's task (clawsterctl deploy and status read its health)",
+        r("TargetGroup"),
+    );
 
     let transport = if https {
         "HTTPS with HTTP redirect".to_string()

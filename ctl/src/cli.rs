@@ -50,6 +50,169 @@ pub enum Command {
         #[command(flatten)]
         artifacts: ArtifactsArg,
     },
+
+    /// Deploy a bot to AWS: shared stack, uploads, config secret, bot stack, NAT check, start.
+    ///
+    /// Shows the plan's resources and monthly cost and asks before creating anything (--yes
+    /// agrees). Then, in order: the region's shared stack clawster-shared-REGION is created (or
+    /// reused; one in a failed state is deleted and made again only with consent); the release
+    /// binaries of --artifacts are uploaded to its bucket as soon as the bucket exists; the
+    /// OpenClaw configuration (your --openclaw-config file merged with the settings clawsterctl
+    /// owns) is stored in the secret clawster/BOT/config; the bot stack clawster-bot-BOT is
+    /// created, or updated through a change set (its changes are listed); once the NAT route is
+    /// live the service is raised to one task and followed until the load balancer's target is
+    /// healthy; the bot's URL is printed last.
+    ///
+    /// Ctrl-C or a failure while a stack is being created deletes that stack again (unless
+    /// --keep-on-failure); a second Ctrl-C exits at once. Credentials come from the standard AWS
+    /// chain (environment, --profile/AWS_PROFILE, SSO, roles); AWS_ENDPOINT_URL is honoured.
+    ///
+    /// Exit codes: 0 deployed, 1 failed, 2 bad usage or input (nothing changed), 130 interrupted.
+    #[command(
+        after_help = "Examples:\n  clawsterctl deploy my-bot --region us-east-1 --openclaw-config openclaw.json\n  clawsterctl deploy my-bot --region eu-west-1 --certificate-arn arn:aws:acm:eu-west-1:123456789012:certificate/ID --yes --json"
+    )]
+    Deploy(DeployArgs),
+
+    /// Show every bot of a region (stack, tasks, target health, URL, last failure), or one bot
+    /// in detail with its recent service events. Read-only.
+    ///
+    /// Exit codes: 0 every bot shown is healthy, 1 some are not (or there are none), 2 bad
+    /// usage.
+    #[command(
+        after_help = "Examples:\n  clawsterctl status --region us-east-1\n  clawsterctl status my-bot --region us-east-1 --json | jq .bots[0].last_failure"
+    )]
+    Status(StatusArgs),
+
+    /// Remove a bot (service to 0, its stack, its config secret), or with --shared the region's
+    /// shared stack once no bot stack imports its exports (its bucket is emptied first).
+    ///
+    /// Asks before deleting (--yes agrees). A stack stuck in DELETE_FAILED is deleted again with
+    /// the stuck resources retained, and those are listed for deleting by hand. Running it again
+    /// after it finished is harmless.
+    ///
+    /// Exit codes: 0 removed (or nothing was there), 1 failed, 2 bad usage, 130 interrupted.
+    #[command(
+        after_help = "Examples:\n  clawsterctl destroy my-bot --region us-east-1\n  clawsterctl destroy --shared --region us-east-1 --yes"
+    )]
+    Destroy(DestroyArgs),
+}
+
+/// Where the AWS calls go.
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// AWS region (else AWS_REGION, AWS_DEFAULT_REGION, or the profile's region).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<Region>,
+
+    /// Named profile of ~/.aws/config and ~/.aws/credentials (else AWS_PROFILE, else default).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+impl AwsArgs {
+    /// As the AWS layer takes them.
+    pub fn options(&self) -> crate::aws::AwsOptions {
+        crate::aws::AwsOptions {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+        }
+    }
+}
+
+/// `clawsterctl deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Bot name: at most 20 characters, lowercase letters, digits and hyphens, no hyphen at
+    /// either end.
+    #[arg(value_name = "BOT", allow_hyphen_values = true)]
+    pub name: BotName,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    #[command(flatten)]
+    pub artifacts: ArtifactsArg,
+
+    /// Your OpenClaw configuration (a JSON object: model provider, keys, channels). It is merged
+    /// with the settings clawsterctl owns; a value contradicting one of them is refused.
+    #[arg(long, value_name = "FILE")]
+    pub openclaw_config: Option<PathBuf>,
+
+    /// ACM certificate ARN (same region) for HTTPS on 443. Without it the load balancer serves
+    /// plain HTTP and the gateway token travels unencrypted.
+    #[arg(long, value_name = "ARN")]
+    pub certificate_arn: Option<CertificateArn>,
+
+    /// EC2 instance type of the bot host (x86_64 only).
+    #[arg(long, value_name = "TYPE", default_value = DEFAULT_INSTANCE_TYPE)]
+    pub instance_type: InstanceType,
+
+    /// TCP port of the OpenClaw gateway inside the task (1024-65535).
+    #[arg(long, value_name = "PORT", default_value = "18789")]
+    pub gateway_port: GatewayPort,
+
+    /// Agree to the plan (and to recreating a failed shared stack) without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Return right after asking ECS for the bot's task (`status` follows it later).
+    #[arg(long)]
+    pub detach: bool,
+
+    /// Bound of the whole run, e.g. 30m or 1h.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::pace::parse_timeout)]
+    pub timeout: std::time::Duration,
+
+    /// Leave a stack whose creation failed in place for inspection instead of deleting it.
+    #[arg(long)]
+    pub keep_on_failure: bool,
+
+    /// One JSON object per line (progress events and the result) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `clawsterctl status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// One bot in detail (default: every bot of the region).
+    #[arg(value_name = "BOT", allow_hyphen_values = true)]
+    pub name: Option<BotName>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// One JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `clawsterctl destroy`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["name", "shared"])))]
+pub struct DestroyArgs {
+    /// The bot to remove.
+    #[arg(value_name = "BOT", allow_hyphen_values = true)]
+    pub name: Option<BotName>,
+
+    /// Remove the region's shared stack instead (only when no bot uses it).
+    #[arg(long)]
+    pub shared: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Agree without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Bound of the whole run, e.g. 30m.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::pace::parse_timeout)]
+    pub timeout: std::time::Duration,
+
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,10 +8,15 @@ use anyhow::Context as _;
 use clawster_core::fs::{write_atomic, Ownership};
 use serde_json::Value;
 
+use crate::aws::Aws;
 use crate::bot::{self, BotOptions};
+use crate::cli::{AwsArgs, DeployArgs, DestroyArgs, StatusArgs};
+use crate::deploy::{self, DeployOptions, Fail};
 use crate::manifest::Release;
 use crate::names::{GatewayPort, Region};
+use crate::pace::Pace;
 use crate::plan::{self, PlanInput, Prices};
+use crate::progress::{Event, Style, Ui};
 use crate::{openclaw, shared};
 
 /// Pretty JSON with a final newline: the form templates are written and compared in.
@@ -81,4 +86,145 @@ pub fn emit(text: &str, out: Option<&PathBuf>) -> anyhow::Result<()> {
             stdout.flush().context("cannot write to stdout")
         }
     }
+}
+
+/// A yes/no question on the terminal; `None` when stdin or stderr is not a terminal.
+pub fn ask_terminal(question: &str) -> Option<bool> {
+    use std::io::{BufRead as _, IsTerminal as _};
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).ok()?;
+    Some(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Prints the end of a run and turns it into the exit code.
+fn finish(ui: &Ui, result: Result<String, Fail>) -> std::process::ExitCode {
+    match result {
+        Ok(summary) => {
+            ui.emit(Event::Finish {
+                ok: true,
+                summary,
+                next: Vec::new(),
+            });
+            std::process::ExitCode::SUCCESS
+        }
+        Err(f) => {
+            ui.emit(Event::Finish {
+                ok: false,
+                summary: f.message,
+                next: f.next,
+            });
+            std::process::ExitCode::from(f.code)
+        }
+    }
+}
+
+async fn connect(ui: &Ui, args: &AwsArgs) -> Result<Aws, std::process::ExitCode> {
+    Aws::connect(&args.options()).await.map_err(|e| {
+        let code = if e.kind == crate::aws::ErrorKind::Usage {
+            deploy::exit::USAGE
+        } else {
+            deploy::exit::FAILED
+        };
+        ui.emit(Event::Finish {
+            ok: false,
+            summary: e.message,
+            next: Vec::new(),
+        });
+        std::process::ExitCode::from(code)
+    })
+}
+
+/// `deploy`.
+pub fn deploy(args: DeployArgs) -> anyhow::Result<std::process::ExitCode> {
+    runtime()?.block_on(async move {
+        let pace = Pace::real();
+        pace.interrupt.listen_for_ctrl_c();
+        let ui = Ui::stdout(Style::detect(args.json), pace);
+        let aws = match connect(&ui, &args.aws).await {
+            Ok(a) => a,
+            Err(code) => return Ok(code),
+        };
+        let opts = DeployOptions {
+            bot: BotOptions {
+                name: args.name,
+                region: aws.region.clone(),
+                instance_type: args.instance_type,
+                certificate: args.certificate_arn,
+                gateway_port: args.gateway_port,
+            },
+            artifacts: args.artifacts.artifacts,
+            openclaw_config: args.openclaw_config,
+            yes: args.yes,
+            detach: args.detach,
+            timeout: args.timeout,
+            keep_on_failure: args.keep_on_failure,
+        };
+        if opts.bot.certificate.is_none() {
+            ui.warn("no --certificate-arn: the load balancer serves HTTP only and the gateway token travels in plaintext");
+        }
+        let result = deploy::run(&aws, &ui, &opts, &ask_terminal).await.map(|d| {
+            if d.detached {
+                format!(
+                    "bot {} requested; it answers at {} once healthy (`clawsterctl status {} --region {}` follows it)",
+                    opts.bot.name, d.url, opts.bot.name, opts.bot.region
+                )
+            } else {
+                format!("bot {} is running: {}", opts.bot.name, d.url)
+            }
+        });
+        Ok(finish(&ui, result))
+    })
+}
+
+/// `status`.
+pub fn status(args: StatusArgs) -> anyhow::Result<std::process::ExitCode> {
+    runtime()?.block_on(async move {
+        let ui = Ui::stdout(
+            if args.json { Style::Json } else { Style::Plain },
+            Pace::real(),
+        );
+        let aws = match connect(&ui, &args.aws).await {
+            Ok(a) => a,
+            Err(code) => return Ok(code),
+        };
+        match crate::status::run(&aws, args.name.as_ref(), args.json).await {
+            Ok((text, code)) => {
+                emit(&text, None)?;
+                Ok(std::process::ExitCode::from(code))
+            }
+            Err(f) => Ok(finish(&ui, Err(f))),
+        }
+    })
+}
+
+/// `destroy`.
+pub fn destroy(args: DestroyArgs) -> anyhow::Result<std::process::ExitCode> {
+    runtime()?.block_on(async move {
+        let pace = Pace::real();
+        pace.interrupt.listen_for_ctrl_c();
+        let ui = Ui::stdout(Style::detect(args.json), pace);
+        let aws = match connect(&ui, &args.aws).await {
+            Ok(a) => a,
+            Err(code) => return Ok(code),
+        };
+        let result = match (&args.name, args.shared) {
+            (Some(name), false) => {
+                crate::destroy::bot(&aws, &ui, name, args.yes, args.timeout, &ask_terminal).await
+            }
+            _ => crate::destroy::shared(&aws, &ui, args.yes, args.timeout, &ask_terminal).await,
+        };
+        Ok(finish(&ui, result))
+    })
 }

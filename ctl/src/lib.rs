@@ -4,13 +4,20 @@
 //! ([`names`]) and the release manifest ([`manifest`]) into CloudFormation JSON; [`plan`] prices
 //! and times a deployment. The binary parses arguments and calls [`commands`].
 
+pub mod aws;
 pub mod bot;
 pub mod cfn;
 pub mod cli;
 pub mod commands;
+pub mod deploy;
+pub mod destroy;
 pub mod manifest;
 pub mod names;
 pub mod openclaw;
+pub mod pace;
 pub mod plan;
+pub mod progress;
 pub mod shared;
+pub mod stack;
+pub mod status;
 pub mod userdata;

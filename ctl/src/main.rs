@@ -54,6 +54,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let text = commands::plan(&bot.options(), bots_in_region, &artifacts.artifacts)?;
             commands::emit(&text, None)?;
         }
+        Command::Deploy(args) => return commands::deploy(args),
+        Command::Status(args) => return commands::status(args),
+        Command::Destroy(args) => return commands::destroy(args),
     }
     Ok(ExitCode::SUCCESS)
 }

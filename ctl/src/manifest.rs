@@ -106,6 +106,8 @@ pub struct Release {
     pub agent: Artifact,
     /// `clawster-nat-agent` for the NAT instance.
     pub nat_agent: Artifact,
+    /// Every binary the manifest lists (deploy uploads the agents of every target).
+    pub artifacts: Vec<Artifact>,
 }
 
 impl Release {
@@ -154,6 +156,7 @@ impl Release {
             version: manifest.version.clone(),
             agent: pick(AGENT, BOT_TARGET)?,
             nat_agent: pick(NAT_AGENT, NAT_TARGET)?,
+            artifacts: manifest.artifacts.clone(),
         })
     }
 

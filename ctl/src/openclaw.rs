@@ -16,7 +16,11 @@ use crate::names::GatewayPort;
 /// - `auth.mode: token`: clients must present the gateway token (from `OPENCLAW_GATEWAY_TOKEN`);
 /// - `agents.defaults.sandbox.mode: all`: every session's tools run in a sandbox container
 ///   (created through the host's docker guard under the sysbox runtime); OpenClaw's default is
-///   off, which would run the bot's commands in the gateway's own container.
+///   off, which would run the bot's commands in the gateway's own container;
+/// - `gateway.terminal.enabled: false`: the Control UI's operator terminal defaults to on, which
+///   is a shell in the browser for anyone holding the token;
+/// - update checks, the model catalog refresh, telemetry and mDNS off: no traffic the operator
+///   did not ask for (../shared/facts/openclaw.md lists the hosts each one calls).
 pub fn config(port: GatewayPort, vpc_cidr: &str) -> Value {
     json!({
         "agents": {
@@ -29,8 +33,13 @@ pub fn config(port: GatewayPort, vpc_cidr: &str) -> Value {
             "bind": "lan",
             "port": port.get(),
             "trustedProxies": [vpc_cidr],
-            "auth": { "mode": "token" }
-        }
+            "auth": { "mode": "token" },
+            "terminal": { "enabled": false }
+        },
+        "update": { "checkOnStart": false },
+        "models": { "catalogRefresh": { "enabled": false } },
+        "telemetry": { "enabled": false },
+        "discovery": { "mdns": { "mode": "off" } }
     })
 }
 
@@ -46,6 +55,8 @@ mod tests {
         assert_eq!(c["gateway"]["trustedProxies"], json!(["10.0.0.0/16"]));
         assert_eq!(c["gateway"]["port"], 18789);
         assert_eq!(c["agents"]["defaults"]["sandbox"]["mode"], "all");
+        assert_eq!(c["gateway"]["terminal"]["enabled"], false);
+        assert_eq!(c["update"]["checkOnStart"], false);
         assert!(
             !c.to_string().to_lowercase().contains("token\":\""),
             "no token value in the config"

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: the fixture release, rendered templates, lookups.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod moto;
+pub mod sim;
+
 use std::path::PathBuf;
 
 use clawsterctl::bot::{self, BotOptions};

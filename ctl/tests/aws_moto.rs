@@ -1,0 +1,354 @@
+//! `clawsterctl deploy`, `status` and `destroy` end to end against the moto AWS emulator.
+//!
+//! The whole lifecycle of two bots in one region: the first deploy creates both stacks, the
+//! secret and the uploads and raises the service to one task; a second deploy of the same bot
+//! changes nothing and says so; a second bot reuses the shared stack; status lists both; destroy
+//! removes one bot and keeps the shared stack; `destroy --shared` refuses while a bot exists and
+//! then removes it. A canary value in the operator's OpenClaw file is searched for in every byte
+//! clawsterctl printed and in every template moto stored.
+//!
+//! moto never registers ECS tasks with a target group, so a helper thread plays that part: it
+//! registers a task address in each bot's target group once the stack exists (moto then reports
+//! the target healthy), as ECS would once the task started.
+//!
+//! moto's own CloudFormation cannot delete the shared stack (it leaves the internet gateway
+//! attached and the S3 gateway endpoint in the VPC, then refuses to delete the VPC with
+//! DependencyViolation), so the last step checks that `destroy --shared` empties the bucket and
+//! asks CloudFormation to delete, and reports moto's refusal as a failure; the successful delete
+//! is covered by the scripted tests (deploy_scripted.rs).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clawsterctl::aws::Aws;
+use common::moto::{release_dir, text, Moto};
+
+const CANARY: &str = "sk-ant-CANARY-7f3a9c1e5b";
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Registers every bot host in its target group, as ECS would, until stopped.
+fn registrar(moto: &Moto, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    let endpoint = moto.endpoint.clone();
+    std::thread::spawn(move || {
+        let rt = rt();
+        rt.block_on(async move {
+            let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .endpoint_url(&endpoint)
+                .http_client(clawsterctl::aws::https_client())
+                .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                    "testing", "testing", None, None, "moto",
+                ))
+                .load()
+                .await;
+            let aws = Aws::from_config(&conf, "us-east-1".parse().unwrap());
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok(stacks) = clawsterctl::stack::list(&aws, "clawster-bot-").await {
+                    for s in stacks {
+                        let Some(tg) = s.outputs.get("TargetGroupArn") else {
+                            continue;
+                        };
+                        // The task's address in a private subnet (awsvpc), as ECS registers it.
+                        let _ = aws
+                            .elb
+                            .register_targets()
+                            .target_group_arn(tg)
+                            .targets(
+                                aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                                    .id("10.0.16.10")
+                                    .port(18789)
+                                    .build(),
+                            )
+                            .send()
+                            .await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(1000)).await;
+            }
+        });
+    })
+}
+
+async fn templates(aws: &Aws) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in clawsterctl::stack::list(aws, "clawster-").await.unwrap() {
+        let t = aws
+            .cfn
+            .get_template()
+            .stack_name(&s.id)
+            .send()
+            .await
+            .unwrap();
+        out.push(t.template_body().unwrap_or_default().to_string());
+    }
+    out
+}
+
+#[test]
+fn lifecycle_of_two_bots_against_moto() {
+    let moto = Moto::start();
+    let work = tempfile::tempdir().unwrap();
+    let dist = release_dir(&work.path().join("dist"));
+    let dist = dist.to_str().unwrap();
+    let oc = work.path().join("openclaw.json");
+    std::fs::write(
+        &oc,
+        format!(
+            r#"{{"models": {{"providers": {{"anthropic": {{"apiKey": "{CANARY}"}}}}}},
+                "channels": {{"telegram": {{"enabled": true, "botToken": "{CANARY}-tg"}}}}}}"#
+        ),
+    )
+    .unwrap();
+    let oc = oc.to_str().unwrap();
+    let rt = rt();
+    let aws = rt.block_on(moto.aws());
+    let mut printed = String::new();
+    let mut stored_templates = Vec::new();
+
+    // No terminal and no --yes: nothing is created.
+    let out = moto.ctl(&[
+        "deploy",
+        "alpha",
+        "--artifacts",
+        dist,
+        "--openclaw-config",
+        oc,
+    ]);
+    printed += &text(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("no terminal to ask on"),
+        "{}",
+        text(&out)
+    );
+    assert!(rt
+        .block_on(clawsterctl::stack::list(&aws, "clawster-"))
+        .unwrap()
+        .is_empty());
+    assert!(rt
+        .block_on(
+            aws.secrets
+                .describe_secret()
+                .secret_id("clawster/alpha/config")
+                .send()
+        )
+        .is_err());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reg = registrar(&moto, stop.clone());
+    let deploy = |bot: &str| {
+        moto.ctl(&[
+            "deploy",
+            bot,
+            "--artifacts",
+            dist,
+            "--openclaw-config",
+            oc,
+            "--yes",
+            "--timeout",
+            "10m",
+        ])
+    };
+
+    // First bot: both stacks, the secret, the uploads, the service at 1.
+    let out = deploy("alpha");
+    printed += &text(&out);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("✓ shared stack clawster-shared-us-east-1: created"),
+        "{t}"
+    );
+    assert!(
+        t.contains("✓ release binaries: 4 uploaded, 0 already there"),
+        "{t}"
+    );
+    assert!(
+        t.contains("✓ configuration secret clawster/alpha/config: created"),
+        "{t}"
+    );
+    assert!(t.contains("✓ bot stack clawster-bot-alpha: created"), "{t}");
+    assert!(t.contains("✓ NAT route"), "{t}");
+    assert!(t.contains("✓ bot alpha is running: http://"), "{t}");
+    let shared = rt
+        .block_on(clawsterctl::stack::describe(
+            &aws,
+            "clawster-shared-us-east-1",
+        ))
+        .unwrap()
+        .expect("shared stack");
+    assert_eq!(shared.status, "CREATE_COMPLETE");
+    let bucket = shared.outputs["ArtifactsBucketName"].clone();
+    let objects = rt
+        .block_on(aws.s3.list_objects_v2().bucket(&bucket).send())
+        .unwrap();
+    let mut keys: Vec<&str> = objects.contents().iter().filter_map(|o| o.key()).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "artifacts/0.1.0/aarch64-unknown-linux-musl/clawster-agent",
+            "artifacts/0.1.0/aarch64-unknown-linux-musl/clawster-nat-agent",
+            "artifacts/0.1.0/x86_64-unknown-linux-musl/clawster-agent",
+            "artifacts/0.1.0/x86_64-unknown-linux-musl/clawster-nat-agent",
+        ]
+    );
+    let secret = rt
+        .block_on(
+            aws.secrets
+                .get_secret_value()
+                .secret_id("clawster/alpha/config")
+                .send(),
+        )
+        .unwrap();
+    let cfg: serde_json::Value = serde_json::from_str(secret.secret_string().unwrap()).unwrap();
+    assert_eq!(cfg["models"]["providers"]["anthropic"]["apiKey"], CANARY);
+    assert_eq!(cfg["gateway"]["terminal"]["enabled"], false);
+    assert_eq!(cfg["gateway"]["bind"], "lan");
+    let bot = rt
+        .block_on(clawsterctl::stack::describe(&aws, "clawster-bot-alpha"))
+        .unwrap()
+        .expect("bot stack");
+    assert!(
+        bot.parameters["OpenClawConfigSecretArn"].starts_with(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:clawster/alpha/config-"
+        ),
+        "full ARN with its suffix: {:?}",
+        bot.parameters
+    );
+    let svc = rt
+        .block_on(
+            aws.ecs
+                .describe_services()
+                .cluster(&bot.outputs["ClusterName"])
+                .services(&bot.outputs["ServiceName"])
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(svc.services()[0].desired_count(), 1);
+    stored_templates.extend(rt.block_on(templates(&aws)));
+
+    // The same deploy again: nothing changes, and it says so.
+    let out = deploy("alpha");
+    printed += &text(&out);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("= network ready (shared)"), "{t}");
+    assert!(t.contains("0 uploaded, 4 already there"), "{t}");
+    assert!(
+        t.contains("= bot stack clawster-bot-alpha: no changes"),
+        "{t}"
+    );
+    assert!(t.contains("new version stored"), "{t}");
+
+    // A second bot reuses the shared stack.
+    let out = deploy("beta");
+    printed += &text(&out);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("= network ready (shared)"), "{t}");
+    assert!(t.contains("✓ bot stack clawster-bot-beta: created"), "{t}");
+    stored_templates.extend(rt.block_on(templates(&aws)));
+
+    // Status lists both, healthy.
+    let out = moto.ctl(&["status"]);
+    printed += &text(&out);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("✓ alpha") && t.contains("✓ beta"), "{t}");
+    let out = moto.ctl(&["status", "beta", "--json"]);
+    printed += &text(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json");
+    assert_eq!(v["bots"][0]["bot"], "beta");
+    assert_eq!(v["bots"][0]["healthy"], true);
+    assert_eq!(v["bots"][0]["running"], 1);
+    stop.store(true, Ordering::SeqCst);
+    reg.join().unwrap();
+
+    // The shared stack stays while bots use it.
+    let out = moto.ctl(&["destroy", "--shared", "--yes"]);
+    printed += &text(&out);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("clawster-bot-alpha") && t.contains("clawster-bot-beta"),
+        "{t}"
+    );
+    assert!(rt
+        .block_on(clawsterctl::stack::describe(
+            &aws,
+            "clawster-shared-us-east-1"
+        ))
+        .unwrap()
+        .is_some());
+
+    // One bot goes; the other and the shared stack stay.
+    let out = moto.ctl(&["destroy", "alpha", "--yes"]);
+    printed += &text(&out);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(rt
+        .block_on(clawsterctl::stack::describe(&aws, "clawster-bot-alpha"))
+        .unwrap()
+        .is_none());
+    assert!(rt
+        .block_on(
+            aws.secrets
+                .describe_secret()
+                .secret_id("clawster/alpha/config")
+                .send()
+        )
+        .is_err());
+    assert!(rt
+        .block_on(clawsterctl::stack::describe(&aws, "clawster-bot-beta"))
+        .unwrap()
+        .is_some());
+    // Destroying it again is harmless.
+    let out = moto.ctl(&["destroy", "alpha", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("nothing to destroy"), "{}", text(&out));
+
+    let out = moto.ctl(&["destroy", "beta", "--yes"]);
+    printed += &text(&out);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = moto.ctl(&["destroy", "--shared", "--yes"]);
+    printed += &text(&out);
+    let t = text(&out);
+    assert!(t.contains("✓ artifacts bucket clawster-artifacts-123456789012-us-east-1: 4 object version(s) deleted"), "{t}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "moto cannot delete this VPC: {t}"
+    );
+    assert!(t.contains("DependencyViolation"), "{t}");
+    // Emptied, and moto deleted it before giving up on the VPC.
+    match rt.block_on(aws.s3.list_object_versions().bucket(&bucket).send()) {
+        Ok(v) => assert!(v.versions().is_empty(), "the bucket was emptied"),
+        Err(e) => assert_eq!(
+            aws_sdk_s3::error::ProvideErrorMetadata::code(&e),
+            Some("NoSuchBucket"),
+            "{e:?}"
+        ),
+    }
+
+    // The secret's content is nowhere but in the secret.
+    assert!(
+        !printed.contains("CANARY"),
+        "clawsterctl printed the secret:\n{printed}"
+    );
+    assert!(stored_templates.len() >= 3);
+    for t in &stored_templates {
+        assert!(!t.contains("CANARY"), "a stored template holds the secret");
+    }
+    println!("{printed}");
+}

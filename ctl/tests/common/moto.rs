@@ -1,0 +1,164 @@
+//! The moto AWS emulator in server mode, started on a free loopback port for one test and killed
+//! when dropped, and the pieces the emulator tests share: a release directory with real files
+//! and hashes, and an `Aws` pointed at the emulator.
+//!
+//! moto comes from the venv `tests/setup-host` makes from tests/deps/moto.requirements.txt
+//! (`$CLAWSTER_CACHE/venvs/moto`); a missing one fails the test saying how to install it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+/// A running moto server.
+#[derive(Debug)]
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// A private HOME (no ~/.aws of the machine is read).
+    pub home: tempfile::TempDir,
+}
+
+fn moto_server() -> PathBuf {
+    let cache = std::env::var_os("CLAWSTER_CACHE")
+        .map_or_else(|| PathBuf::from("/var/tmp/clawster"), PathBuf::from);
+    let candidates = [
+        std::env::var_os("CLAWSTER_MOTO").map(PathBuf::from),
+        Some(cache.join("venvs/moto/bin/moto_server")),
+    ];
+    candidates
+        .iter()
+        .flatten()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "moto_server is not installed (looked for {candidates:?}). Run tests/setup-host: \
+                 it installs tests/deps/moto.requirements.txt into $CLAWSTER_CACHE/venvs/moto, \
+                 or point CLAWSTER_MOTO at a moto_server"
+            )
+        })
+}
+
+impl Moto {
+    /// Starts moto on a free port of 127.0.0.1 and waits until it accepts connections.
+    pub fn start() -> Self {
+        let port = {
+            let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("free port");
+            l.local_addr().unwrap().port()
+        };
+        let log = std::env::temp_dir().join(format!("clawster-moto-{port}.log"));
+        let child = Command::new(moto_server())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("moto log"))
+            .spawn()
+            .expect("start moto_server");
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let until = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < until,
+                "moto_server did not listen on {addr} within 60 s (log: {})",
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Environment for clawsterctl and the SDK: the emulator, dummy keys, no profile files.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let home = self.home.path().display().to_string();
+        for f in ["no-config", "no-credentials"] {
+            let _ = std::fs::write(self.home.path().join(f), "");
+        }
+        vec![
+            ("AWS_ENDPOINT_URL".into(), self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("AWS_CONFIG_FILE".into(), format!("{home}/no-config")),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE".into(),
+                format!("{home}/no-credentials"),
+            ),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("HOME".into(), home),
+            ("CI".into(), "true".into()),
+            ("NO_COLOR".into(), "1".into()),
+        ]
+    }
+
+    /// Runs clawsterctl against the emulator.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_clawsterctl"));
+        c.args(args).stdin(Stdio::null()).env_clear();
+        c.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        for (k, v) in self.env() {
+            c.env(k, v);
+        }
+        c.output().expect("run clawsterctl")
+    }
+
+    /// An `Aws` for the test's own checks, pointed at the emulator.
+    pub async fn aws(&self) -> clawsterctl::aws::Aws {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .http_client(clawsterctl::aws::https_client())
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .load()
+            .await;
+        clawsterctl::aws::Aws::from_config(&conf, "us-east-1".parse().unwrap())
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A release directory with real (small) files for both agents on both targets, and a manifest
+/// whose sizes and hashes match them.
+pub fn release_dir(dir: &Path) -> PathBuf {
+    let mut artifacts = Vec::new();
+    for name in ["clawster-agent", "clawster-nat-agent"] {
+        for target in ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"] {
+            let rel = format!("{target}/{name}");
+            let path = dir.join(&rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let body = format!("#!/bin/false\n# stand-in for {name} ({target})\n").repeat(50);
+            std::fs::write(&path, &body).unwrap();
+            artifacts.push(serde_json::json!({
+                "name": name, "target": target, "version": "0.1.0",
+                "size": body.len(), "sha256": hex::encode(Sha256::digest(body.as_bytes())),
+                "path": rel,
+            }));
+        }
+    }
+    let manifest = serde_json::json!({ "version": "0.1.0", "artifacts": artifacts });
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    dir.to_path_buf()
+}
+
+/// stdout and stderr of a run, for messages and secret searches.
+pub fn text(out: &Output) -> String {
+    format!(
+        "--- stdout\n{}--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
