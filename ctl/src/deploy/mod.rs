@@ -731,31 +731,29 @@ async fn bot_stack(
     let deadline = opts.timeout;
     let label = format!("bot stack {name}");
     let mut existing = found.bot.clone();
-    if let Some(s) = existing.clone() {
-        match stack::health(&s.status) {
-            Health::Busy => {
-                ui.step(
-                    "bot",
-                    &label,
-                    Mark::Running,
-                    Some(format!("waiting for {}", s.status)),
-                );
-                let mut w = Watch::new(
-                    &s.name,
-                    &s.id,
-                    busy_op(&s.status),
-                    stack::newest_event(aws, &s.id).await?,
-                );
-                match w.wait(aws, ui, &pace, deadline).await {
-                    Ok(i) => existing = Some(i).filter(|i| i.status != "DELETE_COMPLETE"),
-                    Err(StackError::Failed(f)) => {
-                        existing = stack::describe(aws, &s.id).await?;
-                        ui.warn(format!("the earlier operation on {name} failed: {f}"));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+    if let Some(s) = existing
+        .clone()
+        .filter(|s| stack::health(&s.status) == Health::Busy)
+    {
+        ui.step(
+            "bot",
+            &label,
+            Mark::Running,
+            Some(format!("waiting for {}", s.status)),
+        );
+        let mut w = Watch::new(
+            &s.name,
+            &s.id,
+            busy_op(&s.status),
+            stack::newest_event(aws, &s.id).await?,
+        );
+        match w.wait(aws, ui, &pace, deadline).await {
+            Ok(i) => existing = Some(i).filter(|i| i.status != "DELETE_COMPLETE"),
+            Err(StackError::Failed(f)) => {
+                existing = stack::describe(aws, &s.id).await?;
+                ui.warn(format!("the earlier operation on {name} failed: {f}"));
             }
-            _ => {}
+            Err(e) => return Err(e.into()),
         }
     }
     if let Some(s) = existing.clone() {

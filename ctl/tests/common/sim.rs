@@ -231,6 +231,9 @@ pub fn stack_step(at: u64, name: &str, status: &str, reason: Option<&str>) -> St
     res(at, name, "AWS::CloudFormation::Stack", status, reason)
 }
 
+/// (second after UpdateService, desired, running, pending, rollout state, service event).
+pub type ServiceStep = (u64, i32, i32, i32, &'static str, Option<&'static str>);
+
 /// The scripted world of one test.
 #[derive(Debug, Default)]
 pub struct World {
@@ -241,7 +244,7 @@ pub struct World {
     /// Seconds at which the NAT route turns active (None: never).
     pub nat_active_at: Option<u64>,
     /// Service script: (second after UpdateService, desired, running, pending, rollout state, event).
-    pub service: Vec<(u64, i32, i32, i32, &'static str, Option<&'static str>)>,
+    pub service: Vec<ServiceStep>,
     /// Stopped tasks: (second after UpdateService, id, stopped reason).
     pub stopped: Vec<(u64, &'static str, &'static str)>,
     /// Target health script: (second after UpdateService, state, reason).
@@ -832,7 +835,7 @@ impl Sim {
                 .running_count(0)
                 .pending_count(0);
             if let Some(since) = since {
-                let cur = w.service.iter().filter(|x| x.0 <= since).last();
+                let cur = w.service.iter().rfind(|x| x.0 <= since);
                 if let Some((_, d, r, p, rollout, _)) = cur {
                     svc = svc
                         .desired_count(*d)
@@ -922,7 +925,7 @@ impl Sim {
             let mut b =
                 elb::operation::describe_target_health::DescribeTargetHealthOutput::builder();
             if let Some((_, state, reason)) =
-                since.and_then(|s| w.targets.iter().filter(|x| x.0 <= s).last())
+                since.and_then(|s| w.targets.iter().rfind(|x| x.0 <= s))
             {
                 b = b.target_health_descriptions(
                     elb::types::TargetHealthDescription::builder()
