@@ -18,7 +18,9 @@
 //!
 //! Everything a host prints passes through [`clean`] before it reaches the operator's terminal.
 
+pub mod health;
 pub mod invocation;
+pub mod journal;
 pub mod reads;
 pub mod window;
 
