@@ -284,6 +284,8 @@ fn require_root(what: &str) -> anyhow::Result<()> {
 }
 
 fn run_window(cmd: WindowCommand) -> anyhow::Result<ExitCode> {
+    use clawster_core::timefmt::fmt_utc;
+    use clawster_core::window_rules::{fmt_duration, parse_ttl, OpenRequest};
     use window::state::{self, Now, RunDir};
     match cmd {
         WindowCommand::Open {
@@ -294,18 +296,17 @@ fn run_window(cmd: WindowCommand) -> anyhow::Result<ExitCode> {
             max_ttl,
         } => {
             require_root("open")?;
-            let cap = state::parse_ttl(&max_ttl)?;
-            let ttl = state::check_ttl(&ttl, cap)?;
-            let packages = state::parse_packages(&pkgs)?;
-            let reason = state::check_reason(&reason)?;
+            let cap = parse_ttl(&max_ttl)?;
+            let req = OpenRequest::parse(&pkgs, &ttl, &reason, cap)?;
+            let ttl = req.ttl;
             let rd = RunDir::new(dir.run_dir);
             let now = Now::read().context("reading the clocks")?;
             let o = window::ops::open(
                 &rd,
                 &now,
-                packages,
+                req.packages,
                 ttl,
-                reason,
+                req.reason,
                 rustix::process::getuid().as_raw(),
             )
             .context("storing the window")?;
@@ -313,13 +314,13 @@ fn run_window(cmd: WindowCommand) -> anyhow::Result<ExitCode> {
             if let Some((id, exp)) = &o.replaced {
                 println!(
                     "replaced the open window {id} (it was open until {})",
-                    state::fmt_utc(*exp)
+                    fmt_utc(*exp)
                 );
             }
-            println!("window {} open for {}", w.id, state::fmt_duration(ttl));
+            println!("window {} open for {}", w.id, fmt_duration(ttl));
             println!(
                 "expires: {} ({})",
-                state::fmt_utc(w.expires_at),
+                fmt_utc(w.expires_at),
                 state::fmt_local(w.expires_at)
             );
             println!("packages: {}", w.packages.join(", "));

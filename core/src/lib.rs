@@ -9,6 +9,9 @@
 //! - [`sysctl`]: read, raise-only write and persistence of kernel parameters.
 //! - [`logging`]: tracing to journald (structured `CLAWSTER_*` fields) or stderr, and the health
 //!   record helpers that make `journalctl -o json` the health API.
+//! - [`window_rules`]: the maintenance window's input rules (package names, lists, TTLs, reasons)
+//!   and the SSM `allowedPattern`s rendered from them, shared by the agent and the control client.
+//! - [`timefmt`]: UTC timestamps for records and people.
 
 pub mod cli;
 pub mod fs;
@@ -18,6 +21,8 @@ pub mod netlink;
 pub mod nft;
 pub mod sdnotify;
 pub mod sysctl;
+pub mod timefmt;
+pub mod window_rules;
 
 /// Version of this workspace, reported by every binary's `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

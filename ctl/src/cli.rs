@@ -218,7 +218,8 @@ pub struct DestroyArgs {
 #[derive(Debug, Subcommand)]
 pub enum TemplateCommand {
     /// The shared stack of a region (VPC, NAT instance, IAM roles, flow logs, artifacts bucket,
-    /// maintenance-window SSM document), deployed once per region as clawster-shared-<REGION>.
+    /// the SSM documents for maintenance windows and for health and logs), deployed once per
+    /// region as clawster-shared-<REGION>.
     #[command(
         after_help = "Examples:\n  clawsterctl template shared --region us-east-1 -o shared.json\n  clawsterctl template shared --region us-east-1 --artifacts dist | jq .Outputs"
     )]

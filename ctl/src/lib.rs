@@ -2,7 +2,8 @@
 //!
 //! Rendering is pure: [`shared::template`] and [`bot::template`] turn validated options
 //! ([`names`]) and the release manifest ([`manifest`]) into CloudFormation JSON; [`plan`] prices
-//! and times a deployment. The binary parses arguments and calls [`commands`].
+//! and times a deployment. The binary parses arguments and calls [`commands`]. [`ops`] holds the
+//! pure half of the commands that run on hosts through SSM (what to send, what the answer means).
 
 pub mod aws;
 pub mod bot;
@@ -14,6 +15,7 @@ pub mod destroy;
 pub mod manifest;
 pub mod names;
 pub mod openclaw;
+pub mod ops;
 pub mod pace;
 pub mod plan;
 pub mod progress;

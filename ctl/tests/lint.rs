@@ -222,7 +222,8 @@ fn window_document_patterns_accept_good_values_and_refuse_the_rest() {
     // simple patterns, and the venv has a Python.
     let t = shared_template("us-east-1");
     let params = &t["Resources"]["WindowDocument"]["Properties"]["Content"]["parameters"];
-    let cases: [(&str, &[&str], &[&str]); 3] = [
+    let long = "a".repeat(201);
+    let cases: [(&str, &[&str], &[&str]); 4] = [
         (
             "action",
             &["open", "close", "status"],
@@ -230,7 +231,13 @@ fn window_document_patterns_accept_good_values_and_refuse_the_rest() {
         ),
         (
             "pkgs",
-            &["", "nginx", "nginx,htop", "g++,libfoo1.2-dev"],
+            &[
+                "",
+                "nginx",
+                "nginx,htop",
+                "g++,libfoo1.2-dev",
+                "Nginx,perl-Data-Dumper",
+            ],
             &[
                 "nginx htop",
                 "nginx;reboot",
@@ -238,14 +245,19 @@ fn window_document_patterns_accept_good_values_and_refuse_the_rest() {
                 ",nginx",
                 "nginx,",
                 "-rf",
-                "Nginx",
-                "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u",
+                "a",
+                "aa,bb,cc,dd,ee,ff,gg,hh,ii,jj,kk,ll,mm,nn,oo,pp,qq,rr,ss,tt,uu",
             ],
         ),
         (
             "ttl",
-            &["", "10m", "1h", "90s", "120m"],
-            &["0m", "10", "10 m", "10m;reboot", "-5m", "10d"],
+            &["", "10m", "1h", "90s", "120m", "4h"],
+            &["0m", "10", "10 m", "10m;reboot", "-5m", "10d", "5h", "4s"],
+        ),
+        (
+            "reason",
+            &["", "ticket 42", "ünïcödé ✓", "-x", "$(id)"],
+            &["a\nb", "\u{1b}[2J", "\u{85}", &long],
         ),
     ];
     for (name, good, bad) in cases {

@@ -408,16 +408,18 @@ fn instance_roles_read_only_the_artifacts_prefix() {
     );
 }
 
-#[test]
-fn window_document_runs_the_agent_with_constrained_parameters() {
-    let t = shared();
-    let d = props(&t, "WindowDocument");
+/// The script lines of an SSM document resource, and a check that every parameter is
+/// constrained and reaches the script as an environment variable, never as text.
+fn document_script(t: &Value, id: &str, params: &[&str]) -> String {
+    let d = props(t, id);
     assert_eq!(d["DocumentType"], "Command");
     assert_eq!(d["DocumentFormat"], "JSON");
+    assert_eq!(d["TargetType"], "/AWS::EC2::Instance");
     let c = &d["Content"];
-    let params = c["parameters"].as_object().unwrap();
-    assert_eq!(params.keys().collect::<Vec<_>>(), ["action", "pkgs", "ttl"]);
-    for (name, p) in params {
+    assert_eq!(c["schemaVersion"], "2.2");
+    let p = c["parameters"].as_object().unwrap();
+    assert_eq!(p.keys().collect::<Vec<_>>(), params);
+    for (name, p) in p {
         assert!(
             p["allowedPattern"]
                 .as_str()
@@ -435,13 +437,91 @@ fn window_document_runs_the_agent_with_constrained_parameters() {
     let text: Vec<&str> = script.iter().map(|l| l.as_str().unwrap()).collect();
     let text = text.join("\n");
     assert!(!text.contains("{{"), "no textual parameter interpolation");
+    assert!(text.starts_with("set -eu\n"));
+    // Each parameter appears only as a double-quoted variable.
+    for name in params {
+        let var = format!("$SSM_{name}");
+        for (i, _) in text.match_indices(&var) {
+            let before = &text[..i];
+            assert!(
+                before.ends_with('"') || before.ends_with('=') || before.ends_with("=-"),
+                "{name} used unquoted: {text}"
+            );
+        }
+    }
+    text
+}
+
+#[test]
+fn window_document_runs_the_agent_with_constrained_parameters() {
+    let t = shared();
+    let text = document_script(
+        &t,
+        "WindowDocument",
+        &["action", "pkgs", "ttl", "reason", "format"],
+    );
     for action in ["open", "close", "status"] {
         assert!(
             text.contains(&format!("/usr/local/bin/clawster-agent window {action}")),
             "{action}"
         );
     }
-    assert!(text.contains("--pkgs \"$SSM_pkgs\" --ttl \"$SSM_ttl\""));
+    assert!(text
+        .contains("window open \"--pkgs=$SSM_pkgs\" \"--ttl=$SSM_ttl\" \"--reason=$SSM_reason\""));
+    assert!(text.contains("window status --json"));
+}
+
+#[test]
+fn ops_document_runs_read_only_commands_with_bounded_output() {
+    let t = shared();
+    let text = document_script(&t, "OpsDocument", &["action", "since"]);
+    assert!(text.contains("  health) exec /usr/local/bin/clawster-agent health --json ;;"));
+    assert!(text.contains("  nat-status) exec /usr/local/bin/clawster-nat-agent status --json ;;"));
+    let logs = text.lines().find(|l| l.starts_with("  logs)")).unwrap();
+    let window_logs = text
+        .lines()
+        .find(|l| l.starts_with("  window-logs)"))
+        .unwrap();
+    for l in [logs, window_logs] {
+        for arg in [
+            "journalctl",
+            "--output=json",
+            "--reverse",
+            "--lines=30",
+            "--identifier=clawster-agent",
+            "--no-pager",
+            "\"--since=-$SSM_since\"",
+        ] {
+            assert!(l.contains(arg), "{arg} in {l}");
+        }
+        assert!(l.contains("--output-fields=MESSAGE,PRIORITY,CLAWSTER_CHECK,CLAWSTER_STATUS,"));
+    }
+    assert!(!logs.contains("CLAWSTER_CHECK=window."));
+    for check in clawster_core::window_rules::AUDIT_CHECKS {
+        assert!(
+            window_logs.contains(&format!(" CLAWSTER_CHECK={check}")),
+            "{check}"
+        );
+    }
+    // Nothing in it writes or installs.
+    for word in [
+        "window open",
+        "window close",
+        "window install",
+        " apply",
+        " remove",
+        "apt-get",
+        "dnf ",
+        "rm ",
+        ">",
+    ] {
+        let without_redirects = text.replace(">/dev/null", "").replace(">&2", "");
+        assert!(!without_redirects.contains(word), "{word}");
+    }
+    assert_eq!(
+        t["Outputs"]["OpsDocumentName"]["Value"],
+        json!({ "Ref": "OpsDocument" })
+    );
 }
 
 #[test]

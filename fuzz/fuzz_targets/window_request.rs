@@ -3,7 +3,8 @@
 //! independently of its code (never an option, path, pattern, version, architecture or file).
 #![no_main]
 
-use clawster_agent::window::{name, protocol};
+use clawster_agent::window::protocol;
+use clawster_core::window_rules as name;
 use libfuzzer_sys::fuzz_target;
 
 fn holds_promises(n: &str) {

@@ -8,18 +8,19 @@
 //!    `Type=notify` service; the sysusers.d line for the group.
 //! 2. [`client`]: `window install PKG` sends one request line and streams the reply.
 //! 3. [`service`]: peer credentials from the kernel, the group check, [`protocol`] parsing, the
-//!    [`name`] rule, the window [`state`] (CLOCK_BOOTTIME + boot id, fails closed), the allowlist,
-//!    one install at a time through `host::packages::WindowInstaller`, the expiry timer.
+//!    package-name rule ([`clawster_core::window_rules`], shared with `clawsterctl`), the window
+//!    [`state`] (CLOCK_BOOTTIME + boot id, fails closed), the allowlist, one install at a time
+//!    through `host::packages::WindowInstaller`, the expiry timer.
 //! 4. [`ops`]: `window open`, `close` (root) and `status` (anyone).
 //! 5. [`audit`]: one journal record per event.
 //!
 //! Failure policy: anything unexpected refuses (the window counts as locked); nothing the bot or
 //! the operator sends reaches a shell; every decision is a journal record. Operator input errors
-//! (`--pkgs`, `--ttl`) stop `open` before anything is stored.
+//! (`--pkgs`, `--ttl`, `--reason`; rules in [`clawster_core::window_rules`]) stop `open` before
+//! anything is stored.
 
 pub mod audit;
 pub mod client;
-pub mod name;
 pub mod ops;
 pub mod protocol;
 pub mod service;
@@ -27,5 +28,5 @@ pub mod state;
 mod sys;
 pub mod units;
 
-pub use name::{validate_name, validate_name_bytes};
+pub use clawster_core::window_rules::{validate_name, validate_name_bytes};
 pub use protocol::parse_request;

@@ -5,12 +5,12 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use clawster_core::fs::FsError;
+use clawster_core::timefmt::fmt_utc;
+use clawster_core::window_rules::fmt_duration;
 use serde::Serialize;
 
 use super::audit;
-use super::state::{
-    fmt_duration, fmt_local, fmt_utc, Installed, Loaded, Now, RunDir, Verdict, Window,
-};
+use super::state::{fmt_local, Installed, Loaded, Now, RunDir, Verdict, Window};
 
 /// What `open` did.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //! Per connection, in this order (any failure refuses, exit code 3, and the package manager never
 //! runs): the caller's uid/gid/groups from the kernel at connect (SO_PEERCRED, SO_PEERGROUPS; the
 //! pid and command are audit hints only); root or a member of the client group; a well-formed
-//! request ([`super::protocol`]); a valid name ([`super::name`]); an open, unexpired window of this
+//! request ([`super::protocol`]); a valid name ([`validate_name`]); an open, unexpired window of this
 //! boot ([`super::state`]); the name on its allowlist exactly. Then one install at a time (others
 //! wait up to `queue_timeout`), the window re-checked after the wait, the install streamed back,
 //! recorded in the state and audited. A second thread locks the window at its deadline (within a
@@ -17,14 +17,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clawster_core::sdnotify::Notifier;
+use clawster_core::timefmt::fmt_utc;
+use clawster_core::window_rules::validate_name;
 
 use super::audit::{self, Caller};
-use super::name::validate_name;
 use super::protocol::{
     frame_output, frame_result, parse_request, Request, CODE_FAILED, CODE_OK, CODE_REFUSED,
     MAX_REQUEST,
 };
-use super::state::{fmt_utc, Installed, Loaded, Now, RunDir, Verdict};
+use super::state::{Installed, Loaded, Now, RunDir, Verdict};
 use crate::host::packages::{InstallLimits, WindowInstaller};
 
 /// Most connections served at once (more are closed at once).

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clawster_core::fs::{ensure_dir, write_atomic, FsError, Ownership};
+use clawster_core::timefmt::fmt_utc;
+use clawster_core::window_rules::HARD_MAX_TTL;
 use serde::{Deserialize, Serialize};
-
-use super::name::{validate_name, NameError};
 
 /// Default run directory (holds the socket, the state and its lock).
 pub const DEFAULT_RUN_DIR: &str = "/run/clawster";
@@ -30,14 +30,6 @@ pub const STATE_FILE: &str = "window.json";
 pub const LOCK_FILE: &str = "window.lock";
 /// The socket's name in the run directory.
 pub const SOCKET_FILE: &str = "window.sock";
-/// The shortest TTL.
-pub const MIN_TTL: Duration = Duration::from_secs(5);
-/// The default cap on the TTL.
-pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(4 * 3600);
-/// The cap can never be raised beyond this.
-pub const HARD_MAX_TTL: Duration = Duration::from_secs(24 * 3600);
-/// At most this many packages per window.
-pub const MAX_PACKAGES: usize = 20;
 const STATE_VERSION: u32 = 1;
 
 /// The clock a window is judged by.
@@ -69,106 +61,6 @@ impl Now {
             unix,
         })
     }
-}
-
-/// Bad input to `window open`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OpenError {
-    /// The TTL is not `<number><s|m|h>`.
-    #[error("--ttl {0:?} is not a duration: use a whole number with s, m or h (e.g. 10m)")]
-    TtlSyntax(String),
-    /// The TTL is below [`MIN_TTL`].
-    #[error("--ttl {0} is too short: at least 5s")]
-    TtlTooShort(String),
-    /// The TTL is above the cap.
-    #[error("--ttl {ttl} is longer than the cap of {cap}")]
-    TtlTooLong {
-        /// As given.
-        ttl: String,
-        /// The cap, formatted.
-        cap: String,
-    },
-    /// The cap is above 24h.
-    #[error("--max-ttl {0} is beyond the hard limit of 24h")]
-    CapTooLong(String),
-    /// No package.
-    #[error("--pkgs names no package")]
-    NoPackages,
-    /// Too many packages.
-    #[error("--pkgs names {0} packages; at most 20")]
-    TooManyPackages(usize),
-    /// A bad name.
-    #[error("--pkgs")]
-    Name(#[from] NameError),
-    /// The reason is too long or has control characters.
-    #[error("--reason must be at most 200 printable characters")]
-    Reason,
-}
-
-/// Parses a TTL like `10m`, `90s`, `2h`.
-pub fn parse_ttl(s: &str) -> Result<Duration, OpenError> {
-    let t = s.trim();
-    let bad = || OpenError::TtlSyntax(s.to_string());
-    let unit = t.chars().last().ok_or_else(bad)?;
-    let mult = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        _ => return Err(bad()),
-    };
-    let num = &t[..t.len() - 1];
-    if num.is_empty() || num.len() > 9 || !num.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    Ok(Duration::from_secs(n * mult))
-}
-
-/// Checks a TTL against the minimum and `cap` (itself at most 24h).
-pub fn check_ttl(s: &str, cap: Duration) -> Result<Duration, OpenError> {
-    if cap > HARD_MAX_TTL {
-        return Err(OpenError::CapTooLong(fmt_duration(cap)));
-    }
-    let ttl = parse_ttl(s)?;
-    if ttl < MIN_TTL {
-        return Err(OpenError::TtlTooShort(s.trim().to_string()));
-    }
-    if ttl > cap {
-        return Err(OpenError::TtlTooLong {
-            ttl: s.trim().to_string(),
-            cap: fmt_duration(cap),
-        });
-    }
-    Ok(ttl)
-}
-
-/// Splits `--pkgs` (commas and/or whitespace), validates every name, drops duplicates.
-pub fn parse_packages(s: &str) -> Result<Vec<String>, OpenError> {
-    let mut out: Vec<String> = Vec::new();
-    for p in s.split(|c: char| c == ',' || c.is_ascii_whitespace()) {
-        if p.is_empty() {
-            continue;
-        }
-        validate_name(p)?;
-        if !out.iter().any(|x| x == p) {
-            out.push(p.to_string());
-        }
-    }
-    if out.is_empty() {
-        return Err(OpenError::NoPackages);
-    }
-    if out.len() > MAX_PACKAGES {
-        return Err(OpenError::TooManyPackages(out.len()));
-    }
-    Ok(out)
-}
-
-/// Checks `--reason`.
-pub fn check_reason(s: &str) -> Result<String, OpenError> {
-    if s.chars().count() > 200 || s.chars().any(char::is_control) {
-        return Err(OpenError::Reason);
-    }
-    Ok(s.to_string())
 }
 
 /// One install made in a window.
@@ -431,49 +323,6 @@ fn load_from(path: &Path) -> Loaded {
     }
 }
 
-/// `1h30m`, `10m`, `45s`.
-pub fn fmt_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
-}
-
-fn civil(days: i64) -> (i64, u32, u32) {
-    // Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// `2026-12-02T07:00:00Z`.
-pub fn fmt_utc(unix: i64) -> String {
-    let (y, mo, d) = civil(unix.div_euclid(86_400));
-    let s = unix.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
-}
-
 /// `2026-12-02 08:00:00 CET (+01:00)` in the host's time zone.
 pub fn fmt_local(unix: i64) -> String {
     match super::sys::local_time(unix) {
@@ -504,68 +353,6 @@ mod tests {
             boottime: Duration::from_secs(secs),
             unix,
         }
-    }
-
-    #[test]
-    fn ttl_rules() {
-        assert_eq!(parse_ttl("10m"), Ok(Duration::from_secs(600)));
-        assert_eq!(parse_ttl("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_ttl("2h"), Ok(Duration::from_secs(7200)));
-        for bad in [
-            "",
-            "10",
-            "m",
-            "-5m",
-            "1.5h",
-            "10 m",
-            "10d",
-            "0x10s",
-            "9999999999s",
-            "+5m",
-        ] {
-            assert!(parse_ttl(bad).is_err(), "{bad:?}");
-        }
-        assert!(matches!(
-            check_ttl("4s", DEFAULT_MAX_TTL),
-            Err(OpenError::TtlTooShort(_))
-        ));
-        assert!(matches!(
-            check_ttl("0s", DEFAULT_MAX_TTL),
-            Err(OpenError::TtlTooShort(_))
-        ));
-        assert!(check_ttl("4h", DEFAULT_MAX_TTL).is_ok());
-        let e = check_ttl("5h", DEFAULT_MAX_TTL).expect_err("over cap");
-        assert_eq!(e.to_string(), "--ttl 5h is longer than the cap of 4h");
-        assert!(check_ttl("24h", HARD_MAX_TTL).is_ok());
-        assert!(matches!(
-            check_ttl("1h", Duration::from_secs(25 * 3600)),
-            Err(OpenError::CapTooLong(_))
-        ));
-        let e = parse_ttl("10d").expect_err("unit");
-        assert!(e.to_string().contains("\"10d\""), "{e}");
-    }
-
-    #[test]
-    fn package_lists() {
-        assert_eq!(
-            parse_packages("hello, nginx-light hello,,g++").expect("ok"),
-            vec!["hello", "nginx-light", "g++"]
-        );
-        assert_eq!(parse_packages(" , "), Err(OpenError::NoPackages));
-        let many: Vec<String> = (0..21).map(|i| format!("p{i:02}")).collect();
-        assert_eq!(
-            parse_packages(&many.join(",")),
-            Err(OpenError::TooManyPackages(21))
-        );
-        let e = parse_packages("hello,nginx*").expect_err("bad");
-        assert_eq!(e.to_string(), "--pkgs");
-        let OpenError::Name(inner) = &e else {
-            panic!("{e:?}")
-        };
-        assert!(inner.to_string().contains("nginx*"), "{inner}");
-        assert!(parse_packages("hello,-oDPkg::Pre-Invoke::=id").is_err());
-        assert!(check_reason("ticket 42").is_ok());
-        assert!(check_reason("a\nb").is_err());
     }
 
     #[test]
@@ -647,12 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn time_formats() {
-        assert_eq!(fmt_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(fmt_utc(1_796_194_800), "2026-12-02T07:00:00Z");
-        assert_eq!(fmt_utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(fmt_duration(Duration::from_secs(5400)), "1h30m");
-        assert_eq!(fmt_duration(Duration::from_secs(20)), "20s");
+    fn local_time_format() {
         assert!(fmt_local(0).contains("19"));
     }
 }
