@@ -25,7 +25,7 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
 use crate::aws::{Aws, AwsError};
 use crate::deploy::service::{set_desired, ServiceRef};
-use crate::deploy::{delete_stack, exit, secret, Confirm, Fail};
+use crate::deploy::{consent, delete_stack, exit, secret, Confirm, Fail};
 use crate::names::BotName;
 use crate::progress::{Event, Mark, Ui};
 use crate::shared;
@@ -61,24 +61,12 @@ pub async fn bot(
             aws.region
         ));
     }
-    if !yes {
-        let q = format!(
+    let q = format!(
             "Destroy bot {name} in {}? Its service stops, stack {stack_name} and everything in it (host, load balancer, \
              logs, the bot's state on the host) are deleted, and so is the secret {secret_name}.",
             aws.region
         );
-        match confirm(&q) {
-            Some(true) => {}
-            Some(false) => return Err(Fail::new(exit::FAILED, "not destroyed: nothing was changed")),
-            None => {
-                return Err(Fail::new(
-                    exit::USAGE,
-                    "destroy needs the operator's consent and there is no terminal to ask on: nothing was changed",
-                )
-                .next("run it again with --yes"))
-            }
-        }
-    }
+    consent(confirm, yes, &q, "destroy")?;
     ui.emit(Event::Begin {
         title: format!("Destroying bot {name} in {}", aws.region),
         eta: None,
@@ -297,22 +285,10 @@ pub async fn shared(
             aws.region
         )));
     }
-    if !yes {
-        let q = format!(
+    let q = format!(
             "Destroy the shared stack {name} (VPC, NAT instance, roles, flow logs, artifacts bucket and its contents)?"
         );
-        match confirm(&q) {
-            Some(true) => {}
-            Some(false) => return Err(Fail::new(exit::FAILED, "not destroyed: nothing was changed")),
-            None => {
-                return Err(Fail::new(
-                    exit::USAGE,
-                    "destroy needs the operator's consent and there is no terminal to ask on: nothing was changed",
-                )
-                .next("run it again with --yes"))
-            }
-        }
-    }
+    consent(confirm, yes, &q, "destroy")?;
     ui.emit(Event::Begin {
         title: format!("Destroying the shared stack of {}", aws.region),
         eta: None,

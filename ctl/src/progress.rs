@@ -294,6 +294,19 @@ fn stamp(t: Duration) -> String {
     format!("{:>2}:{:02}", s / 60, s % 60)
 }
 
+/// `: detail`, or nothing.
+fn detail_text(detail: Option<&str>) -> String {
+    detail.map(|d| format!(": {d}")).unwrap_or_default()
+}
+
+/// The mark's symbol, green or red.
+fn colored(mark: Mark) -> String {
+    match mark {
+        Mark::Failed => console::style(mark.symbol()).red().to_string(),
+        _ => console::style(mark.symbol()).green().to_string(),
+    }
+}
+
 fn took_text(took: Option<Duration>) -> String {
     took.map(|d| format!(" ({})", human(d))).unwrap_or_default()
 }
@@ -346,13 +359,11 @@ pub fn plain_lines(t: Duration, event: &Event) -> String {
             mark,
             detail,
             ..
-        } => {
-            let detail = detail
-                .as_deref()
-                .map(|d| format!(": {d}"))
-                .unwrap_or_default();
-            format!("{at}  {} {label}{detail}\n", mark.symbol())
-        }
+        } => format!(
+            "{at}  {} {label}{}\n",
+            mark.symbol(),
+            detail_text(detail.as_deref())
+        ),
         Event::Resource {
             stack: _,
             id,
@@ -469,10 +480,7 @@ impl Live {
                 mark,
                 detail,
             } => {
-                let detail = detail
-                    .as_deref()
-                    .map(|d| format!(": {d}"))
-                    .unwrap_or_default();
+                let detail = detail_text(detail.as_deref());
                 let bar = match self.steps.get(id) {
                     Some(b) => b.clone(),
                     None => {
@@ -488,11 +496,7 @@ impl Live {
                     bar.enable_steady_tick(Duration::from_millis(120));
                 } else {
                     bar.set_style(plain_style());
-                    let colored = match mark {
-                        Mark::Failed => console::style(mark.symbol()).red().to_string(),
-                        _ => console::style(mark.symbol()).green().to_string(),
-                    };
-                    bar.finish_with_message(format!("{colored} {label}{detail}"));
+                    bar.finish_with_message(format!("{} {label}{detail}", colored(*mark)));
                 }
                 self.header.set_message(self.header_text(t));
             }
@@ -522,11 +526,11 @@ impl Live {
                     bar.enable_steady_tick(Duration::from_millis(120));
                 } else {
                     bar.set_style(plain_style());
-                    let sym = match mark {
-                        Mark::Failed => console::style(mark.symbol()).red().to_string(),
-                        _ => console::style(mark.symbol()).green().to_string(),
-                    };
-                    bar.finish_with_message(format!("    {sym} {text}{}", took_text(*took)));
+                    bar.finish_with_message(format!(
+                        "    {} {text}{}",
+                        colored(*mark),
+                        took_text(*took)
+                    ));
                     if let Some(r) = reason {
                         let under = self.bar_after(&step);
                         under.set_style(plain_style());

@@ -137,6 +137,26 @@ impl From<StackError> for Fail {
 /// Asks the operator a yes/no question: `Some(answer)`, or `None` when there is no terminal.
 pub type Confirm<'a> = &'a (dyn Fn(&str) -> Option<bool> + Sync);
 
+/// Asks for consent unless `yes`: refused is exit 1, no terminal to ask on is exit 2; either way
+/// nothing was changed (`verb` names the command in the message).
+pub fn consent(confirm: Confirm<'_>, yes: bool, question: &str, verb: &str) -> Result<(), Fail> {
+    if yes {
+        return Ok(());
+    }
+    match confirm(question) {
+        Some(true) => Ok(()),
+        Some(false) => Err(Fail::new(
+            exit::FAILED,
+            format!("not done: the operator declined, nothing was changed ({verb})"),
+        )),
+        None => Err(Fail::new(
+            exit::USAGE,
+            format!("{verb} needs the operator's consent and there is no terminal to ask on: nothing was changed"),
+        )
+        .next(format!("read what {verb} will do, then run it again with --yes"))),
+    }
+}
+
 /// What the run found before changing anything.
 #[derive(Debug, Clone)]
 struct Found {
@@ -260,20 +280,8 @@ pub async fn run(
     if !opts.yes {
         // The plan and the question go to stderr: stdout stays the progress stream (or JSON).
         ui.suspend(|| eprintln!("{plan_text}"));
-        match confirm(&question) {
-            Some(true) => {}
-            Some(false) => {
-                return Err(Fail::new(exit::FAILED, "not deployed: nothing was created"))
-            }
-            None => {
-                return Err(Fail::new(
-                    exit::USAGE,
-                    "deploy needs the operator's consent and there is no terminal to ask on: nothing was created",
-                )
-                .next("read the plan (`clawsterctl plan BOT --region R`), then run deploy again with --yes"))
-            }
-        }
     }
+    consent(confirm, opts.yes, &question, "deploy")?;
 
     let (lo, hi) = plan::timeline_total(&plan::timeline(first_in_region));
     ui.emit(Event::Begin {
@@ -297,30 +305,10 @@ pub async fn run(
                     o.region
                 ))
             })?;
-            create_shared(
-                aws,
-                ui,
-                opts,
-                &shared_name,
-                &shared_template,
-                &files,
-                &mut uploaded,
-            )
-            .await?
+            None
         }
-        (None, _) => {
-            create_shared(
-                aws,
-                ui,
-                opts,
-                &shared_name,
-                &shared_template,
-                &files,
-                &mut uploaded,
-            )
-            .await?
-        }
-        (Some(s), false) => {
+        (None, _) => None,
+        (Some(s), false) => Some({
             let s = if stack::health(&s.status) == Health::Busy {
                 ui.step(
                     "shared",
@@ -346,6 +334,21 @@ pub async fn run(
                 Some(format!("{shared_name} {}", s.status)),
             );
             s
+        }),
+    };
+    let shared_info = match shared_info {
+        Some(s) => s,
+        None => {
+            create_shared(
+                aws,
+                ui,
+                opts,
+                &shared_name,
+                &shared_template,
+                &files,
+                &mut uploaded,
+            )
+            .await?
         }
     };
     let bucket = shared_info.output("ArtifactsBucketName")?.to_string();
