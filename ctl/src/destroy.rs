@@ -337,7 +337,8 @@ pub async fn shared(
         Err(e) => {
             ui.step("stack", &format!("shared stack {name}"), Mark::Failed, None);
             Err(Fail::from(e).next(format!(
-                "`clawsterctl status --region {}` lists the bots; destroy them, then run this again",
+                "the stack's events in the CloudFormation console name what could not be deleted; \
+                 `clawsterctl destroy --shared --region {}` tries again",
                 aws.region
             )))
         }
