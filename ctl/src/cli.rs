@@ -95,6 +95,188 @@ pub enum Command {
         after_help = "Examples:\n  clawsterctl destroy my-bot --region us-east-1\n  clawsterctl destroy --shared --region us-east-1 --yes"
     )]
     Destroy(DestroyArgs),
+
+    /// Open, close or show the package maintenance window of a bot's host, through SSM.
+    ///
+    /// The bot cannot install OS packages unless an operator opens a time-limited window for
+    /// named packages. These commands run the shared stack's window document (output
+    /// WindowDocumentName) on the host with checked parameters; SSM Run Command is free.
+    #[command(subcommand)]
+    Window(WindowCommand),
+
+    /// Check a bot's host (`clawster-agent health`) or, with --nat, the region's NAT instance
+    /// (`clawster-nat-agent status`), through SSM.
+    ///
+    /// Runs the shared stack's operations document (output OpsDocumentName) and shows each check
+    /// with its status and message, or the host's JSON with --json. Read-only; free.
+    ///
+    /// Exit codes: 0 healthy, 1 degraded, 2 could not check (bad usage, the host cannot be
+    /// reached through SSM, no answer within --timeout), 130 interrupted.
+    #[command(
+        after_help = "Examples:\n  clawsterctl health my-bot --region us-east-1\n  clawsterctl health --nat --region us-east-1 --json"
+    )]
+    Health(HealthArgs),
+
+    /// Show the agent's journal records of a bot's host (or only the maintenance window's audit
+    /// records, with --window), oldest first, through SSM.
+    ///
+    /// Runs the shared stack's operations document (output OpsDocumentName): at most the 30
+    /// newest records since --since ago. Read-only; free.
+    ///
+    /// Exit codes: 0 shown, 1 journalctl failed on the host, 2 bad usage or the host could not
+    /// be reached (or gave no answer within --timeout), 130 interrupted.
+    #[command(
+        after_help = "Examples:\n  clawsterctl logs my-bot --region us-east-1\n  clawsterctl logs my-bot --window --since 2d"
+    )]
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WindowCommand {
+    /// Open (or replace) the window for the named packages, for a time.
+    ///
+    /// Every value is checked here with the agent's own rules before anything is sent: package
+    /// names (letters, digits and . _ + -, starting with a letter or digit; at most 20,
+    /// separated by commas or spaces), a TTL from 5s to 4h, a reason of at most 200 printable
+    /// characters. The agent prints the window's id, expiry and packages.
+    ///
+    /// Exit codes: 0 done, 1 failed on the host, 2 bad usage (a refused value: nothing was sent)
+    /// or the host could not be reached through SSM (or gave no answer within --timeout), 3 the
+    /// agent on the host refused the request, 130 interrupted.
+    #[command(
+        after_help = "Examples:\n  clawsterctl window open my-bot --pkgs nginx --ttl 10m\n  clawsterctl window open --instance-id i-0123456789abcdef0 --pkgs nginx,htop --ttl 1h --reason \"ticket 42\""
+    )]
+    Open(WindowOpenArgs),
+
+    /// Lock the window at once. Harmless when it is already locked.
+    ///
+    /// Exit codes: 0 done, 1 failed on the host, 2 bad usage (a refused value: nothing was sent)
+    /// or the host could not be reached through SSM (or gave no answer within --timeout), 3 the
+    /// agent on the host refused the request, 130 interrupted.
+    #[command(after_help = "Example:\n  clawsterctl window close my-bot --region us-east-1")]
+    Close(WindowCloseArgs),
+
+    /// Show whether the window is open, its packages, time left and what was installed in it.
+    ///
+    /// Exit codes: 0 done, 1 failed on the host, 2 bad usage (a refused value: nothing was sent)
+    /// or the host could not be reached through SSM (or gave no answer within --timeout), 3 the
+    /// agent on the host refused the request, 130 interrupted.
+    #[command(
+        after_help = "Examples:\n  clawsterctl window status my-bot\n  clawsterctl window status --instance-id i-0123456789abcdef0 --json"
+    )]
+    Status(WindowStatusArgs),
+}
+
+/// Which host a command runs on, where, and for how long at most.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("host").required(true).args(["name", "instance_id"])))]
+pub struct HostArgs {
+    /// The bot whose host runs the command (its one running instance).
+    #[arg(value_name = "BOT", allow_hyphen_values = true)]
+    pub name: Option<BotName>,
+
+    /// Run on this SSM-managed instance instead of a bot's host (e.g. i-0123456789abcdef0).
+    #[arg(long, value_name = "ID")]
+    pub instance_id: Option<crate::ssm::InstanceId>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Bound of the whole run, e.g. 2m or 90s.
+    #[arg(long, value_name = "DURATION", default_value = crate::ssm::DEFAULT_TIMEOUT, value_parser = crate::pace::parse_timeout)]
+    pub timeout: std::time::Duration,
+}
+
+impl HostArgs {
+    /// The host named.
+    pub fn host(&self) -> crate::ssm::Host {
+        match (&self.instance_id, &self.name) {
+            (Some(i), _) => crate::ssm::Host::Instance(i.clone()),
+            (None, Some(b)) => crate::ssm::Host::Bot(b.clone()),
+            // clap requires one of them.
+            (None, None) => crate::ssm::Host::Nat,
+        }
+    }
+}
+
+/// `clawsterctl window open`.
+#[derive(Debug, Args)]
+pub struct WindowOpenArgs {
+    #[command(flatten)]
+    pub host: HostArgs,
+
+    /// Packages the window allows, separated by commas (e.g. nginx,htop): at most 20.
+    #[arg(long, value_name = "PKGS", allow_hyphen_values = true)]
+    pub pkgs: String,
+
+    /// How long the window stays open: 5s to 4h, a number with unit s, m or h (e.g. 10m).
+    #[arg(long, value_name = "TTL", allow_hyphen_values = true)]
+    pub ttl: String,
+
+    /// Why, recorded in the window's audit record (at most 200 printable characters).
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    pub reason: Option<String>,
+}
+
+/// `clawsterctl window close`.
+#[derive(Debug, Args)]
+pub struct WindowCloseArgs {
+    #[command(flatten)]
+    pub host: HostArgs,
+}
+
+/// `clawsterctl window status`.
+#[derive(Debug, Args)]
+pub struct WindowStatusArgs {
+    #[command(flatten)]
+    pub host: HostArgs,
+
+    /// The agent's JSON instead of its text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `clawsterctl health`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("host").required(true).args(["name", "instance_id", "nat"])))]
+pub struct HealthArgs {
+    /// The bot whose host is checked.
+    #[arg(value_name = "BOT", allow_hyphen_values = true)]
+    pub name: Option<BotName>,
+
+    /// Check this SSM-managed instance instead of a bot's host.
+    #[arg(long, value_name = "ID", conflicts_with = "name")]
+    pub instance_id: Option<crate::ssm::InstanceId>,
+
+    /// Check the region's NAT instance (shared stack output NatInstanceId) instead.
+    #[arg(long, conflicts_with = "instance_id")]
+    pub nat: bool,
+
+    /// The host's JSON report instead of the table.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Bound of the whole run, e.g. 2m or 90s.
+    #[arg(long, value_name = "DURATION", default_value = crate::ssm::DEFAULT_TIMEOUT, value_parser = crate::pace::parse_timeout)]
+    pub timeout: std::time::Duration,
+}
+
+/// `clawsterctl logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub host: HostArgs,
+
+    /// How far back: 1 to 9999 with unit s, m, h or d (e.g. 30m, 2d).
+    #[arg(long, value_name = "DUR", default_value = crate::ops::reads::DEFAULT_SINCE, allow_hyphen_values = true)]
+    pub since: String,
+
+    /// Only the maintenance window's audit records (opens, closes, requests, installs).
+    #[arg(long)]
+    pub window: bool,
 }
 
 /// Where the AWS calls go.

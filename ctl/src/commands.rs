@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use crate::aws::Aws;
 use crate::bot::{self, BotOptions};
-use crate::cli::{AwsArgs, DeployArgs, DestroyArgs, StatusArgs};
+use crate::cli::{
+    AwsArgs, DeployArgs, DestroyArgs, HealthArgs, LogsArgs, StatusArgs, WindowCommand,
+};
 use crate::deploy::{self, DeployOptions, Fail};
 use crate::manifest::Release;
 use crate::names::{GatewayPort, Region};
@@ -227,4 +229,100 @@ pub fn destroy(args: DestroyArgs) -> anyhow::Result<std::process::ExitCode> {
         };
         Ok(finish(&ui, result))
     })
+}
+
+/// Prints what an SSM command printed and turns its code into the exit code.
+fn print(p: &crate::ssm::Printed) -> anyhow::Result<std::process::ExitCode> {
+    emit(&p.stdout, None)?;
+    let mut stderr = std::io::stderr().lock();
+    // A closed stderr must not change the exit code.
+    let _ = stderr.write_all(p.stderr.as_bytes());
+    let _ = stderr.flush();
+    Ok(std::process::ExitCode::from(p.code))
+}
+
+/// A value refused before anything was sent: exit 2 naming it.
+fn refused(e: impl std::fmt::Display) -> anyhow::Result<std::process::ExitCode> {
+    print(&crate::ssm::Printed {
+        stdout: String::new(),
+        stderr: format!("error: {e} (nothing was sent)\n"),
+        code: deploy::exit::USAGE,
+    })
+}
+
+/// Runs one checked request on one host through SSM (see [`crate::ssm`]).
+fn on_host(
+    aws: &AwsArgs,
+    host: crate::ssm::Host,
+    req: crate::ssm::Request,
+    timeout: std::time::Duration,
+    render: impl FnOnce(&crate::ssm::Answer) -> crate::ssm::Printed,
+) -> anyhow::Result<std::process::ExitCode> {
+    let printed = runtime()?.block_on(async move {
+        let pace = Pace::real();
+        pace.interrupt.listen_for_ctrl_c();
+        match Aws::connect(&aws.options()).await {
+            Ok(aws) => {
+                let say = |line: &str| eprintln!("{line}");
+                crate::ssm::execute(&aws, &pace, &host, &req, timeout, &say, render).await
+            }
+            Err(e) => crate::ssm::render_fail(&Fail::new(deploy::exit::USAGE, e.message)),
+        }
+    });
+    print(&printed)
+}
+
+/// `window open|close|status`.
+pub fn window(cmd: WindowCommand) -> anyhow::Result<std::process::ExitCode> {
+    use crate::ops::window::WindowArgs;
+    let (args, host) = match cmd {
+        WindowCommand::Open(o) => match WindowArgs::open(&o.pkgs, &o.ttl, o.reason.as_deref()) {
+            Ok(a) => (a, o.host),
+            Err(e) => return refused(format!("{:#}", anyhow::Error::new(e))),
+        },
+        WindowCommand::Close(c) => (WindowArgs::Close, c.host),
+        WindowCommand::Status(s) => (WindowArgs::Status { json: s.json }, s.host),
+    };
+    on_host(
+        &host.aws,
+        host.host(),
+        crate::ssm::Request::window(&args),
+        host.timeout,
+        crate::ssm::render_window,
+    )
+}
+
+/// `health`.
+pub fn health(args: HealthArgs) -> anyhow::Result<std::process::ExitCode> {
+    use crate::ops::reads::ReadArgs;
+    use crate::ssm::Host;
+    let (read, host) = match (args.nat, &args.instance_id, &args.name) {
+        (true, _, _) => (ReadArgs::NatStatus, Host::Nat),
+        (false, Some(i), _) => (ReadArgs::Health, Host::Instance(i.clone())),
+        (false, None, Some(b)) => (ReadArgs::Health, Host::Bot(b.clone())),
+        (false, None, None) => return refused("name a bot, --instance-id or --nat"),
+    };
+    let json = args.json;
+    on_host(
+        &args.aws,
+        host,
+        crate::ssm::Request::read(&read),
+        args.timeout,
+        |a| crate::ssm::render_health(a, json),
+    )
+}
+
+/// `logs`.
+pub fn logs(args: LogsArgs) -> anyhow::Result<std::process::ExitCode> {
+    let read = match crate::ops::reads::ReadArgs::logs(Some(&args.since), args.window) {
+        Ok(r) => r,
+        Err(e) => return refused(e),
+    };
+    on_host(
+        &args.host.aws,
+        args.host.host(),
+        crate::ssm::Request::read(&read),
+        args.host.timeout,
+        crate::ssm::render_logs,
+    )
 }

@@ -20,6 +20,7 @@ pub mod pace;
 pub mod plan;
 pub mod progress;
 pub mod shared;
+pub mod ssm;
 pub mod stack;
 pub mod status;
 pub mod userdata;

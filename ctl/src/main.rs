@@ -57,6 +57,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deploy(args) => return commands::deploy(args),
         Command::Status(args) => return commands::status(args),
         Command::Destroy(args) => return commands::destroy(args),
+        Command::Window(cmd) => return commands::window(cmd),
+        Command::Health(args) => return commands::health(args),
+        Command::Logs(args) => return commands::logs(args),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -39,6 +39,9 @@ pub struct AwsError {
     pub code: Option<String>,
     /// The service's own message, when it gave one.
     pub service_message: Option<String>,
+    /// The HTTP status of the answer, when there was one (a 5xx means the service failed, or an
+    /// emulator does not implement the call).
+    pub http_status: Option<u16>,
     /// The sentence shown to the operator.
     pub message: String,
 }
@@ -50,6 +53,7 @@ impl AwsError {
             kind,
             code: None,
             service_message: None,
+            http_status: None,
             message,
         }
     }
@@ -57,6 +61,14 @@ impl AwsError {
     /// True when the service answered with this error code.
     pub fn has_code(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
+    }
+
+    /// True when the service itself failed or does not implement the call (HTTP 5xx, or the
+    /// code `NotImplemented`), as opposed to refusing the request.
+    pub fn is_server_failure(&self) -> bool {
+        self.http_status.is_some_and(|s| s >= 500)
+            || self.has_code("NotImplemented")
+            || self.has_code("InternalServerError")
     }
 
     /// True when the service's message contains `text`.
@@ -87,6 +99,7 @@ impl AwsError {
             kind,
             code,
             service_message,
+            http_status: status,
             message,
         }
     }
@@ -293,6 +306,8 @@ mod tests {
     fn other_service_errors_keep_code_and_message() {
         let e = service("ValidationError", "Stack with id x does not exist", 400);
         assert_eq!(e.kind, ErrorKind::Service);
+        assert!(!e.is_server_failure());
+        assert!(service("NotImplemented", "x", 500).is_server_failure());
         assert!(e.has_code("ValidationError"));
         assert!(e.message_contains("does not exist"));
         assert_eq!(

@@ -32,8 +32,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Could not run or could not check.
 pub const EXIT_NOT_RUN: u8 = 2;
-/// Refused: bad input or not allowed (also what `clawsterctl` exits with when it refuses input
-/// before sending anything).
+/// Refused by the agent on the host: bad input or not allowed. (Input `clawsterctl` refuses
+/// itself, before sending anything, is bad usage: exit 2, like every command's usage errors.)
 pub const EXIT_REFUSED: u8 = 3;
 
 /// SSM keeps at most this many characters of a command's stdout and of its stderr.

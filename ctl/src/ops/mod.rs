@@ -1,6 +1,6 @@
 //! Operations on hosts through SSM Run Command, as pure functions: what to send, and what the
-//! answer means. No AWS call is made here; the SDK layer (issue 11: `window`, `health`, `logs`)
-//! calls these, in this order:
+//! answer means. No AWS call is made here; [`crate::ssm`] (`window`, `health`, `logs`) calls
+//! these, in this order:
 //!
 //! 1. Build the request, which refuses bad input before any AWS call, naming the value and why:
 //!    [`window::WindowArgs`] (`window open|close|status`, the shared stack's output

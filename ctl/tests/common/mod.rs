@@ -3,6 +3,7 @@
 
 pub mod moto;
 pub mod sim;
+pub mod ssm_sim;
 
 use std::path::PathBuf;
 
