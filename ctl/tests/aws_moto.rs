@@ -238,8 +238,26 @@ fn lifecycle_of_two_bots_against_moto() {
     assert_eq!(svc.services()[0].desired_count(), 1);
     stored_templates.extend(rt.block_on(templates(&aws)));
 
-    // The same deploy again: nothing changes, and it says so.
-    let out = deploy("alpha");
+    // The same deploy again: nothing changes, and it says so. With the most verbose logging: the
+    // SDK logs every request it transmits at trace level, and the secret must not reach the log.
+    let out = moto.ctl(&[
+        "-vv",
+        "--log-target",
+        "stderr",
+        "deploy",
+        "alpha",
+        "--artifacts",
+        dist,
+        "--openclaw-config",
+        oc,
+        "--yes",
+        "--timeout",
+        "10m",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("transmitting request"),
+        "-vv logs the SDK's requests"
+    );
     printed += &text(&out);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
