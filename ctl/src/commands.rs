@@ -132,6 +132,16 @@ fn finish(ui: &Ui, result: Result<String, Fail>) -> std::process::ExitCode {
     }
 }
 
+/// The display and the clients of a command that changes things: wall time with Ctrl-C handled
+/// (first: clean up, second: exit), progress on stdout in the detected style, AWS connected.
+async fn session(json: bool, args: &AwsArgs) -> Result<(Ui, Aws), std::process::ExitCode> {
+    let pace = Pace::real();
+    pace.interrupt.listen_for_ctrl_c();
+    let ui = Ui::stdout(Style::detect(json), pace);
+    let aws = connect(&ui, args).await?;
+    Ok((ui, aws))
+}
+
 async fn connect(ui: &Ui, args: &AwsArgs) -> Result<Aws, std::process::ExitCode> {
     Aws::connect(&args.options()).await.map_err(|e| {
         let code = if e.kind == crate::aws::ErrorKind::Usage {
@@ -151,11 +161,8 @@ async fn connect(ui: &Ui, args: &AwsArgs) -> Result<Aws, std::process::ExitCode>
 /// `deploy`.
 pub fn deploy(args: DeployArgs) -> anyhow::Result<std::process::ExitCode> {
     runtime()?.block_on(async move {
-        let pace = Pace::real();
-        pace.interrupt.listen_for_ctrl_c();
-        let ui = Ui::stdout(Style::detect(args.json), pace);
-        let aws = match connect(&ui, &args.aws).await {
-            Ok(a) => a,
+        let (ui, aws) = match session(args.json, &args.aws).await {
+            Ok(s) => s,
             Err(code) => return Ok(code),
         };
         let opts = DeployOptions {
@@ -214,11 +221,8 @@ pub fn status(args: StatusArgs) -> anyhow::Result<std::process::ExitCode> {
 /// `destroy`.
 pub fn destroy(args: DestroyArgs) -> anyhow::Result<std::process::ExitCode> {
     runtime()?.block_on(async move {
-        let pace = Pace::real();
-        pace.interrupt.listen_for_ctrl_c();
-        let ui = Ui::stdout(Style::detect(args.json), pace);
-        let aws = match connect(&ui, &args.aws).await {
-            Ok(a) => a,
+        let (ui, aws) = match session(args.json, &args.aws).await {
+            Ok(s) => s,
             Err(code) => return Ok(code),
         };
         let result = match (&args.name, args.shared) {

@@ -42,16 +42,7 @@ fn registrar(moto: &Moto, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> 
     std::thread::spawn(move || {
         let rt = rt();
         rt.block_on(async move {
-            let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("us-east-1"))
-                .endpoint_url(&endpoint)
-                .http_client(clawsterctl::aws::https_client())
-                .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                    "testing", "testing", None, None, "moto",
-                ))
-                .load()
-                .await;
-            let aws = Aws::from_config(&conf, "us-east-1".parse().unwrap());
+            let aws = common::moto::aws_at(&endpoint).await;
             while !stop.load(Ordering::SeqCst) {
                 if let Ok(stacks) = clawsterctl::stack::list(&aws, "clawster-bot-").await {
                     for s in stacks {

@@ -316,13 +316,7 @@ pub async fn run(
                     Mark::Running,
                     Some(format!("waiting for {}", s.status)),
                 );
-                let mut w = Watch::new(
-                    &s.name,
-                    &s.id,
-                    busy_op(&s.status),
-                    stack::newest_event(aws, &s.id).await?,
-                );
-                w.wait(aws, ui, &pace, deadline).await?
+                settle(aws, ui, s, deadline).await?
             } else {
                 s.clone()
             };
@@ -479,6 +473,37 @@ pub async fn run(
             Err(next_on_failure(e.into()))
         }
     }
+}
+
+/// Waits until the operation a stack is busy with settles (from its newest event on).
+async fn settle(
+    aws: &Aws,
+    ui: &Ui,
+    s: &StackInfo,
+    deadline: Duration,
+) -> Result<StackInfo, StackError> {
+    let stop = stack::newest_event(aws, &s.id).await?;
+    Watch::new(&s.name, &s.id, busy_op(&s.status), stop)
+        .wait(aws, ui, ui.pace(), deadline)
+        .await
+}
+
+/// Waits for a rollback started after the event `stop` to end in `UPDATE_ROLLBACK_COMPLETE`
+/// (which a watch of an update reports as a failure) and reads the stack again.
+async fn rolled_back(
+    aws: &Aws,
+    ui: &Ui,
+    s: &StackInfo,
+    stop: Option<String>,
+    deadline: Duration,
+) -> Result<Option<StackInfo>, Fail> {
+    let mut w = Watch::new(&s.name, &s.id, Op::Update, stop);
+    match w.wait(aws, ui, ui.pace(), deadline).await {
+        Ok(_) => {}
+        Err(StackError::Failed(f)) if f.status == "UPDATE_ROLLBACK_COMPLETE" => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(stack::describe(aws, &s.id).await?)
 }
 
 /// The kind of operation a busy status belongs to.
@@ -744,13 +769,7 @@ async fn bot_stack(
             Mark::Running,
             Some(format!("waiting for {}", s.status)),
         );
-        let mut w = Watch::new(
-            &s.name,
-            &s.id,
-            busy_op(&s.status),
-            stack::newest_event(aws, &s.id).await?,
-        );
-        match w.wait(aws, ui, &pace, deadline).await {
+        match settle(aws, ui, &s, deadline).await {
             Ok(i) => existing = Some(i).filter(|i| i.status != "DELETE_COMPLETE"),
             Err(StackError::Failed(f)) => {
                 existing = stack::describe(aws, &s.id).await?;
@@ -811,13 +830,7 @@ async fn bot_stack(
                     .map_err(|e| {
                         AwsError::from_sdk(&format!("ContinueUpdateRollback {name}"), e)
                     })?;
-                let mut w = Watch::new(&s.name, &s.id, Op::Update, stop);
-                match w.wait(aws, ui, &pace, deadline).await {
-                    Err(StackError::Failed(f)) if f.status == "UPDATE_ROLLBACK_COMPLETE" => {}
-                    Err(e) => return Err(e.into()),
-                    Ok(_) => {}
-                }
-                existing = stack::describe(aws, &s.id).await?;
+                existing = rolled_back(aws, ui, &s, stop, deadline).await?;
             }
             Health::UpdateFailed => {
                 ui.step(
@@ -833,13 +846,7 @@ async fn bot_stack(
                     .send()
                     .await
                     .map_err(|e| AwsError::from_sdk(&format!("RollbackStack {name}"), e))?;
-                let mut w = Watch::new(&s.name, &s.id, Op::Update, stop);
-                match w.wait(aws, ui, &pace, deadline).await {
-                    Err(StackError::Failed(f)) if f.status == "UPDATE_ROLLBACK_COMPLETE" => {}
-                    Err(e) => return Err(e.into()),
-                    Ok(_) => {}
-                }
-                existing = stack::describe(aws, &s.id).await?;
+                existing = rolled_back(aws, ui, &s, stop, deadline).await?;
             }
             Health::Ready | Health::Busy => {}
         }

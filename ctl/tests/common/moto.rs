@@ -111,17 +111,22 @@ impl Moto {
 
     /// An `Aws` for the test's own checks, pointed at the emulator.
     pub async fn aws(&self) -> clawsterctl::aws::Aws {
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
-            .http_client(clawsterctl::aws::https_client())
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "testing", "testing", None, None, "moto",
-            ))
-            .load()
-            .await;
-        clawsterctl::aws::Aws::from_config(&conf, "us-east-1".parse().unwrap())
+        aws_at(&self.endpoint).await
     }
+}
+
+/// An `Aws` pointed at the emulator at `endpoint`, with its dummy keys (usable from any thread).
+pub async fn aws_at(endpoint: &str) -> clawsterctl::aws::Aws {
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .http_client(clawsterctl::aws::https_client())
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await;
+    clawsterctl::aws::Aws::from_config(&conf, "us-east-1".parse().unwrap())
 }
 
 impl Drop for Moto {
