@@ -61,10 +61,12 @@ chmod 0755 "$dst.part" && mv -f "$dst.part" "$dst"
     )
 }
 
-/// The bot host's script: fetch and verify `clawster-agent`, then `exec` its bootstrap.
+/// The bot host's script: fetch and verify `clawster-agent`, then `exec` its bootstrap with the
+/// host security baseline's ECS subset (SSM agent checked, SSH masked, inbound firewall; the
+/// task's own traffic arrives on its awsvpc interface, not through the host's input chain).
 pub fn bot_script(key: &str, sha256: &str, cluster: &str) -> String {
     format!(
-        "#!/bin/bash\n# Clawster bot host: fetch clawster-agent, check its pinned SHA256, hand the boot to it.\n{}exec \"$dst\" bootstrap --cluster {cluster}\n",
+        "#!/bin/bash\n# Clawster bot host: fetch clawster-agent, check its pinned SHA256, hand the boot to it.\n{}exec \"$dst\" bootstrap --cluster {cluster} --baseline ecs-host\n",
         fetch_and_verify(AGENT_PATH, key, sha256, BOT_TRIES)
     )
 }

@@ -241,12 +241,12 @@ fn user_data_fetches_checks_and_runs_the_agent_bootstrap() {
     assert!(script.contains("dst=/usr/local/bin/clawster-agent"));
     let check = script.find("sha256sum --check").unwrap();
     let run = script
-        .find("exec \"$dst\" bootstrap --cluster clawster-demo")
+        .find("exec \"$dst\" bootstrap --cluster clawster-demo --baseline ecs-host")
         .expect("runs bootstrap for the cluster");
     assert!(check < run);
     assert!(script
         .trim_end()
-        .ends_with("exec \"$dst\" bootstrap --cluster clawster-demo"));
+        .ends_with("exec \"$dst\" bootstrap --cluster clawster-demo --baseline ecs-host"));
     for installer in ["yum ", "dnf ", "apt-get", "rpm ", "pip "] {
         assert!(
             !script.contains(installer),
