@@ -13,6 +13,9 @@ use anyhow::{bail, Result};
 
 /// The target triple of the host binaries the suites run on this (x86_64) machine.
 pub const HOST_TARGET: &str = "x86_64-unknown-linux-musl";
+/// The target triple `packaging/build-release` builds `clawsterctl` for: the build machine's own
+/// (it runs on the operator's machine, not on a host).
+pub const CTL_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// The environment variable that overrides the path of `name`.
 pub fn override_var(name: &str) -> String {
@@ -32,10 +35,20 @@ pub fn dist_dir() -> PathBuf {
 
 /// The static x86_64 musl binary `name`, or an error that says how to build it.
 pub fn host_binary(name: &str) -> Result<PathBuf> {
+    dist_binary(HOST_TARGET, name)
+}
+
+/// The release `clawsterctl` for this machine (`$CLAWSTER_CLAWSTERCTL_BIN` or
+/// `dist/x86_64-unknown-linux-gnu/clawsterctl`), or an error that says how to build it.
+pub fn ctl_binary() -> Result<PathBuf> {
+    dist_binary(CTL_TARGET, "clawsterctl")
+}
+
+fn dist_binary(target: &str, name: &str) -> Result<PathBuf> {
     let var = override_var(name);
     let path = match std::env::var_os(&var) {
         Some(p) => PathBuf::from(p),
-        None => dist_dir().join(HOST_TARGET).join(name),
+        None => dist_dir().join(target).join(name),
     };
     if !path.is_file() {
         bail!(

@@ -10,7 +10,13 @@
 //! survives SIGKILL of the service and still locks on time; a package that does not exist fails
 //! with 1; `close` locks at once; a state from another boot is locked; a host restart finds the
 //! window locked. Then a short benchmark: bare `apt-get install hello` vs the same through the
-//! window. The journal's window records are printed (the window's whole life).
+//! window. The journal's window records are printed (the window's whole life). Then the shared
+//! stack's SSM documents, rendered by the release `clawsterctl`, run on the host as SSM Agent
+//! runs them (the script under `sh`, the parameters as `SSM_*` variables): window open, a bot
+//! install, window status (text and JSON), health and window-logs. Their output is what the
+//! scripted SSM tests of `clawsterctl` answer with (ctl/tests/fixtures/ssm/): the run checks the
+//! committed files still have the shape the agent prints, and `CLAWSTER_UPDATE_FIXTURES=1`
+//! rewrites them from this run.
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
@@ -19,7 +25,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clawster_e2e::bins::host_binary;
+use clawster_e2e::bins::{ctl_binary, dist_dir, host_binary};
 use clawster_e2e::prereq::{require_root, require_tools};
 use clawster_e2e::process::{run_ok, wait_for, Output};
 use clawster_e2e::testhost::{Layout, TestHost};
@@ -555,7 +561,10 @@ fn maintenance_window_on_a_booted_host() -> Result<()> {
         eprintln!("{}", Value::Object(o));
     }
 
-    // 8. A restart of the host finds the window locked (it was open for 10 more minutes).
+    // 8. The SSM documents `clawsterctl window|health|logs` send, run as SSM Agent runs them.
+    ssm_documents(&host)?;
+
+    // 9. A restart of the host finds the window locked (it was open for 10 more minutes).
     open(&host, "hello", "10m")?;
     assert_eq!(status(&host, "openclaw")?["state"], "open");
     host.reboot()?;
@@ -565,4 +574,225 @@ fn maintenance_window_on_a_booted_host() -> Result<()> {
     assert_eq!(out.status, 3, "{out:?}");
     eprintln!("window: suite took {:?}", suite.elapsed());
     host.shutdown()
+}
+
+/// The scripts of the shared stack's two SSM documents (window, operations), rendered by the
+/// release `clawsterctl`.
+fn document_scripts() -> Result<(String, String)> {
+    let out = run_ok(
+        Command::new(ctl_binary()?)
+            .args([
+                "template",
+                "shared",
+                "--region",
+                "us-east-1",
+                "--log-target",
+                "stderr",
+            ])
+            .arg("--artifacts")
+            .arg(dist_dir()),
+        Duration::from_secs(60),
+    )?;
+    let t: Value = serde_json::from_str(&out.stdout).context("clawsterctl template shared")?;
+    let script = |id: &str| -> Result<String> {
+        let lines = t["Resources"][id]["Properties"]["Content"]["mainSteps"][0]["inputs"]
+            ["runCommand"]
+            .as_array()
+            .with_context(|| format!("{id} has no runCommand"))?;
+        let mut s = String::new();
+        for l in lines {
+            s.push_str(l.as_str().context("runCommand line")?);
+            s.push('\n');
+        }
+        Ok(s)
+    };
+    Ok((script("WindowDocument")?, script("OpsDocument")?))
+}
+
+/// Runs a document's script on the host the way SSM Agent does: `sh` on the script file, every
+/// parameter of the document in the environment as `SSM_<name>` (defaults included).
+fn run_document(host: &TestHost, script: &str, params: &[(&str, &str)]) -> Result<Output> {
+    host.write_file("/root/ssm-document.sh", script.as_bytes(), 0o700)?;
+    let vars: Vec<String> = params.iter().map(|(k, v)| format!("SSM_{k}={v}")).collect();
+    let mut argv = vec!["env"];
+    argv.extend(vars.iter().map(String::as_str));
+    argv.extend(["sh", "/root/ssm-document.sh"]);
+    host.exec(&argv)
+}
+
+/// Where the scripted SSM tests of `clawsterctl` keep host output.
+fn fixtures_dir() -> PathBuf {
+    clawster_e2e::workspace_root().join("ctl/tests/fixtures/ssm")
+}
+
+/// The shape of a JSON value: its object keys (recursively), arrays by their first element.
+fn shape(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Value::Array(a) => Value::Array(a.first().map(shape).into_iter().collect()),
+        Value::String(_) => Value::String(String::new()),
+        Value::Number(_) => Value::from(0),
+        Value::Bool(_) => Value::Bool(false),
+        Value::Null => Value::Null,
+    }
+}
+
+/// The shape of text output: each line's label (what precedes its first `:` or first space).
+fn text_shape(s: &str) -> Vec<String> {
+    s.lines()
+        .map(|l| {
+            let end = l.find([':', ' ']).unwrap_or(l.len());
+            l[..end].to_string()
+        })
+        .collect()
+}
+
+/// Compares live host output with the committed fixture `name` (or rewrites it with
+/// `CLAWSTER_UPDATE_FIXTURES=1`). `same` decides whether the two have the same shape.
+fn check_fixture(name: &str, live: &str, same: impl Fn(&str, &str) -> Result<bool>) -> Result<()> {
+    let path = fixtures_dir().join(name);
+    if std::env::var_os("CLAWSTER_UPDATE_FIXTURES").is_some_and(|v| v == "1") {
+        fs::write(&path, live).with_context(|| format!("write {}", path.display()))?;
+        eprintln!("window: rewrote {}", path.display());
+        return Ok(());
+    }
+    let committed =
+        fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    if !same(&committed, live)? {
+        bail!(
+            "{} no longer has the shape of what the agent prints on a host; rerun this suite \
+             with CLAWSTER_UPDATE_FIXTURES=1 and review the scripted SSM tests of clawsterctl.\n\
+             committed:\n{committed}\nlive:\n{live}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn same_json(a: &str, b: &str) -> Result<bool> {
+    let (a, b): (Value, Value) = (serde_json::from_str(a)?, serde_json::from_str(b)?);
+    Ok(shape(&a) == shape(&b))
+}
+
+fn same_text(a: &str, b: &str) -> Result<bool> {
+    Ok(text_shape(a) == text_shape(b))
+}
+
+/// The health report's shape and the names of its checks.
+fn same_health(a: &str, b: &str) -> Result<bool> {
+    let checks = |s: &str| -> Result<Vec<String>> {
+        let v: Value = serde_json::from_str(s)?;
+        Ok(v["checks"]
+            .as_array()
+            .context("no checks")?
+            .iter()
+            .map(|c| field(c, "check").to_string())
+            .collect())
+    };
+    Ok(same_json(a, b)? && checks(a)? == checks(b)?)
+}
+
+/// Journal lines: every field the host printed is one the committed file has.
+fn same_journal(committed: &str, live: &str) -> Result<bool> {
+    let fields = |s: &str| -> Result<std::collections::BTreeSet<String>> {
+        let mut f = std::collections::BTreeSet::new();
+        for l in s.lines().filter(|l| !l.trim().is_empty()) {
+            let v: Value = serde_json::from_str(l).with_context(|| format!("journal line {l}"))?;
+            f.extend(v.as_object().context("journal line")?.keys().cloned());
+        }
+        Ok(f)
+    };
+    Ok(fields(live)?.is_subset(&fields(committed)?))
+}
+
+/// The window and operations documents on the host: open (hello and htop for 10 minutes), a bot
+/// install through the window, status as text and JSON, health, the window's journal records.
+fn ssm_documents(host: &TestHost) -> Result<()> {
+    let (window, ops) = document_scripts()?;
+    host.exec_ok(&["clawster-agent", "window", "close"])?;
+    host.exec_ok(&["apt-get", "purge", "-y", "-q", "hello"])?;
+    let doc = |action: &'static str| {
+        let mut p = vec![
+            ("action", action),
+            ("pkgs", ""),
+            ("ttl", ""),
+            ("reason", ""),
+            ("format", "text"),
+        ];
+        if action == "open" {
+            p[1].1 = "hello,htop";
+            p[2].1 = "10m";
+            p[3].1 = "ticket 42";
+        }
+        p
+    };
+    let open = run_document(host, &window, &doc("open"))?;
+    assert_eq!(open.status, 0, "{open:?}");
+    assert!(open.stdout.contains("packages: hello, htop"), "{open:?}");
+    let out = bot_install(host, "hello")?;
+    assert_eq!(out.status, 0, "{out:?}");
+    let status = run_document(host, &window, &doc("status"))?;
+    assert_eq!(status.status, 0, "{status:?}");
+    let mut json = doc("status");
+    json[4].1 = "json";
+    let status_json = run_document(host, &window, &json)?;
+    assert_eq!(status_json.status, 0, "{status_json:?}");
+    let st: Value = serde_json::from_str(&status_json.stdout)?;
+    assert_eq!(st["state"], "open", "{st}");
+    assert_eq!(st["operator_reason"], "ticket 42", "{st}");
+    assert_eq!(st["installed"][0]["package"], "hello", "{st}");
+    // A window host that was never bootstrapped: no Sysbox, no Docker guard. Degraded, exit 1.
+    let health = run_document(host, &ops, &[("action", "health"), ("since", "1h")])?;
+    assert_eq!(health.status, 1, "{health:?}");
+    let h: Value = serde_json::from_str(&health.stdout)?;
+    assert_eq!(h["status"], "degraded", "{h}");
+    let logs = run_document(host, &ops, &[("action", "window-logs"), ("since", "1h")])?;
+    assert_eq!(logs.status, 0, "{logs:?}");
+    let lines: Vec<Value> = logs
+        .stdout
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert!(!lines.is_empty() && lines.len() <= 30, "{}", lines.len());
+    // Newest first: the bot's install of hello comes before (above) the open that allowed it.
+    let pos = |check: &str| {
+        lines
+            .iter()
+            .position(|r| field(r, "CLAWSTER_CHECK") == check)
+    };
+    assert!(
+        pos("window.install") < pos("window.open"),
+        "{}",
+        logs.stdout
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|r| field(r, "CLAWSTER_CHECK").starts_with("window.")),
+        "{}",
+        logs.stdout
+    );
+    // Hostile values never reach the agent: the script refuses an unknown action, and SSM's
+    // allowedPattern (tested in ctl/tests/ssm_documents.rs) refuses the rest before the host.
+    let bad = run_document(host, &window, &[("action", "open;id")])?;
+    assert_eq!(bad.status, 2, "{bad:?}");
+    eprintln!("window: the SSM documents on the host:");
+    for (name, out) in [
+        ("window open", &open),
+        ("window status", &status),
+        ("window status --json", &status_json),
+        ("health", &health),
+    ] {
+        eprintln!(
+            "--- {name} (exit {})\n{}{}",
+            out.status, out.stdout, out.stderr
+        );
+    }
+    check_fixture("window-open.txt", &open.stdout, same_text)?;
+    check_fixture("window-status.txt", &status.stdout, same_text)?;
+    check_fixture("window-status.json", &status_json.stdout, same_json)?;
+    check_fixture("health-degraded.json", &health.stdout, same_health)?;
+    check_fixture("window-logs.jsonl", &logs.stdout, same_journal)?;
+    host.exec_ok(&["clawster-agent", "window", "close"])?;
+    Ok(())
 }
