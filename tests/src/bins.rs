@@ -13,9 +13,6 @@ use anyhow::{bail, Result};
 
 /// The target triple of the host binaries the suites run on this (x86_64) machine.
 pub const HOST_TARGET: &str = "x86_64-unknown-linux-musl";
-/// The target triple `packaging/build-release` builds `clawsterctl` for: the build machine's own
-/// (it runs on the operator's machine, not on a host).
-pub const CTL_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// The environment variable that overrides the path of `name`.
 pub fn override_var(name: &str) -> String {
@@ -38,10 +35,31 @@ pub fn host_binary(name: &str) -> Result<PathBuf> {
     dist_binary(HOST_TARGET, name)
 }
 
-/// The release `clawsterctl` for this machine (`$CLAWSTER_CLAWSTERCTL_BIN` or
-/// `dist/x86_64-unknown-linux-gnu/clawsterctl`), or an error that says how to build it.
+/// The release `clawsterctl` for this machine: `$CLAWSTER_CLAWSTERCTL_BIN`, or the `clawsterctl`
+/// that `packaging/build-release` built for the build machine's own target (its entry in
+/// `dist/manifest.json`), or an error that says how to build it.
 pub fn ctl_binary() -> Result<PathBuf> {
-    dist_binary(CTL_TARGET, "clawsterctl")
+    let name = "clawsterctl";
+    if std::env::var_os(override_var(name)).is_some() {
+        return dist_binary("", name);
+    }
+    let manifest = dist_dir().join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e} (build the release binaries with `packaging/build-release`)",
+            manifest.display()
+        )
+    })?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", manifest.display()))?;
+    let target = v["artifacts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["name"] == name)
+        .and_then(|a| a["target"].as_str())
+        .ok_or_else(|| anyhow::anyhow!("{} lists no {name}", manifest.display()))?;
+    dist_binary(target, name)
 }
 
 fn dist_binary(target: &str, name: &str) -> Result<PathBuf> {

@@ -711,31 +711,31 @@ fn ssm_documents(host: &TestHost) -> Result<()> {
     let (window, ops) = document_scripts()?;
     host.exec_ok(&["clawster-agent", "window", "close"])?;
     host.exec_ok(&["apt-get", "purge", "-y", "-q", "hello"])?;
-    let doc = |action: &'static str| {
-        let mut p = vec![
-            ("action", action),
+    // Every parameter of the window document, as SSM passes them (defaults included).
+    let open_params = [
+        ("action", "open"),
+        ("pkgs", "hello,htop"),
+        ("ttl", "10m"),
+        ("reason", "ticket 42"),
+        ("format", "text"),
+    ];
+    let status_params = |format| {
+        [
+            ("action", "status"),
             ("pkgs", ""),
             ("ttl", ""),
             ("reason", ""),
-            ("format", "text"),
-        ];
-        if action == "open" {
-            p[1].1 = "hello,htop";
-            p[2].1 = "10m";
-            p[3].1 = "ticket 42";
-        }
-        p
+            ("format", format),
+        ]
     };
-    let open = run_document(host, &window, &doc("open"))?;
+    let open = run_document(host, &window, &open_params)?;
     assert_eq!(open.status, 0, "{open:?}");
     assert!(open.stdout.contains("packages: hello, htop"), "{open:?}");
     let out = bot_install(host, "hello")?;
     assert_eq!(out.status, 0, "{out:?}");
-    let status = run_document(host, &window, &doc("status"))?;
+    let status = run_document(host, &window, &status_params("text"))?;
     assert_eq!(status.status, 0, "{status:?}");
-    let mut json = doc("status");
-    json[4].1 = "json";
-    let status_json = run_document(host, &window, &json)?;
+    let status_json = run_document(host, &window, &status_params("json"))?;
     assert_eq!(status_json.status, 0, "{status_json:?}");
     let st: Value = serde_json::from_str(&status_json.stdout)?;
     assert_eq!(st["state"], "open", "{st}");
