@@ -9,20 +9,15 @@
 //! disabled and stopped; the wrapper runs OpenClaw as openclaw with the read-only config and
 //! refuses other users; a listener on 0.0.0.0 reachable from outside before and not after;
 //! spoofed 127.0.0.1 packets from outside dropped by our rule (its counter, read with `nft -j` as
-//! the oracle) while outbound connections keep working; the real gateway, started through the
-//! wrapper with the baseline's config, answers `/health` 200 on 127.0.0.1:18789 inside, runs as
-//! openclaw with no capabilities and no_new_privs, binds loopback only, and 18789 and 22 are
-//! unreachable from outside; the gateway unit's exposure is below a unit with only seed 000's
-//! settings, in the same run; `prepare-image` on the host that ran the gateway removes the
-//! planted material, fails naming a key it was not told about, passes once told, and the gateway
-//! starts again from the kept config; `enable-gateway` then enables the unit over D-Bus.
-//!
-//! Open defect: under `openclaw-gateway.service` itself, OpenClaw 2026.9.6 exits 78 at start
-//! ("Failed migrating legacy shared auth store: ... owns this state directory"), independent of
-//! every sandbox setting, the environment and the unit's name, while the same command, user and
-//! config start in a scope. So the gateway checks above run it in a transient scope. (A
-//! reproducer that enables the unit and waits for /health is in the history of this file: it
-//! fails until the defect is fixed, so it is not part of the suite.)
+//! the oracle) while outbound connections keep working; `enable-gateway` (audit first, token,
+//! decision recorded) enables and starts `openclaw-gateway.service` over D-Bus, and the real
+//! gateway, under that unit with the baseline's config, answers `/health` 200 on
+//! 127.0.0.1:18789 inside, runs in the unit's cgroup as openclaw with no capabilities and
+//! no_new_privs, binds loopback only, while 18789 and 22 are unreachable from outside; the audit
+//! passes with it running; the unit's exposure is below a unit with only seed 000's settings, in
+//! the same run; `prepare-image` on the host that ran the gateway stops and disables it, removes
+//! the planted material, fails naming a key it was not told about, passes once told, and the
+//! gateway starts again under its unit from the kept config.
 //!
 //! The SSM agent cannot be installed here (not in Debian, no network but the package
 //! registries) and is not what this suite tests: a stand-in `amazon-ssm-agent.service` (a
@@ -200,16 +195,11 @@ fn gateway_journal(host: &TestHost) -> String {
 }
 
 fn wait_health(host: &TestHost, what: &str) -> Result<()> {
-    let log = || {
-        sh(host, "cat /run/openclaw-probe.log 2>/dev/null | tail -20")
-            .map(|o| o.stdout)
-            .unwrap_or_default()
-    };
     let took = wait_for(
         &format!("gateway /health ({what})"),
         Duration::from_secs(240),
         || {
-            // A gateway that exits (and is restarted) will not get healthy: say why at once.
+            // A gateway that exits (failed, or restarted) will not get healthy: say why at once.
             let restarts = host.exec(&[
                 "systemctl",
                 "show",
@@ -218,22 +208,18 @@ fn wait_health(host: &TestHost, what: &str) -> Result<()> {
                 "--value",
                 "openclaw-gateway.service",
             ])?;
-            if restarts.stdout.trim() != "0" {
+            let state = host.exec(&["systemctl", "is-failed", "openclaw-gateway.service"])?;
+            if restarts.stdout.trim() != "0" || state.stdout.trim() == "failed" {
                 anyhow::bail!(
-                    "the gateway exited; its journal:\n{}",
+                    "the gateway exited (restarts: {}); its journal:\n{}",
+                    restarts.stdout.trim(),
                     gateway_journal(host)
                 );
             }
             Ok(http_status(host, "http://127.0.0.1:18789/health")? == Some(200))
         },
     )
-    .map_err(|e| {
-        e.context(format!(
-            "the gateway's journal:\n{}\nprobe log:\n{}",
-            gateway_journal(host),
-            log()
-        ))
-    })?;
+    .map_err(|e| e.context(format!("the gateway's journal:\n{}", gateway_journal(host))))?;
     eprintln!(
         "baseline[{:?}]: gateway /health 200 after {:.1} s ({what})",
         host.layout(),
@@ -242,36 +228,20 @@ fn wait_health(host: &TestHost, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Starts the real gateway through the operator's wrapper (so as openclaw, with the baseline's
-/// config) in a transient scope: see the module doc for why not under its unit yet.
-fn start_gateway_scope(host: &TestHost, unit: &str) -> Result<()> {
-    sh_ok(
-        host,
-        &format!("cd / && setsid -f systemd-run --scope --unit={unit} --quiet /usr/local/bin/openclaw gateway --port 18789 >/run/openclaw-probe.log 2>&1 </dev/null"),
-    )?;
-    Ok(())
+/// `enable-gateway`, then the unit enabled and `/health` 200 from inside.
+fn enable_gateway(host: &TestHost, what: &str) -> Result<()> {
+    let out = agent(host, &["enable-gateway"])?;
+    assert!(out.success(), "enable-gateway ({what}): {out:?}");
+    assert_eq!(
+        host.exec(&["systemctl", "is-enabled", "openclaw-gateway.service"])?
+            .stdout
+            .trim(),
+        "enabled"
+    );
+    wait_health(host, what)
 }
 
-fn stop_gateway_scope(host: &TestHost, unit: &str) -> Result<()> {
-    let stop = host.exec(&["systemctl", "stop", &format!("{unit}.scope")])?;
-    // Once in four runs a gateway process outlived its scope's stop and kept 18789: end every
-    // process of the openclaw user on this (test-owned) host, then require the port free.
-    if wait_for("the probe gateway to stop", T, || {
-        Ok(!listening(host, 18789)?)
-    })
-    .is_err()
-    {
-        eprintln!("baseline[{:?}]: 18789 still open after stopping {unit}.scope; killing openclaw's processes", host.layout());
-        host.exec(&["pkill", "-KILL", "-u", "openclaw"])?;
-    }
-    wait_for("the probe gateway to stop", T, || {
-        Ok(!listening(host, 18789)?)
-    })
-    .with_context(|| format!("systemctl stop {unit}.scope: {stop:?}"))?;
-    Ok(())
-}
-
-/// The probe gateway's main process (its process title is `openclaw-gateway`; its workers share
+/// The gateway's main process (its process title is `openclaw-gateway`; its workers share
 /// its uid, capabilities and no_new_privs).
 fn gateway_pid(host: &TestHost) -> Result<String> {
     let out = sh_ok(
@@ -410,6 +380,12 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
         T,
         || Ok(udp_received(&host)? == 1),
     )?;
+    // The operator's view (text) and the machine's (JSON) agree on the verdict.
+    assert_eq!(
+        agent(&host, &["audit"])?.status,
+        1,
+        "text audit before apply"
+    );
     let (code, before) = audit_json(&host)?;
     assert_eq!(code, 1, "audit before apply must fail");
     assert_eq!(before["status"], "failed");
@@ -519,9 +495,9 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
     assert_eq!(server.peers(), vec![HOST_V4.to_string()]);
     drop(server);
 
-    // The real gateway with the baseline's config, as openclaw: loopback only.
-    start_gateway_scope(&host, "openclaw-probe1")?;
-    wait_health(&host, "first start")?;
+    // enable-gateway: audit first, token, decision recorded, unit enabled and started over D-Bus.
+    // The real gateway then serves under its own sandboxed unit, as openclaw, loopback only.
+    enable_gateway(&host, "first start")?;
     let pid = gateway_pid(&host)?;
     let pid = pid.as_str();
     assert_eq!(
@@ -530,6 +506,11 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
     );
     assert_eq!(proc_status(&host, pid, "CapEff")?, "0000000000000000");
     assert_eq!(proc_status(&host, pid, "NoNewPrivs")?, "1");
+    let cgroup = sh_ok(&host, &format!("cat /proc/{pid}/cgroup"))?;
+    assert!(
+        cgroup.contains("/openclaw-gateway.service"),
+        "the gateway runs in its unit: {cgroup}"
+    );
     assert!(listening(&host, 18789)?);
     let tcp = sh_ok(&host, "cat /proc/net/tcp /proc/net/tcp6")?;
     for l in tcp
@@ -555,7 +536,6 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
     }
     let (code, on) = audit_json(&host)?;
     assert_eq!(code, 0, "audit with the gateway running: {on:#}");
-    stop_gateway_scope(&host, "openclaw-probe1")?;
 
     // Exposure: ours against seed 000's list alone, same run.
     host.write_file(
@@ -658,23 +638,26 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
     assert!(!host.path(note).exists());
     assert!(host.path("/etc/openclaw/openclaw.json").exists());
 
-    // The gateway starts again from the kept config (a live apply makes a new token).
-    let out = agent(&host, &["apply"])?;
-    assert!(out.success());
-    start_gateway_scope(&host, "openclaw-probe2")?;
-    wait_health(&host, "after prepare-image")?;
-    stop_gateway_scope(&host, "openclaw-probe2")?;
-    // enable-gateway: audit first, token, decision recorded, unit enabled and started over D-Bus.
-    let out = agent(&host, &["enable-gateway"])?;
-    assert!(out.success());
     assert_eq!(
         host.exec(&["systemctl", "is-enabled", "openclaw-gateway.service"])?
             .stdout
             .trim(),
-        "enabled"
+        "disabled",
+        "the image ships with the gateway disabled"
     );
+
+    // The gateway starts again, under its unit, from the kept config (a live apply makes a new
+    // token; enable-gateway audits first).
+    let out = agent(&host, &["apply"])?;
+    assert!(out.success());
+    enable_gateway(&host, "after prepare-image")?;
     let (code, last) = audit_json(&host)?;
     assert_eq!(code, 0, "{last:#}");
+    assert_eq!(
+        agent(&host, &["audit"])?.status,
+        0,
+        "text audit with the gateway serving under its unit"
+    );
     eprintln!(
         "baseline[{layout:?}]: suite took {:.1} s",
         started.elapsed().as_secs_f64()
