@@ -186,7 +186,9 @@ pub enum BaselineCommand {
     /// Removes OpenClaw identity, device key and pairings (state/openclaw.sqlite), agents,
     /// transcripts, caches, token files and logs (keeping only the config and skills/), shell
     /// histories, ~/.aws, authorized_keys, SSH host keys, cloud-init instance state, SSM
-    /// registration and ECS agent state; truncates machine-id; stops and disables the gateway.
+    /// registration and ECS agent state, and the systemd journal (which holds the gateway's own
+    /// output; on a running host journald rotates first and the archived files go); truncates
+    /// machine-id; stops and disables the gateway.
     /// Then scans /etc /home /root /var /opt /srv /usr/local /tmp for Telegram bot tokens, AWS
     /// keys, LLM API keys and private keys, and fails naming file and line (value masked) for
     /// any left. Exit status: 0 ready to share, 1 not.

@@ -537,6 +537,24 @@ fn plant(r: &Path) {
         "ssh-ed25519 AAAA build@laptop\n",
     );
     put(r, "/home/ubuntu/.python_history", "x\n");
+    // The journal keeps short fields as plain bytes: a gateway that logged its Telegram token.
+    let j = "/var/log/journal/0123456789abcdef0123456789abcdef";
+    put(
+        r,
+        &format!("{j}/system.journal"),
+        &format!("LPKSHHRH\0MESSAGE=telegram token {TG}\0"),
+    );
+    put(
+        r,
+        &format!("{j}/system@0a1b2c-0000000000000001-0005f1e2d3c4b5a6.journal"),
+        "LPKSHHRH",
+    );
+    put(r, &format!("{j}/user-1000.journal~"), "LPKSHHRH");
+    put(
+        r,
+        "/var/log/journal/remote/remote-10.0.0.5.journal",
+        "LPKSHHRH",
+    );
     put(r, "/etc/ssh/ssh_host_ed25519_key", PEM);
     put(
         r,
@@ -598,6 +616,9 @@ fn prepare_image_removes_planted_material_and_scans_for_the_rest() {
         "var/lib/cloud/instances",
         "var/lib/amazon/ssm/registration",
         "var/lib/ecs/data/agent.db",
+        "var/log/journal/0123456789abcdef0123456789abcdef/system.journal",
+        "var/log/journal/0123456789abcdef0123456789abcdef/user-1000.journal~",
+        "var/log/journal/remote/remote-10.0.0.5.journal",
     ] {
         assert!(
             fs::symlink_metadata(r.join(gone)).is_err(),

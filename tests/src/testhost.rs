@@ -69,6 +69,9 @@ const EXTRA_PACKAGES: &[&str] = &[
     "python3",
     "xz-utils",
     "binutils",
+    // Node from npm (the real OpenClaw gateway's runtime) links libatomic.so.1, which Ubuntu and
+    // Amazon Linux hosts ship.
+    "libatomic1",
 ];
 /// Bump when the build steps below change in a way the package lists do not show.
 const RECIPE_REVISION: &str = "1";

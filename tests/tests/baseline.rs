@@ -268,24 +268,6 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
         ..BootOptions::new(layout)
     })?;
     host.copy_in(&agent_bin, "/usr/local/bin/clawster-agent", 0o755)?;
-    // Node from npm links libatomic.so.1 (and libstdc++), which Ubuntu and Amazon Linux AMIs
-    // ship but this minimal test image lacks: give it the machine's copies (same Debian release;
-    // adding libatomic1 to the image recipe would rebuild every cached image for one suite).
-    let mut copied = false;
-    for lib in ["libatomic.so.1", "libstdc++.so.6"] {
-        let guest = format!("/usr/lib/x86_64-linux-gnu/{lib}");
-        if !host.path(&guest).exists() {
-            let src = std::fs::canonicalize(format!("/usr/lib/x86_64-linux-gnu/{lib}"))
-                .with_context(|| {
-                    format!("{lib} on this machine (Debian package libatomic1/libstdc++6)")
-                })?;
-            host.copy_in(&src, &guest, 0o644)?;
-            copied = true;
-        }
-    }
-    if copied {
-        host.exec_ok(&["ldconfig"])?;
-    }
     // The npm global-prefix layout: bin/ links into lib/node_modules.
     let bin = host.path("/opt/openclaw/bin");
     std::fs::create_dir_all(&bin)?;
@@ -582,6 +564,17 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
     )?;
     let note = "/etc/clawster-build-note.txt";
     host.write_file(note, b"deploy key:\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n", 0o600)?;
+    // The gateway's own output went to the journal under its unit: its first line must go too.
+    let gw_log = sh_ok(
+        &host,
+        "journalctl --no-pager -o cat _SYSTEMD_UNIT=openclaw-gateway.service",
+    )?;
+    let first = gw_log
+        .lines()
+        .find(|l| l.trim().len() > 20)
+        .context("the gateway logged nothing to the journal")?
+        .trim()
+        .to_string();
     let out = agent(&host, &["prepare-image", "--json"])?;
     assert_eq!(
         out.status, 1,
@@ -629,6 +622,18 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
         "inactive"
     );
     assert!(removed.contains(&"/var/lib/openclaw/secrets"));
+    assert!(
+        removed.iter().any(|p| p.starts_with("/var/log/journal/")),
+        "archived journal files reported removed: {removed:?}"
+    );
+    let gw_log = sh_ok(
+        &host,
+        "journalctl --no-pager -o cat _SYSTEMD_UNIT=openclaw-gateway.service",
+    )?;
+    assert!(
+        !gw_log.contains(&first),
+        "the gateway's journal output from before prepare-image is gone ({first:?})"
+    );
     assert!(!host
         .path("/var/lib/openclaw/secrets/gateway-token")
         .exists());

@@ -15,10 +15,16 @@
 //!    state and `ECS_CLUSTER`, the systemd random seed, plus every `--remove PATH`; truncate
 //!    `/etc/machine-id` (empty = a new id at boot without a first-boot preset run that could
 //!    re-enable units). *Fatal* on any error.
-//! 4. Re-create and re-check permissions (the permissions control). *Fatal.*
-//! 5. Scan the image for secrets ([`super::scan`]); each hit not under an `--allow PATH` fails
+//! 4. The systemd journal, which holds the gateway's own output (its unit logs to it) and every
+//!    service's: offline (`--root`), every file under `/var/log/journal` goes; live, journald is
+//!    asked to rotate (SIGUSR2 over D-Bus), then every archived file goes, so only the few records
+//!    written after the rotation remain (prepare-image's own). *Failed step* (the run exits
+//!    non-zero, nothing else is skipped) if journald does not rotate within
+//!    [`JOURNAL_ROTATE_WAIT`].
+//! 5. Re-create and re-check permissions (the permissions control). *Fatal.*
+//! 6. Scan the image for secrets ([`super::scan`]); each hit not under an `--allow PATH` fails
 //!    the run naming file, line and kind, value masked.
-//! 6. Audit; the run passes only when it is all ok and the scan found nothing.
+//! 7. Audit; the run passes only when it is all ok and the scan found nothing.
 
 use clawster_core::fs::{write_atomic, Ownership};
 use clawster_core::logging::Status;
@@ -64,6 +70,102 @@ pub const FILES: [&str; 4] = [
     "/var/lib/systemd/random-seed",
     "/var/lib/dbus/machine-id",
 ];
+
+/// The persistent journal (`remote/`, journal-remote's, is emptied with [`EMPTY_DIRS`]).
+pub const JOURNAL_DIR: &str = "/var/log/journal";
+/// How long a live run waits for journald to rotate.
+pub const JOURNAL_ROTATE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Journal files under [`JOURNAL_DIR`]`/<machine-id>/`: (host path, file name).
+fn journal_files(root: &clawster_core::fs::HostRoot) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(root.path(JOURNAL_DIR)) else {
+        return out;
+    };
+    for d in rd.flatten() {
+        let dir = d.file_name().to_string_lossy().into_owned();
+        if dir == "remote" || !d.path().is_dir() {
+            continue;
+        }
+        let Ok(files) = std::fs::read_dir(d.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".journal") || name.ends_with(".journal~") {
+                out.push((format!("{JOURNAL_DIR}/{dir}/{name}"), name));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// An archived journal file (rotated by journald, or left corrupt as `.journal~`): journald
+/// never writes to it again.
+fn archived_journal(name: &str) -> bool {
+    name.ends_with(".journal~") || (name.ends_with(".journal") && name.contains('@'))
+}
+
+/// Step 4 (see the module doc): returns the step's status and message.
+fn clean_journal(ctx: &Ctx<'_>, rm: &mut Remover<'_>) -> Result<(Status, String), BaselineError> {
+    use std::os::unix::fs::MetadataExt;
+    let files = journal_files(&ctx.root);
+    if files.is_empty() {
+        return Ok((Status::Ok, format!("no journal files under {JOURNAL_DIR}")));
+    }
+    if !ctx.live {
+        // Nothing writes to an image that is not running: every file goes.
+        for (p, _) in &files {
+            rm.remove(p)?;
+        }
+        return Ok((
+            Status::Changed,
+            format!("{} journal files removed", files.len()),
+        ));
+    }
+    let active: Vec<(String, u64)> = files
+        .iter()
+        .filter(|(_, n)| !archived_journal(n))
+        .filter_map(|(p, _)| {
+            std::fs::metadata(ctx.root.path(p))
+                .ok()
+                .map(|m| (p.clone(), m.ino()))
+        })
+        .collect();
+    if !active.is_empty() {
+        let sd = ctx.sd().map_err(BaselineError::Other)?;
+        const SIGUSR2: i32 = 12;
+        if let Err(e) = sd.kill_main("systemd-journald.service", SIGUSR2) {
+            return Ok((Status::Failed, format!("asking journald to rotate: {e}; the journal still holds this host's logs (run `journalctl --rotate && journalctl --vacuum-time=1s`, then prepare-image again)")));
+        }
+        let start = std::time::Instant::now();
+        let rotated = || {
+            active.iter().all(|(p, ino)| {
+                std::fs::metadata(ctx.root.path(p))
+                    .map(|m| m.ino() != *ino)
+                    .unwrap_or(true)
+            })
+        };
+        while !rotated() {
+            if start.elapsed() >= JOURNAL_ROTATE_WAIT {
+                return Ok((Status::Failed, format!("journald did not rotate {} within {:?} of SIGUSR2; the journal still holds this host's logs (run `journalctl --rotate && journalctl --vacuum-time=1s`, then prepare-image again)", active.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join(", "), JOURNAL_ROTATE_WAIT)));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    let mut n = 0;
+    for (p, name) in journal_files(&ctx.root) {
+        if archived_journal(&name) {
+            rm.remove(&p)?;
+            n += 1;
+        }
+    }
+    Ok((
+        Status::Changed,
+        format!("journal rotated; {n} archived journal files removed (records from before the rotation are gone)"),
+    ))
+}
 
 /// Options of a run.
 #[derive(Debug, Clone, Default)]
@@ -274,6 +376,8 @@ pub fn prepare(ctx: &Ctx<'_>, opts: &ImageOptions) -> Result<ImageReport, Baseli
     for p in &opts.remove {
         rm.remove(p)?;
     }
+    let (status, msg) = clean_journal(ctx, &mut rm)?;
+    steps.record("image.journal", status, msg);
     let mut removed = rm.removed;
     if drop_ecs_cluster(root)? {
         removed.push("/etc/ecs/ecs.config: ECS_CLUSTER line".into());
@@ -296,12 +400,12 @@ pub fn prepare(ctx: &Ctx<'_>, opts: &ImageOptions) -> Result<ImageReport, Baseli
         format!("{} paths removed or truncated", removed.len()),
     );
 
-    // 4. Permissions again.
+    // 5. Permissions again.
     if ctx.profile.openclaw() {
         permissions::apply(ctx, &mut steps)?;
     }
 
-    // 5. Scan.
+    // 6. Scan.
     let scan = scan::scan_tree(root, &scan::SCAN_DIRS, &opts.allow);
     if scan.hits.is_empty() {
         steps.record(
@@ -323,7 +427,7 @@ pub fn prepare(ctx: &Ctx<'_>, opts: &ImageOptions) -> Result<ImageReport, Baseli
         steps.record("image.secrets", Status::Failed, format!("{} secret(s) not removed: {} (remove them, or pass --remove PATH; --allow PATH only for material that is not a secret of this image)", scan.hits.len(), list.join("; ")));
     }
 
-    // 6. Audit.
+    // 7. Audit.
     let audit = super::audit(ctx);
     Ok(ImageReport {
         steps,
@@ -331,4 +435,107 @@ pub fn prepare(ctx: &Ctx<'_>, opts: &ImageOptions) -> Result<ImageReport, Baseli
         scan,
         audit,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::systemd::Systemd;
+    use clawster_core::fs::HostRoot;
+
+    /// journald at its process boundary: on SIGUSR2 it renames each active file to an archived
+    /// name and starts a new one, unless told to ignore the signal or to refuse the call.
+    struct Journald {
+        root: std::path::PathBuf,
+        mode: &'static str,
+    }
+
+    impl Systemd for Journald {
+        fn reload(&self) -> Result<(), String> {
+            Ok(())
+        }
+        fn enable(&self, _: &[&str]) -> Result<Vec<String>, String> {
+            Ok(vec![])
+        }
+        fn start_no_block(&self, _: &str) -> Result<String, String> {
+            Ok(String::new())
+        }
+        fn active_state(&self, _: &str) -> Result<String, String> {
+            Ok("active".into())
+        }
+        fn unit_file_state(&self, _: &str) -> Result<String, String> {
+            Ok("static".into())
+        }
+        fn kill_main(&self, unit: &str, signal: i32) -> Result<(), String> {
+            assert_eq!((unit, signal), ("systemd-journald.service", 12));
+            match self.mode {
+                "refuse" => Err("Access denied".into()),
+                "ignore" => Ok(()),
+                _ => {
+                    let d = self.root.join("var/log/journal/m1");
+                    std::fs::rename(d.join("system.journal"), d.join("system@s-1-2.journal"))
+                        .unwrap();
+                    std::fs::write(d.join("system.journal"), b"LPKSHHRH new").unwrap();
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn run(mode: &'static str) -> (tempfile::TempDir, Status, String, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("var/log/journal/m1");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("system.journal"), b"LPKSHHRH old").unwrap();
+        std::fs::write(d.join("system@s-0-1.journal"), b"LPKSHHRH older").unwrap();
+        let sd = Journald {
+            root: dir.path().to_path_buf(),
+            mode,
+        };
+        let mut ctx = Ctx::offline(HostRoot::new(dir.path()), super::super::Profile::EcsHost);
+        ctx.live = true;
+        ctx.systemd = Ok(&sd);
+        let mut rm = Remover {
+            root: &ctx.root,
+            removed: Vec::new(),
+        };
+        let (status, msg) = clean_journal(&ctx, &mut rm).unwrap();
+        let removed = rm.removed;
+        (dir, status, msg, removed)
+    }
+
+    #[test]
+    fn live_journal_rotates_then_archived_files_go() {
+        let (dir, status, msg, removed) = run("rotate");
+        assert_eq!(status, Status::Changed, "{msg}");
+        assert_eq!(
+            removed,
+            [
+                "/var/log/journal/m1/system@s-0-1.journal",
+                "/var/log/journal/m1/system@s-1-2.journal"
+            ]
+        );
+        let active = std::fs::read(dir.path().join("var/log/journal/m1/system.journal")).unwrap();
+        assert_eq!(
+            active, b"LPKSHHRH new",
+            "the active file journald writes stays"
+        );
+    }
+
+    #[test]
+    fn live_journal_that_does_not_rotate_fails_the_step_and_removes_nothing() {
+        for (mode, says) in [("refuse", "Access denied"), ("ignore", "did not rotate")] {
+            let (dir, status, msg, removed) = run(mode);
+            assert_eq!(status, Status::Failed, "{mode}");
+            assert!(
+                msg.contains(says) && msg.contains("journalctl --rotate"),
+                "{msg}"
+            );
+            assert!(removed.is_empty(), "{mode}: {removed:?}");
+            assert!(dir
+                .path()
+                .join("var/log/journal/m1/system@s-0-1.journal")
+                .exists());
+        }
+    }
 }

@@ -66,6 +66,13 @@ pub trait Systemd {
             "LoadState of {unit}: not supported by this systemd boundary"
         ))
     }
+    /// `KillUnit(unit, "main", signal)`: signals the unit's main process (e.g. SIGUSR2 makes
+    /// journald rotate its files).
+    fn kill_main(&self, unit: &str, signal: i32) -> Result<(), String> {
+        Err(format!(
+            "KillUnit {unit} (signal {signal}): not supported by this systemd boundary"
+        ))
+    }
 }
 
 /// systemd on the system bus.
@@ -212,6 +219,10 @@ impl Systemd for DbusSystemd {
 
     fn unit_file_state(&self, unit: &str) -> Result<String, String> {
         self.call("GetUnitFileState", &(unit,))
+    }
+
+    fn kill_main(&self, unit: &str, signal: i32) -> Result<(), String> {
+        self.call::<_, ()>("KillUnit", &(unit, "main", signal))
     }
 }
 
