@@ -40,6 +40,8 @@ const OUT_V4: &str = "192.0.2.20";
 const HOST_V6: &str = "2001:db8::10";
 const OUT_V6: &str = "2001:db8::20";
 const T: Duration = Duration::from_secs(30);
+/// Everything the gateway process itself wrote to the journal (not systemd's lines about it).
+const GATEWAY_OUTPUT: &str = "journalctl --no-pager -o cat _SYSTEMD_UNIT=openclaw-gateway.service";
 
 /// Seed 000's sandbox list and nothing more (the comparison baseline for the exposure score).
 const SEED_ONLY_UNIT: &str = "[Unit]\nDescription=OpenClaw gateway with only seed 000's settings\n[Service]\nUser=openclaw\nGroup=openclaw\nExecStart=/opt/openclaw/bin/openclaw gateway --port 18789\nNoNewPrivileges=yes\nPrivateTmp=yes\nProtectSystem=strict\nReadWritePaths=/var/lib/openclaw /var/log/openclaw\nCapabilityBoundingSet=\nAmbientCapabilities=\nUMask=0077\n";
@@ -427,8 +429,8 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
     assert_eq!(v["valid"], true, "{v}");
     assert_eq!(v["path"], "/etc/openclaw/openclaw.json");
     // The wrapper's pid becomes Node's (setpriv and env exec): read its uid while it runs.
-    // (A CLI run that creates state before the gateway's first start makes the gateway refuse
-    // to migrate it, so the proof uses a command that writes nothing.)
+    // (The proof uses a command that writes no state, so the gateway's first start below
+    // begins from the state directory apply left.)
     let who = sh_ok(
         &host,
         "openclaw config validate --json >/dev/null & p=$!\nfor i in $(seq 100); do case \"$(readlink /proc/$p/exe)\" in */node) awk '/^Uid:/{print $2, $3}' /proc/$p/status; break;; esac; sleep 0.05; done\nwait $p",
@@ -565,10 +567,7 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
     let note = "/etc/clawster-build-note.txt";
     host.write_file(note, b"deploy key:\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n", 0o600)?;
     // The gateway's own output went to the journal under its unit: its first line must go too.
-    let gw_log = sh_ok(
-        &host,
-        "journalctl --no-pager -o cat _SYSTEMD_UNIT=openclaw-gateway.service",
-    )?;
+    let gw_log = sh_ok(&host, GATEWAY_OUTPUT)?;
     let first = gw_log
         .lines()
         .find(|l| l.trim().len() > 20)
@@ -626,10 +625,7 @@ fn e2e(layout: Layout, tag: &str) -> Result<()> {
         removed.iter().any(|p| p.starts_with("/var/log/journal/")),
         "archived journal files reported removed: {removed:?}"
     );
-    let gw_log = sh_ok(
-        &host,
-        "journalctl --no-pager -o cat _SYSTEMD_UNIT=openclaw-gateway.service",
-    )?;
+    let gw_log = sh_ok(&host, GATEWAY_OUTPUT)?;
     assert!(
         !gw_log.contains(&first),
         "the gateway's journal output from before prepare-image is gone ({first:?})"

@@ -76,6 +76,9 @@ pub const JOURNAL_DIR: &str = "/var/log/journal";
 /// How long a live run waits for journald to rotate.
 pub const JOURNAL_ROTATE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// What an operator runs when journald would not rotate.
+const JOURNAL_MANUAL_FIX: &str = "the journal still holds this host's logs (run `journalctl --rotate && journalctl --vacuum-time=1s`, then prepare-image again)";
+
 /// Journal files under [`JOURNAL_DIR`]`/<machine-id>/`: (host path, file name).
 fn journal_files(root: &clawster_core::fs::HostRoot) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -135,9 +138,11 @@ fn clean_journal(ctx: &Ctx<'_>, rm: &mut Remover<'_>) -> Result<(Status, String)
         .collect();
     if !active.is_empty() {
         let sd = ctx.sd().map_err(BaselineError::Other)?;
-        const SIGUSR2: i32 = 12;
-        if let Err(e) = sd.kill_main("systemd-journald.service", SIGUSR2) {
-            return Ok((Status::Failed, format!("asking journald to rotate: {e}; the journal still holds this host's logs (run `journalctl --rotate && journalctl --vacuum-time=1s`, then prepare-image again)")));
+        if let Err(e) = sd.kill_main("systemd-journald.service", libc::SIGUSR2) {
+            return Ok((
+                Status::Failed,
+                format!("asking journald to rotate: {e}; {JOURNAL_MANUAL_FIX}"),
+            ));
         }
         let start = std::time::Instant::now();
         let rotated = || {
@@ -149,7 +154,14 @@ fn clean_journal(ctx: &Ctx<'_>, rm: &mut Remover<'_>) -> Result<(Status, String)
         };
         while !rotated() {
             if start.elapsed() >= JOURNAL_ROTATE_WAIT {
-                return Ok((Status::Failed, format!("journald did not rotate {} within {:?} of SIGUSR2; the journal still holds this host's logs (run `journalctl --rotate && journalctl --vacuum-time=1s`, then prepare-image again)", active.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join(", "), JOURNAL_ROTATE_WAIT)));
+                let files: Vec<&str> = active.iter().map(|(p, _)| p.as_str()).collect();
+                return Ok((
+                    Status::Failed,
+                    format!(
+                        "journald did not rotate {} within {JOURNAL_ROTATE_WAIT:?} of SIGUSR2; {JOURNAL_MANUAL_FIX}",
+                        files.join(", ")
+                    ),
+                ));
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -467,7 +479,7 @@ mod tests {
             Ok("static".into())
         }
         fn kill_main(&self, unit: &str, signal: i32) -> Result<(), String> {
-            assert_eq!((unit, signal), ("systemd-journald.service", 12));
+            assert_eq!((unit, signal), ("systemd-journald.service", libc::SIGUSR2));
             match self.mode {
                 "refuse" => Err("Access denied".into()),
                 "ignore" => Ok(()),
