@@ -1,9 +1,26 @@
 //! Small builders for CloudFormation JSON: intrinsic functions, tags and linter metadata.
 //!
-//! Templates are plain `serde_json::Value`s (with key order preserved), built by the functions
-//! in [`crate::shared`] and [`crate::bot`]. These helpers keep those functions readable.
+//! Templates are plain `serde_json::Value`s (with key order preserved), built by the resource-group
+//! builders of [`crate::shared`] and [`crate::bot`]. These helpers keep those functions readable.
 
 use serde_json::{json, Map, Value};
+
+/// A template's `Resources`, in the order they were added (each resource group of a stack has a
+/// builder that adds its own).
+#[derive(Debug, Default)]
+pub struct Resources(Map<String, Value>);
+
+impl Resources {
+    /// Adds (or replaces) the resource with logical id `id`.
+    pub fn add(&mut self, id: &str, resource: Value) {
+        self.0.insert(id.to_string(), resource);
+    }
+
+    /// The `Resources` object.
+    pub fn into_value(self) -> Value {
+        Value::Object(self.0)
+    }
+}
 
 /// `{"Ref": name}`.
 pub fn r(name: &str) -> Value {

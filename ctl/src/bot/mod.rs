@@ -1,0 +1,211 @@
+//! The per-bot stack (`clawster-bot-<name>`).
+//!
+//! ALB and target group, ECS cluster with an EC2 capacity provider over a one-host Auto Scaling
+//! group (desired 0), the launch template whose UserData hands the boot to `clawster-agent`, the
+//! task definition and a service created with DesiredCount 0: `clawsterctl deploy` raises it to 1
+//! only after the NAT route is active, so tasks never race the NAT at first deploy. Everything
+//! shared (VPC, subnets, roles, artifacts bucket) is imported from the shared stack.
+
+use serde_json::{json, Map, Value};
+
+use crate::cfn::{get_att, import_shared, r, sub, Resources};
+use crate::manifest::Release;
+use crate::names::{BotName, CertificateArn, GatewayPort, InstanceType, Region};
+
+mod host;
+mod load_balancing;
+mod network;
+mod service;
+mod task;
+
+/// Public SSM parameter naming the latest ECS-optimized AL2023 x86_64 AMI.
+pub const ECS_AMI_PARAMETER: &str =
+    "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id";
+/// Default bot host type: 2 vCPU, 2 GiB, x86_64 (Chromium has no official arm64 Linux build).
+pub const DEFAULT_INSTANCE_TYPE: &str = "t3.small";
+/// Root volume size of a bot host in GiB.
+pub const ROOT_VOLUME_GB: u32 = 30;
+/// ALB idle timeout: above OpenClaw's ~60 s WebSocket heartbeat.
+pub const ALB_IDLE_TIMEOUT_SECONDS: u32 = 120;
+/// The container image (Phase 1: stock Node image, OpenClaw installed at start). OpenClaw
+/// 2026.9.x needs Node 24.16+ or 26.1+ (its `engines`; under older Node it stops at once because
+/// `node:sqlite` is missing), so the image is Node 24.
+pub const CONTAINER_IMAGE: &str = "node:24-slim";
+/// Name of the OpenClaw container in the task definition.
+pub const CONTAINER_NAME: &str = "openclaw";
+/// The OpenClaw release the task installs: pinned, because the docker guard on the host lets
+/// through exactly the self-probe exec this release sends (its script's SHA256 is in the guard's
+/// policy), and a moving tag would change that without a deploy.
+pub const OPENCLAW_VERSION: &str = "2026.9.6";
+/// The bot's Docker socket on the host: the docker guard's filtered API, never dockerd's own.
+pub const GUARD_SOCKET: &str = "/run/clawster/docker.sock";
+/// The bot's state directory on the host (the guard allows bind sources only inside it).
+pub const STATE_DIR: &str = "/var/lib/clawster/openclaw";
+/// The host's docker CLI, bind-mounted read-only into the task: OpenClaw drives its sandbox
+/// through the `docker` CLI, and the host's own client matches the host's daemon without a
+/// download at every task start.
+pub const HOST_DOCKER_CLI: &str = "/usr/bin/docker";
+/// TLS policy of the HTTPS listener (TLS 1.3 and 1.2 only).
+pub const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+
+/// What a bot stack is rendered from.
+#[derive(Debug, Clone)]
+pub struct BotOptions {
+    /// The bot's name.
+    pub name: BotName,
+    /// Region of the stack.
+    pub region: Region,
+    /// Bot host instance type.
+    pub instance_type: InstanceType,
+    /// ACM certificate for HTTPS; without it the ALB serves plain HTTP.
+    pub certificate: Option<CertificateArn>,
+    /// Port of the OpenClaw gateway in the task.
+    pub gateway_port: GatewayPort,
+}
+
+/// The bot stack's name.
+pub fn stack_name(name: &BotName) -> String {
+    format!("clawster-bot-{name}")
+}
+
+/// The ECS cluster name of a bot (also what `clawster-agent bootstrap --cluster` gets).
+pub fn cluster_name(name: &BotName) -> String {
+    format!("clawster-{name}")
+}
+
+/// The container's start command. It only references environment variables set by ECS, never
+/// operator input (the port is a validated number).
+pub fn container_command(port: GatewayPort) -> String {
+    [
+        "set -e",
+        "umask 077",
+        "mkdir -p /root/.openclaw",
+        "printf '%s' \"$OPENCLAW_CONFIG\" > /root/.openclaw/openclaw.json",
+        "unset OPENCLAW_CONFIG",
+        "apt-get update && apt-get install -y --no-install-recommends git ca-certificates",
+        &format!("npm install -g openclaw@{OPENCLAW_VERSION}"),
+        &format!("exec openclaw gateway --port {port}"),
+    ]
+    .join("\n")
+}
+
+/// Renders the bot stack, pinning the x86_64 `clawster-agent` of `release`.
+/// What every resource group of the bot stack is rendered from.
+#[derive(Debug)]
+struct Ctx<'a> {
+    o: &'a BotOptions,
+    release: &'a Release,
+    bot: &'a str,
+    cluster: String,
+    port: u16,
+    https: bool,
+}
+
+impl Ctx<'_> {
+    /// The shared stack's two private subnets (hosts and tasks).
+    fn private_subnets(&self) -> Value {
+        json!([
+            import_shared("PrivateSubnet1Id"),
+            import_shared("PrivateSubnet2Id")
+        ])
+    }
+}
+
+/// Renders the bot stack, pinning the x86_64 `clawster-agent` of `release`. One builder per
+/// resource group, in template order.
+pub fn template(o: &BotOptions, release: &Release) -> Value {
+    let c = Ctx {
+        o,
+        release,
+        bot: o.name.as_str(),
+        cluster: cluster_name(&o.name),
+        port: o.gateway_port.get(),
+        https: o.certificate.is_some(),
+    };
+    let mut res = Resources::default();
+    network::build(&c, &mut res);
+    let listeners = load_balancing::build(&c, &mut res);
+    task::identity(&c, &mut res);
+    host::build(&c, &mut res);
+    task::definition(&c, &mut res);
+    service::build(&c, &mut res, &listeners);
+    let (bot, https) = (c.bot, c.https);
+
+    let scheme = if https { "https" } else { "http" };
+    let mut outputs = Map::new();
+    let mut output = |key: &str, description: &str, value: Value| {
+        outputs.insert(
+            key.to_string(),
+            json!({ "Description": description, "Value": value }),
+        );
+    };
+    output(
+        "Url",
+        "Where the bot's gateway is reached",
+        sub(&format!("{scheme}://${{LoadBalancer.DNSName}}")),
+    );
+    output("ClusterName", "ECS cluster of the bot", r("Cluster"));
+    output(
+        "ServiceName",
+        "ECS service of the bot (DesiredCount 0 until clawsterctl deploy starts it)",
+        get_att("Service", "Name"),
+    );
+    output(
+        "AutoScalingGroupName",
+        "Auto Scaling group of the bot host",
+        r("AutoScalingGroup"),
+    );
+    output(
+        "GatewayTokenSecretArn",
+        "Secret holding the gateway token (the ARN, not the token)",
+        r("GatewayTokenSecret"),
+    );
+    output("LogGroupName", "Log group of the bot", r("LogGroup"));
+    output(
+        "TargetGroupArn",
+        "Target group of the bot's task (clawsterctl deploy and status read its health)",
+        r("TargetGroup"),
+    );
+
+    let transport = if https {
+        "HTTPS with HTTP redirect".to_string()
+    } else {
+        "HTTP only: the gateway token travels in plaintext, pass --certificate-arn for HTTPS"
+            .to_string()
+    };
+    json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": format!(
+            "Clawster bot {bot} in {}: load balancer ({transport}), ECS on one {} host, OpenClaw service (release {})",
+            o.region, o.instance_type, release.version
+        ),
+        "Parameters": {
+            "SharedStackName": {
+                "Type": "String",
+                "Default": crate::shared::stack_name(&o.region),
+                "AllowedPattern": "^clawster-shared-[a-z0-9-]+$",
+                "Description": "The region's shared Clawster stack, whose exports this stack imports"
+            },
+            "EcsAmiId": {
+                "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
+                "Default": ECS_AMI_PARAMETER,
+                "Description": "ECS-optimized Amazon Linux 2023 x86_64 AMI (public SSM parameter)"
+            },
+            "OpenClawConfigSecretArn": {
+                "Type": "String",
+                "AllowedPattern": format!("^arn:aws[a-z-]*:secretsmanager:{}:[0-9]{{12}}:secret:clawster/{bot}/config-[A-Za-z0-9]{{6}}$", o.region),
+                "Description": format!("Full ARN (with its 6-character suffix) of the secret clawster/{bot}/config holding the OpenClaw configuration; created by clawsterctl deploy before this stack")
+            }
+        },
+        "Rules": {
+            "RenderedForThisRegion": {
+                "Assertions": [{
+                    "Assert": { "Fn::Equals": [r("AWS::Region"), o.region.as_str()] },
+                    "AssertDescription": format!("This template was rendered for {}; render it again with --region for another region", o.region)
+                }]
+            }
+        },
+        "Resources": res.into_value(),
+        "Outputs": Value::Object(outputs)
+    })
+}

@@ -1,0 +1,137 @@
+//! The bot stack's task group: what the OpenClaw task runs with (its log group, its gateway-token
+//! secret, its execution role, limited to this bot's secrets and logs) and the task definition.
+
+use serde_json::json;
+
+use super::{
+    container_command, Ctx, CONTAINER_IMAGE, CONTAINER_NAME, GUARD_SOCKET, HOST_DOCKER_CLI,
+    STATE_DIR,
+};
+use crate::cfn::{self, get_att, import_shared, r, resource, sub, Resources, Skip};
+
+/// Adds the task's log group, gateway-token secret and execution role.
+pub(super) fn identity(c: &Ctx<'_>, res: &mut Resources) {
+    let bot = c.bot;
+    res.add(
+        "LogGroup",
+        resource(
+            "AWS::Logs::LogGroup",
+            json!({ "LogGroupName": format!("/clawster/{bot}"), "RetentionInDays": crate::shared::LOG_RETENTION_DAYS }),
+            &[
+                Skip { id: "CKV_AWS_158", reason: "Log groups are encrypted at rest by CloudWatch; a customer-managed KMS key adds about $1/month per key and is on the hardening backlog." },
+            ],
+            &[],
+        ),
+    );
+    res.add(
+        "GatewayTokenSecret",
+        resource(
+            "AWS::SecretsManager::Secret",
+            json!({
+                "Name": format!("clawster/{bot}/gateway-token"),
+                "Description": format!("OpenClaw gateway token of Clawster bot {bot}"),
+                "GenerateSecretString": { "PasswordLength": 48, "ExcludePunctuation": true },
+                "Tags": cfn::tags(json!(format!("clawster-{bot}-gateway-token")))
+            }),
+            &[
+                Skip { id: "CKV_AWS_149", reason: "Encrypted with the account's AWS-managed Secrets Manager key; a customer-managed key adds about $1/month per bot." },
+            ],
+            &[],
+        ),
+    );
+    res.add(
+        "ExecutionRole",
+        resource(
+            "AWS::IAM::Role",
+            json!({
+                "Description": format!("ECS task execution of Clawster bot {bot}: its own log group and its own two secrets only"),
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": { "Service": "ecs-tasks.amazonaws.com" },
+                        "Action": "sts:AssumeRole"
+                    }]
+                },
+                "Policies": [{
+                    "PolicyName": "this-bot-only",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "ReadThisBotsSecrets",
+                                "Effect": "Allow",
+                                "Action": "secretsmanager:GetSecretValue",
+                                "Resource": [r("GatewayTokenSecret"), r("OpenClawConfigSecretArn")]
+                            },
+                            {
+                                "Sid": "WriteThisBotsLogs",
+                                "Effect": "Allow",
+                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                                "Resource": sub("${LogGroup.Arn}:*")
+                            }
+                        ]
+                    }
+                }]
+            }),
+            &[],
+            &[],
+        ),
+    );
+}
+
+/// Adds the task definition: the OpenClaw container on the guard's socket and the state directory.
+pub(super) fn definition(c: &Ctx<'_>, res: &mut Resources) {
+    let bot = c.bot;
+    let port = c.port;
+    let o = c.o;
+    res.add(
+        "TaskDefinition",
+        resource(
+            "AWS::ECS::TaskDefinition",
+            json!({
+                "Family": format!("clawster-{bot}"),
+                "NetworkMode": "awsvpc",
+                "RequiresCompatibilities": ["EC2"],
+                "ExecutionRoleArn": get_att("ExecutionRole", "Arn"),
+                "TaskRoleArn": import_shared("TaskRoleArn"),
+                "Volumes": [
+                    { "Name": "docker-socket", "Host": { "SourcePath": GUARD_SOCKET } },
+                    { "Name": "docker-cli", "Host": { "SourcePath": HOST_DOCKER_CLI } },
+                    { "Name": "openclaw-state", "Host": { "SourcePath": STATE_DIR } }
+                ],
+                "ContainerDefinitions": [{
+                    "Name": CONTAINER_NAME,
+                    "Image": CONTAINER_IMAGE,
+                    "Essential": true,
+                    "MemoryReservation": 1024,
+                    "EntryPoint": ["sh", "-c"],
+                    "Command": [container_command(o.gateway_port)],
+                    "PortMappings": [{ "ContainerPort": port, "Protocol": "tcp" }],
+                    // The guard's socket where the docker CLI looks; the state directory as a host
+                    // bind mount, so OpenClaw can translate sandbox workspaces to host paths.
+                    "MountPoints": [
+                        { "SourceVolume": "docker-socket", "ContainerPath": "/var/run/docker.sock", "ReadOnly": false },
+                        { "SourceVolume": "docker-cli", "ContainerPath": "/usr/local/bin/docker", "ReadOnly": true },
+                        { "SourceVolume": "openclaw-state", "ContainerPath": "/root/.openclaw", "ReadOnly": false }
+                    ],
+                    "Secrets": [
+                        { "Name": "OPENCLAW_GATEWAY_TOKEN", "ValueFrom": r("GatewayTokenSecret") },
+                        { "Name": "OPENCLAW_CONFIG", "ValueFrom": r("OpenClawConfigSecretArn") }
+                    ],
+                    "LogConfiguration": {
+                        "LogDriver": "awslogs",
+                        "Options": {
+                            "awslogs-group": r("LogGroup"),
+                            "awslogs-region": r("AWS::Region"),
+                            "awslogs-stream-prefix": CONTAINER_NAME
+                        }
+                    }
+                }],
+                "Tags": cfn::tags(json!(format!("clawster-{bot}")))
+            }),
+            &[],
+            &[],
+        ),
+    );
+}
