@@ -477,6 +477,80 @@ fn ecs_host_profile_is_the_subset() {
     assert_ne!(ecs, baseline::firewall::ruleset(Profile::OpenclawHost));
 }
 
+/// Issue 19: a host without the SSM agent keeps its SSH, byte for byte, and the step says why;
+/// once the agent is installed, the next apply masks SSH.
+#[test]
+fn ssh_is_not_masked_without_an_ssm_agent() {
+    let dir = image();
+    let r = dir.path();
+    fs::remove_file(r.join("usr/lib/systemd/system/amazon-ssm-agent.service")).unwrap();
+    let ssh_links = |r: &Path| -> Vec<(String, String)> {
+        let mut t = tree(r, "etc/systemd/system");
+        t.retain(|(p, _)| p.contains("ssh"));
+        t
+    };
+    let before = ssh_links(r);
+    assert!(!before.is_empty());
+    let rep = baseline::apply(&ctx(r, Profile::EcsHost)).unwrap();
+    let ssh = rep.steps.iter().find(|s| s.control == "ssh").unwrap();
+    assert_eq!(ssh.status, Status::Failed, "{}", ssh.message);
+    for word in [
+        "refused to mask",
+        "ssh.service",
+        "no SSM agent unit",
+        "amazon-ssm-agent.service",
+    ] {
+        assert!(
+            ssh.message.contains(word),
+            "{word:?} missing in: {}",
+            ssh.message
+        );
+    }
+    assert_eq!(ssh_links(r), before, "SSH unit links changed");
+    assert!(!r.join("etc/ssh/sshd_not_to_be_run").exists());
+    let a = baseline::audit(&ctx(r, Profile::EcsHost));
+    assert_ne!(a.exit_code(), 0, "{}", a.text());
+
+    // The agent arrives: the same apply now masks SSH.
+    put(
+        r,
+        "/usr/lib/systemd/system/amazon-ssm-agent.service",
+        "[Service]\nExecStart=/usr/bin/amazon-ssm-agent\n[Install]\nWantedBy=multi-user.target\n",
+    );
+    let rep = baseline::apply(&ctx(r, Profile::EcsHost)).unwrap();
+    let ssh = rep.steps.iter().find(|s| s.control == "ssh").unwrap();
+    assert_eq!(ssh.status, Status::Changed, "{}", ssh.message);
+    assert_eq!(
+        fs::read_link(r.join("etc/systemd/system/ssh.service")).unwrap(),
+        Path::new("/dev/null")
+    );
+    assert!(r.join("etc/ssh/sshd_not_to_be_run").exists());
+}
+
+/// Every path under `rel` with its link target (or "file"/"dir"), sorted.
+fn tree(root: &Path, rel: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.join(rel)];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let what = if m.file_type().is_symlink() {
+                fs::read_link(&p).unwrap().display().to_string()
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                "dir".into()
+            } else {
+                "file".into()
+            };
+            out.push((p.strip_prefix(root).unwrap().display().to_string(), what));
+        }
+    }
+    out.sort();
+    out
+}
+
 #[test]
 fn missing_ssm_agent_and_openclaw_fail_with_their_fix() {
     let dir = image();
@@ -490,7 +564,8 @@ fn missing_ssm_agent_and_openclaw_fail_with_their_fix() {
         .filter(|s| s.status == Status::Failed)
         .map(|s| s.control.as_str())
         .collect();
-    assert_eq!(failed, ["wrapper", "ssm"]);
+    // Without SSM, SSH is the only way in: the ssh step refuses too (see the lockout test).
+    assert_eq!(failed, ["wrapper", "ssm", "ssh"]);
     let a = baseline::audit(&ctx(r, Profile::OpenclawHost));
     let ssm = &a.checks[0];
     assert_eq!(ssm.status, AuditStatus::Failed);

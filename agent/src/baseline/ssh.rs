@@ -10,6 +10,9 @@
 //! alias links); reload; wait until each is inactive; check `/proc/net/tcp{,6}`. Offline the
 //! same as files. Also writes Debian's kill switch `/etc/ssh/sshd_not_to_be_run` when `/etc/ssh`
 //! exists (both Debian units carry `ConditionPathExists=!` on it).
+//!
+//! Never a lockout: while no SSM agent unit is installed (control `ssm`), apply refuses to mask
+//! or stop SSH and records the step as failed, saying why; SSH stays the way it was.
 
 use std::time::Duration;
 
@@ -68,6 +71,14 @@ pub fn apply(ctx: &Ctx<'_>, rep: &mut ApplyReport) {
         .copied()
         .filter(|u| !masked_as_files(&ctx.root, u))
         .collect();
+    // Lockout guard: SSM is the only way in once SSH is masked. With no SSM agent unit on the
+    // host, masking SSH (or writing Debian's kill switch) would leave the operator no way in at
+    // all, so nothing SSH-related is touched and the step fails, naming what to install. Units
+    // masked by an earlier run stay masked: this only refuses to take a working path away.
+    if !to_mask.is_empty() && super::ssm::installed(ctx).is_none() {
+        rep.record(ID, Status::Failed, lockout_refusal(&to_mask));
+        return;
+    }
     let mut did: Vec<String> = Vec::new();
     if ctx.root.path("/etc/ssh").is_dir() {
         match write_atomic(&ctx.root.path(KILL_SWITCH), b"SSH is disabled by clawster-agent baseline: administer this host with AWS Systems Manager.\n", Ownership::root(0o644)) {
@@ -168,6 +179,15 @@ pub fn apply(ctx: &Ctx<'_>, rep: &mut ApplyReport) {
         })
     })();
     rep.result(ID, r);
+}
+
+/// Why SSH was left alone on a host without the SSM agent.
+fn lockout_refusal(unmasked: &[&str]) -> String {
+    format!(
+        "refused to mask {}: no SSM agent unit is installed ({}), so masking SSH would leave no way into this host; install the Amazon SSM agent, then rerun clawster-agent baseline apply",
+        unmasked.join(", "),
+        super::ssm::SSM_UNITS.join(", ")
+    )
 }
 
 /// Every SSH unit masked (and, live, inactive) and nothing on port 22.
