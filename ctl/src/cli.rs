@@ -325,7 +325,9 @@ pub struct DeployArgs {
     #[arg(long, value_name = "ARN")]
     pub certificate_arn: Option<CertificateArn>,
 
-    /// EC2 instance type of the bot host (x86_64 only).
+    /// EC2 instance type of the bot host: Graviton (arm64, e.g. t4g.small, the default) or x86_64
+    /// (e.g. t3.small); the AMI and the agent follow its architecture. At least 2 GiB: nano and
+    /// micro sizes are refused (an idle gateway uses about 0.94 GiB).
     #[arg(long, value_name = "TYPE", default_value = DEFAULT_INSTANCE_TYPE)]
     pub instance_type: InstanceType,
 
@@ -457,7 +459,9 @@ pub struct BotArgs {
     #[arg(long, value_name = "REGION")]
     pub region: Region,
 
-    /// EC2 instance type of the bot host (x86_64 only).
+    /// EC2 instance type of the bot host: Graviton (arm64, e.g. t4g.small, the default) or x86_64
+    /// (e.g. t3.small); the AMI and the agent follow its architecture. At least 2 GiB: nano and
+    /// micro sizes are refused (an idle gateway uses about 0.94 GiB).
     #[arg(long, value_name = "TYPE", default_value = DEFAULT_INSTANCE_TYPE)]
     pub instance_type: InstanceType,
 

@@ -8,13 +8,16 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::names::Arch;
+
 /// File name of the manifest inside the artifacts directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The bot-host agent.
 pub const AGENT: &str = "clawster-agent";
 /// The NAT-instance agent.
 pub const NAT_AGENT: &str = "clawster-nat-agent";
-/// Target of the bot hosts (ECS-optimized AL2023 x86_64).
+/// Target of x86_64 bot hosts (ECS-optimized AL2023 x86_64); Graviton hosts run
+/// [`NAT_TARGET`]'s agent.
 pub const BOT_TARGET: &str = "x86_64-unknown-linux-musl";
 /// Target of the NAT instance (t4g.nano, AL2023 arm64).
 pub const NAT_TARGET: &str = "aarch64-unknown-linux-musl";
@@ -97,13 +100,15 @@ pub struct Manifest {
     pub artifacts: Vec<Artifact>,
 }
 
-/// The two binaries a deployment pins, checked and ready to embed.
+/// The binaries a deployment pins, checked and ready to embed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
     /// Release version.
     pub version: String,
-    /// `clawster-agent` for the bot hosts.
-    pub agent: Artifact,
+    /// `clawster-agent` for x86_64 bot hosts.
+    pub agent_x86_64: Artifact,
+    /// `clawster-agent` for arm64 (Graviton) bot hosts.
+    pub agent_arm64: Artifact,
     /// `clawster-nat-agent` for the NAT instance.
     pub nat_agent: Artifact,
     /// Every binary the manifest lists (deploy uploads the agents of every target).
@@ -154,10 +159,19 @@ impl Release {
         };
         Ok(Self {
             version: manifest.version.clone(),
-            agent: pick(AGENT, BOT_TARGET)?,
+            agent_x86_64: pick(AGENT, Arch::X86_64.target())?,
+            agent_arm64: pick(AGENT, Arch::Arm64.target())?,
             nat_agent: pick(NAT_AGENT, NAT_TARGET)?,
             artifacts: manifest.artifacts.clone(),
         })
+    }
+
+    /// `clawster-agent` for bot hosts of `arch`.
+    pub fn agent(&self, arch: Arch) -> &Artifact {
+        match arch {
+            Arch::X86_64 => &self.agent_x86_64,
+            Arch::Arm64 => &self.agent_arm64,
+        }
     }
 
     /// Object key of an artifact in the shared artifacts bucket:
@@ -251,12 +265,14 @@ mod tests {
     }
 
     #[test]
-    fn picks_the_x86_agent_and_the_arm_nat_agent() {
+    fn picks_the_agent_of_each_arch_and_the_arm_nat_agent() {
         let r = Release::from_manifest(manifest(), Path::new("m.json")).expect("release");
-        assert_eq!(r.agent.target, BOT_TARGET);
+        assert_eq!(r.agent(Arch::X86_64).target, BOT_TARGET);
+        assert_eq!(r.agent(Arch::Arm64).target, NAT_TARGET);
+        assert_eq!(r.agent(Arch::Arm64).name, AGENT);
         assert_eq!(r.nat_agent.target, NAT_TARGET);
         assert_eq!(
-            r.object_key(&r.agent),
+            r.object_key(r.agent(Arch::X86_64)),
             "artifacts/0.1.0/x86_64-unknown-linux-musl/clawster-agent"
         );
     }

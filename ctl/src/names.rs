@@ -26,12 +26,15 @@ pub enum NameError {
     /// Not an EC2 instance type.
     #[error("invalid instance type {0:?}: expected an EC2 instance type such as t3.small")]
     InstanceType(String),
-    /// The instance type is not an x86_64 type; the bot hosts run the x86_64 agent.
+    /// The instance type has too little memory for the OpenClaw gateway.
     #[error(
-        "instance type {0:?} is an arm64 (Graviton) type: bot hosts run the x86_64 ECS-optimized \
-         AMI and the x86_64 agent, so pick an x86_64 type such as t3.small"
+        "instance type {0:?} is too small for a bot host: an idle OpenClaw {gw} gateway uses about \
+         {GATEWAY_IDLE_GIB} GiB (measured), and the host also runs the ECS agent, Docker and Sysbox, so \
+         a bot host needs at least {MIN_HOST_GIB} GiB; nano and micro sizes have 1 GiB or less. \
+         Pick t4g.small (arm64, the default) or t3.small (x86_64)",
+        gw = crate::bot::OPENCLAW_VERSION
     )]
-    InstanceArch(String),
+    InstanceTooSmall(String),
     /// Not an ACM certificate ARN.
     #[error(
         "invalid certificate ARN {0:?}: expected arn:aws:acm:<region>:<12-digit account>:certificate/<id>"
@@ -134,7 +137,40 @@ impl fmt::Display for Region {
     }
 }
 
-/// An x86_64 EC2 instance type for bot hosts, such as `t3.small`.
+/// Idle memory of an OpenClaw gateway (2026.9.6), measured: about 0.94 GiB.
+pub const GATEWAY_IDLE_GIB: f64 = 0.94;
+/// The least memory a bot host may have.
+pub const MIN_HOST_GIB: u32 = 2;
+
+/// CPU architecture of a bot host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// Intel and AMD types (t3, m6i, ...).
+    X86_64,
+    /// Graviton types (t4g, m7g, ...).
+    Arm64,
+}
+
+impl Arch {
+    /// The name AWS uses (`x86_64`, `arm64`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64",
+            Self::Arm64 => "arm64",
+        }
+    }
+
+    /// The Rust target of the host binaries for this architecture.
+    pub fn target(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64-unknown-linux-musl",
+            Self::Arm64 => "aarch64-unknown-linux-musl",
+        }
+    }
+}
+
+/// An EC2 instance type for bot hosts, such as `t4g.small` (arm64) or `t3.small` (x86_64), with
+/// at least [`MIN_HOST_GIB`] GiB of memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceType(String);
 
@@ -143,13 +179,30 @@ impl InstanceType {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The architecture of the type: Graviton families have a `g` among the attribute letters
+    /// after the generation digit (t4g, m7g, c7gn, r8gd), and `a1` is the first Graviton.
+    pub fn arch(&self) -> Arch {
+        let family = self.0.split('.').next().unwrap_or_default();
+        let attributes: String = family
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .skip(1)
+            .collect();
+        if attributes.contains('g') || family == "a1" {
+            Arch::Arm64
+        } else {
+            Arch::X86_64
+        }
+    }
 }
 
 impl FromStr for InstanceType {
     type Err = NameError;
 
-    /// Accepts `<family>.<size>` in lowercase letters, digits and hyphens, and refuses the
-    /// Graviton families (a `g` after the generation digit, e.g. t4g, m7g, c7gn).
+    /// Accepts `<family>.<size>` in lowercase letters, digits and hyphens, and refuses the sizes
+    /// with less memory than a bot host needs (`nano` and `micro`: 0.5 and 1 GiB in every family
+    /// that has them).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let Some((family, size)) = s.split_once('.') else {
             return Err(NameError::InstanceType(s.to_string()));
@@ -162,14 +215,8 @@ impl FromStr for InstanceType {
         if !well_formed {
             return Err(NameError::InstanceType(s.to_string()));
         }
-        // The letters after the first digit of the family are its attributes; `g` means Graviton.
-        let attributes: String = family
-            .chars()
-            .skip_while(|c| !c.is_ascii_digit())
-            .skip(1)
-            .collect();
-        if attributes.contains('g') {
-            return Err(NameError::InstanceArch(s.to_string()));
+        if matches!(size, "nano" | "micro") {
+            return Err(NameError::InstanceTooSmall(s.to_string()));
         }
         Ok(Self(s.to_string()))
     }
@@ -343,26 +390,37 @@ mod tests {
     }
 
     #[test]
-    fn instance_types_are_x86_only() {
-        for good in [
-            "t3.small",
-            "t3a.medium",
-            "m6i.large",
-            "c5n.xlarge",
-            "m5d.metal",
+    fn instance_types_know_their_arch_and_refuse_too_little_memory() {
+        for (good, arch) in [
+            ("t4g.small", Arch::Arm64),
+            ("m7g.large", Arch::Arm64),
+            ("c7gn.xlarge", Arch::Arm64),
+            ("r8gd.medium", Arch::Arm64),
+            ("a1.large", Arch::Arm64),
+            ("t3.small", Arch::X86_64),
+            ("t3a.medium", Arch::X86_64),
+            ("m6i.large", Arch::X86_64),
+            ("c5n.xlarge", Arch::X86_64),
+            ("m5d.metal", Arch::X86_64),
         ] {
-            assert!(good.parse::<InstanceType>().is_ok(), "{good}");
+            let t: InstanceType = good.parse().expect(good);
+            assert_eq!(t.arch(), arch, "{good}");
         }
+        assert_eq!(Arch::Arm64.target(), "aarch64-unknown-linux-musl");
+        assert_eq!(Arch::X86_64.target(), "x86_64-unknown-linux-musl");
         for bad in ["t3", "T3.small", "t3.", ".small", "t3.small;x", "t3 small"] {
             assert!(
                 matches!(bad.parse::<InstanceType>(), Err(NameError::InstanceType(_))),
                 "{bad}"
             );
         }
-        for arm in ["t4g.small", "m7g.large", "c7gn.xlarge", "r8g.medium"] {
-            let e = arm.parse::<InstanceType>().expect_err(arm);
-            assert!(matches!(e, NameError::InstanceArch(_)), "{arm}");
-            assert!(e.to_string().contains("x86_64"));
+        for small in ["t4g.micro", "t4g.nano", "t3.micro", "t2.nano"] {
+            let e = small.parse::<InstanceType>().expect_err(small);
+            assert!(matches!(e, NameError::InstanceTooSmall(_)), "{small}");
+            let text = e.to_string();
+            for word in ["0.94 GiB", "at least 2 GiB", "t4g.small", small] {
+                assert!(text.contains(word), "{word:?} missing in {text}");
+            }
         }
     }
 

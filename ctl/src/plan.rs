@@ -402,8 +402,8 @@ pub fn render(input: &PlanInput<'_>) -> Result<String, String> {
         w,
         "Release {}: clawster-agent {} ({}), clawster-nat-agent {} ({})",
         input.release.version,
-        short(&input.release.agent.sha256),
-        input.release.agent.target,
+        short(&input.release.agent(o.instance_type.arch()).sha256),
+        input.release.agent(o.instance_type.arch()).target,
         short(&input.release.nat_agent.sha256),
         input.release.nat_agent.target
     );
@@ -440,7 +440,7 @@ pub fn render(input: &PlanInput<'_>) -> Result<String, String> {
         w,
         "  secret clawster/{}/config: the OpenClaw configuration, created before the bot stack\n  upload {} and {} to s3://clawster-artifacts-<account>-{}/{}",
         o.name,
-        input.release.agent.name,
+        input.release.agent(o.instance_type.arch()).name,
         input.release.nat_agent.name,
         o.region,
         format_args!("{}/{}/", crate::manifest::ARTIFACTS_PREFIX, input.release.version)

@@ -4,7 +4,7 @@
 mod common;
 
 use clawsterctl::bot;
-use clawsterctl::names::GatewayPort;
+use clawsterctl::names::{Arch, GatewayPort};
 use common::*;
 use serde_json::{json, Value};
 
@@ -180,7 +180,7 @@ fn hosts_have_their_own_security_group_with_no_inbound_rules() {
 }
 
 #[test]
-fn launch_template_uses_the_ecs_optimized_al2023_x86_parameter() {
+fn launch_template_uses_the_ecs_optimized_al2023_arm64_parameter_by_default() {
     let t = http();
     let lt = &props(&t, "LaunchTemplate")["LaunchTemplateData"];
     assert_eq!(lt["ImageId"], json!({ "Ref": "EcsAmiId" }));
@@ -188,9 +188,31 @@ fn launch_template_uses_the_ecs_optimized_al2023_x86_parameter() {
     assert_eq!(p["Type"], "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>");
     assert_eq!(
         p["Default"],
+        "/aws/service/ecs/optimized-ami/amazon-linux-2023/arm64/recommended/image_id"
+    );
+    assert_eq!(lt["InstanceType"], "t4g.small");
+}
+
+/// `--instance-type t3.small` keeps x86_64 available: the x86_64 AMI parameter and agent.
+#[test]
+fn an_x86_type_gets_the_x86_ami_and_agent() {
+    let mut o = bot_options("demo", "us-east-1", None);
+    o.instance_type = "t3.small".parse().unwrap();
+    let release = release();
+    let t = bot::template(&o, &release);
+    assert_eq!(
+        t["Parameters"]["EcsAmiId"]["Default"],
         "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
     );
+    let lt = &props(&t, "LaunchTemplate")["LaunchTemplateData"];
     assert_eq!(lt["InstanceType"], "t3.small");
+    let script = user_data_script(&lt["UserData"]);
+    assert!(
+        script.contains("/artifacts/0.1.0/x86_64-unknown-linux-musl/clawster-agent"),
+        "{script}"
+    );
+    assert!(script.contains(&release.agent(Arch::X86_64).sha256));
+    assert!(!script.contains(&release.agent(Arch::Arm64).sha256));
 }
 
 #[test]
@@ -231,12 +253,12 @@ fn user_data_fetches_checks_and_runs_the_agent_bootstrap() {
     );
     let script = user_data_script(ud);
     assert!(
-        script.contains("amazonaws.com/artifacts/0.1.0/x86_64-unknown-linux-musl/clawster-agent"),
+        script.contains("amazonaws.com/artifacts/0.1.0/aarch64-unknown-linux-musl/clawster-agent"),
         "{script}"
     );
     assert!(script.contains(&format!(
         "echo \"{}  $dst.part\" | sha256sum --check",
-        release.agent.sha256
+        release.agent(Arch::Arm64).sha256
     )));
     assert!(script.contains("dst=/usr/local/bin/clawster-agent"));
     let check = script.find("sha256sum --check").unwrap();

@@ -181,11 +181,14 @@ fn cost_rows(plan: &str) -> Vec<(u32, u64, f64)> {
 
 #[test]
 fn plan_reproduces_the_architectures_cost_table() {
+    // The architecture's table is for x86_64 t3.small hosts.
     let plan = ok(&[
         "plan",
         "demo",
         "--region",
         "us-east-1",
+        "--instance-type",
+        "t3.small",
         "--artifacts",
         &dist(),
     ]);
@@ -206,6 +209,36 @@ fn plan_reproduces_the_architectures_cost_table() {
     assert!(plan.contains("clawster-shared-us-east-1") && plan.contains("create"));
     assert!(plan.contains("clawster-bot-demo"));
     assert!(plan.contains("Timeline (first bot in the region)"));
+}
+
+/// Graviton by default (issue 21): each bot costs the difference of the host prices less.
+#[test]
+fn plan_defaults_to_graviton_and_costs_less_per_bot() {
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["plan", "demo", "--region", "us-east-1"];
+        args.extend_from_slice(extra);
+        let d = dist();
+        args.extend_from_slice(&["--artifacts", &d]);
+        cost_rows(&ok(&args))
+    };
+    let graviton = plan(&[]);
+    let x86 = plan(&["--instance-type", "t3.small"]);
+    // t3.small $0.0208/h, t4g.small $0.0168/h, 730 h a month: $2.92 a bot.
+    for (g, x) in graviton.iter().zip(&x86) {
+        assert_eq!(g.0, x.0);
+        let saving = (x.2 - g.2) / f64::from(g.0);
+        assert!((saving - 2.92).abs() < 0.01, "{} bots: {saving}", g.0);
+    }
+    let text = ok(&[
+        "plan",
+        "demo",
+        "--region",
+        "us-east-1",
+        "--artifacts",
+        &dist(),
+    ]);
+    assert!(text.contains("t4g.small"), "{text}");
+    assert!(text.contains("aarch64-unknown-linux-musl"), "{text}");
 }
 
 #[test]
@@ -309,9 +342,9 @@ fn other_bad_inputs_name_what_was_wrong() {
                 "--region",
                 "us-east-1",
                 "--instance-type",
-                "t4g.small",
+                "t4g.micro",
             ],
-            "x86_64",
+            "too small for a bot host",
         ),
         (
             &[

@@ -15,7 +15,7 @@ pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
     let o = c.o;
     let release = c.release;
     let private_subnets = c.private_subnets();
-    let agent = &release.agent;
+    let agent = release.agent(o.instance_type.arch());
     res.add(
         "LaunchTemplate",
         resource(
@@ -37,7 +37,7 @@ pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
                         "Ebs": { "Encrypted": true, "VolumeType": "gp3", "VolumeSize": ROOT_VOLUME_GB, "DeleteOnTermination": true }
                     }],
                     "UserData": userdata::encode(
-                        &userdata::bot_script(&release.object_key(agent), &agent.sha256, &cluster),
+                        &userdata::bot_script(&release.object_key(agent), &agent.sha256, cluster),
                         import_shared("ArtifactsBucketName")
                     ),
                     "TagSpecifications": [

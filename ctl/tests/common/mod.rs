@@ -27,7 +27,7 @@ pub fn release() -> Release {
     Release::load(&fixture_dist()).expect("fixture manifest")
 }
 
-/// Bot options with defaults: t3.small, port 18789, optional certificate.
+/// Bot options with defaults: t4g.small (arm64), port 18789, optional certificate.
 pub fn bot_options(name: &str, region: &str, cert: Option<&str>) -> BotOptions {
     BotOptions {
         name: name.parse().expect("bot name"),
