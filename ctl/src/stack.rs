@@ -379,6 +379,11 @@ pub async fn unchanged(
     {
         return Ok(false);
     }
+    Ok(template_of(aws, current).await?.as_ref() == Some(template))
+}
+
+/// The template CloudFormation holds for a stack (`None` when it is not JSON we can read).
+pub async fn template_of(aws: &Aws, current: &StackInfo) -> Result<Option<Value>, AwsError> {
     let out = aws
         .cfn
         .get_template()
@@ -387,7 +392,7 @@ pub async fn unchanged(
         .await
         .map_err(|e| AwsError::from_sdk(&format!("GetTemplate {}", current.name), e))?;
     let body = out.template_body().unwrap_or_default();
-    Ok(serde_json::from_str::<Value>(body).ok().as_ref() == Some(template))
+    Ok(serde_json::from_str::<Value>(body).ok())
 }
 
 /// One line per change of a change set: `Modify LaunchTemplate (EC2::LaunchTemplate), replaces it`.

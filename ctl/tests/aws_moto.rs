@@ -2,7 +2,8 @@
 //!
 //! The whole lifecycle of two bots in one region: the first deploy creates both stacks, the
 //! secret and the uploads and raises the service to one task; a second deploy of the same bot
-//! changes nothing and says so; a second bot reuses the shared stack; status lists both; destroy
+//! changes nothing, stores no secret version and starts no deployment, and says so; a changed
+//! configuration stores one version and forces exactly one new deployment; a second bot reuses the shared stack; status lists both; destroy
 //! removes one bot and keeps the shared stack; `destroy --shared` refuses while a bot exists and
 //! then removes it. A canary value in the operator's OpenClaw file is searched for in every byte
 //! clawsterctl printed and in every template moto stored.
@@ -83,6 +84,43 @@ async fn templates(aws: &Aws) -> Vec<String> {
         out.push(t.template_body().unwrap_or_default().to_string());
     }
     out
+}
+
+/// The id of the bot service's primary deployment (a forced deployment makes a new one).
+fn deployment_id(
+    rt: &tokio::runtime::Runtime,
+    aws: &Aws,
+    bot: &clawsterctl::stack::StackInfo,
+) -> String {
+    let svc = rt
+        .block_on(
+            aws.ecs
+                .describe_services()
+                .cluster(&bot.outputs["ClusterName"])
+                .services(&bot.outputs["ServiceName"])
+                .send(),
+        )
+        .unwrap();
+    let d = svc.services()[0]
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .expect("a primary deployment");
+    d.id().unwrap().to_string()
+}
+
+/// How many versions a secret has.
+fn secret_versions(rt: &tokio::runtime::Runtime, aws: &Aws, name: &str) -> usize {
+    rt.block_on(
+        aws.secrets
+            .list_secret_version_ids()
+            .secret_id(name)
+            .include_deprecated(true)
+            .send(),
+    )
+    .unwrap()
+    .versions()
+    .len()
 }
 
 #[test]
@@ -227,6 +265,7 @@ fn lifecycle_of_two_bots_against_moto() {
         )
         .unwrap();
     assert_eq!(svc.services()[0].desired_count(), 1);
+    let first_deployment = deployment_id(&rt, &aws, &bot);
     stored_templates.extend(rt.block_on(templates(&aws)));
 
     // The same deploy again: nothing changes, and it says so. With the most verbose logging: the
@@ -258,7 +297,71 @@ fn lifecycle_of_two_bots_against_moto() {
         t.contains("= bot stack clawster-bot-alpha: no changes"),
         "{t}"
     );
+    // Nothing changed: no new secret version, no new deployment.
+    assert!(t.contains("unchanged (no new version)"), "{t}");
+    assert!(
+        t.contains("change: nothing changed: nothing is stored, updated or restarted"),
+        "{t}"
+    );
+    assert!(t.contains("desired 1"), "{t}");
+    assert!(!t.contains("new deployment"), "{t}");
+    assert_eq!(deployment_id(&rt, &aws, &bot), first_deployment);
+    assert_eq!(secret_versions(&rt, &aws, "clawster/alpha/config"), 1);
+
+    // A changed configuration alone: one new secret version and exactly one new deployment.
+    let oc2 = work.path().join("openclaw-2.json");
+    std::fs::write(
+        &oc2,
+        format!(
+            r#"{{"models": {{"providers": {{"anthropic": {{"apiKey": "{CANARY}-2"}}}}}},
+                "channels": {{"telegram": {{"enabled": true, "botToken": "{CANARY}-tg"}}}}}}"#
+        ),
+    )
+    .unwrap();
+    let out = moto.ctl(&[
+        "deploy",
+        "alpha",
+        "--artifacts",
+        dist,
+        "--openclaw-config",
+        oc2.to_str().unwrap(),
+        "--yes",
+        "--timeout",
+        "10m",
+    ]);
+    printed += &text(&out);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
     assert!(t.contains("new version stored"), "{t}");
+    assert!(t.contains("change: configuration: changed"), "{t}");
+    assert!(t.contains("change: the bot task restarts once"), "{t}");
+    assert!(
+        t.contains("= bot stack clawster-bot-alpha: no changes"),
+        "{t}"
+    );
+    assert!(
+        t.contains("new deployment for the new configuration"),
+        "{t}"
+    );
+    assert!(t.contains("restarted with the new configuration in"), "{t}");
+    let second_deployment = deployment_id(&rt, &aws, &bot);
+    assert_ne!(second_deployment, first_deployment);
+    assert_eq!(secret_versions(&rt, &aws, "clawster/alpha/config"), 2);
+    // And the same new configuration again restarts nothing.
+    let out = moto.ctl(&[
+        "deploy",
+        "alpha",
+        "--artifacts",
+        dist,
+        "--openclaw-config",
+        oc2.to_str().unwrap(),
+        "--yes",
+    ]);
+    printed += &text(&out);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("unchanged (no new version)"));
+    assert_eq!(deployment_id(&rt, &aws, &bot), second_deployment);
+    assert_eq!(secret_versions(&rt, &aws, "clawster/alpha/config"), 2);
 
     // A second bot reuses the shared stack.
     let out = deploy("beta");

@@ -4,18 +4,21 @@
 //! 1. **Local checks** (no AWS call): the release manifest and the binaries it lists (size and
 //!    SHA256), the operator's OpenClaw file merged with the owned settings, the templates.
 //!    Failure: exit 2, nothing touched.
-//! 2. **Read** the shared stack, the bot stack and the region's other bots (read-only).
+//! 2. **Read** the shared stack, the bot stack and the region's other bots, the stored
+//!    configuration and the bot stack's template, to decide what changes ([`changes`]: the
+//!    configuration, the task definition, the host, or nothing). Read-only.
 //!    Failure: exit 1, nothing touched.
-//! 3. **Confirm**: the plan's resources and monthly cost, and any recovery this run would do
-//!    (a shared stack in a failed state is deleted and made again only with consent). Without a
-//!    terminal and without `--yes` the run stops here (exit 2). Nothing is created before this.
+//! 3. **Confirm**: the plan's resources and monthly cost, what changes for the running bot, and
+//!    any recovery this run would do (a shared stack in a failed state is deleted and made again
+//!    only with consent). Without a terminal and without `--yes` the run stops here (exit 2).
+//!    Nothing is created before this.
 //! 4. **Shared stack** `clawster-shared-<region>`: created when absent (the artifacts bucket is
 //!    watched for and the uploads start as soon as it exists: the NAT instance is already polling
 //!    for its agent), reused when complete with its exports, recreated after consent when failed.
 //!    Failure or Ctrl-C during its creation: it is deleted (unless `--keep-on-failure`).
 //! 5. **Uploads** of the host binaries not already in the bucket with the same SHA256.
-//! 6. **Secret** `clawster/<bot>/config`: created or given a new version; its full ARN goes to the
-//!    bot stack. Its value never appears anywhere else.
+//! 6. **Secret** `clawster/<bot>/config`: created, or given a new version when its value
+//!    changed; its full ARN goes to the bot stack. Its value never appears anywhere else.
 //! 7. **Bot stack** `clawster-bot-<bot>`: created, or updated through a change set whose changes
 //!    are listed ("no changes" is not an error); a stack left failed by an earlier run is
 //!    recovered first (seed 002 §5: deleted and made again after a failed create, the rollback
@@ -25,13 +28,16 @@
 //!    back.
 //! 8. **NAT route**: the private default route is active through the running NAT instance,
 //!    polled with bounded backoff (at most 5 minutes).
-//! 9. **Start**: `UpdateService(desiredCount=1)`; with `--detach` the run ends here; otherwise it
+//! 9. **Start**: `UpdateService(desiredCount=1)`, or, for a running bot whose configuration alone
+//!    changed, one forced new deployment (the time until the new task is healthy is printed: the
+//!    most the bot was unreachable); with `--detach` the run ends here; otherwise it
 //!    follows the rollout (service events and stopped tasks' reasons inline) until the target is
 //!    healthy, and prints the URL. The stacks are complete by then, so a failure here leaves
 //!    them and says how to look (`status`) or take them away (`destroy`).
 //!
 //! `--timeout` bounds the whole run; reaching it is a failure (exit 1) handled like one.
 
+pub mod changes;
 pub mod config;
 pub mod nat;
 pub mod secret;
@@ -204,6 +210,7 @@ pub async fn run(
     let bot_template = bot::template(o, &release);
     let shared_name = shared::stack_name(&o.region);
     let bot_name = bot::stack_name(&o.name);
+    let value = serde_json::to_string(&merged).unwrap_or_default();
 
     // 2. Read.
     let found = Found {
@@ -214,6 +221,18 @@ pub async fn run(
             .iter()
             .filter(|s| s.name != bot_name)
             .count(),
+    };
+    let config_change = match secret::current(aws, &o.name).await {
+        Ok(stored) => changes::compare_config(stored.as_deref(), &value),
+        Err(e) => changes::ConfigChange::Unknown(e.message),
+    };
+    // What changes for a bot whose stack is complete (a busy or failed one is recovered first).
+    let bot_changes = match &found.bot {
+        Some(b) if stack::health(&b.status) == Health::Ready => Some(changes::Changes {
+            config: config_change.clone(),
+            stack: changes::diff(stack::template_of(aws, b).await?.as_ref(), &bot_template),
+        }),
+        _ => None,
     };
     let shared_health = found.shared.as_ref().map(|s| stack::health(&s.status));
     let recreate_shared = matches!(
@@ -273,6 +292,12 @@ pub async fn run(
         )),
         _ => {}
     }
+    if let Some(c) = &bot_changes {
+        question.push_str("What changes for the running bot:\n");
+        for l in c.lines() {
+            question.push_str(&format!("  - {l}\n"));
+        }
+    }
     question.push_str(&format!(
         "Deploy bot {} to {}? AWS bills the resources above from now on.",
         o.name, o.region
@@ -288,6 +313,10 @@ pub async fn run(
         title: format!("Deploying bot {} to {}", o.name, o.region),
         eta: Some((lo, hi)),
     });
+    // Also with --yes, where the question above was not shown.
+    for l in bot_changes.iter().flat_map(changes::Changes::lines) {
+        ui.note(format!("change: {l}"));
+    }
 
     // 4. Shared stack (and 5. uploads as soon as the bucket exists).
     let mut uploaded = None;
@@ -379,17 +408,18 @@ pub async fn run(
         Mark::Running,
         None,
     );
-    let value = serde_json::to_string(&merged).unwrap_or_default();
-    let stored = secret::put(aws, &o.name, &value).await?;
+    let unchanged = config_change == changes::ConfigChange::Unchanged;
+    let stored = secret::put(aws, &o.name, &value, unchanged).await?;
     ui.step(
         "secret",
         &format!("configuration secret {secret_name}"),
         Mark::Done,
         Some(
-            match (stored.created, stored.restored) {
-                (true, _) => "created",
-                (false, true) => "restored from scheduled deletion and updated",
-                (false, false) => "new version stored",
+            match (stored.created, stored.restored, stored.unchanged) {
+                (true, _, _) => "created",
+                (false, true, _) => "restored from scheduled deletion and updated",
+                (false, false, true) => "unchanged (no new version)",
+                (false, false, false) => "new version stored",
             }
             .to_string(),
         ),
@@ -430,14 +460,32 @@ pub async fn run(
         target_group: bot_info.outputs.get("TargetGroupArn").cloned(),
     };
     let mut rollout = service::Rollout::default();
-    rollout.baseline(aws, &svc).await?;
-    ui.step(
-        "start",
-        "bot service",
-        Mark::Running,
-        Some(format!("{} desired 1", svc.service)),
-    );
-    service::set_desired(aws, &svc, 1).await?;
+    let before = rollout.baseline(aws, &svc).await?;
+    let restart = before.desired >= 1
+        && bot_changes
+            .as_ref()
+            .is_some_and(|c| c.force_new_deployment());
+    if restart {
+        ui.step(
+            "start",
+            "bot service",
+            Mark::Running,
+            Some(format!(
+                "{}: new deployment for the new configuration (the old task stops first)",
+                svc.service
+            )),
+        );
+        service::force_new_deployment(aws, &svc).await?;
+    } else {
+        ui.step(
+            "start",
+            "bot service",
+            Mark::Running,
+            Some(format!("{} desired 1", svc.service)),
+        );
+        service::set_desired(aws, &svc, 1).await?;
+    }
+    let started = pace.elapsed();
     if opts.detach {
         ui.step(
             "start",
@@ -462,7 +510,14 @@ pub async fn run(
     };
     match service::wait_healthy(aws, ui, &pace, &svc, &mut rollout, deadline).await {
         Ok(state) => {
-            ui.step("start", "bot service", Mark::Done, Some(state.summary()));
+            let mut detail = state.summary();
+            if restart {
+                detail.push_str(&format!(
+                    "; restarted with the new configuration in {} (the most the bot was unreachable)",
+                    human(pace.elapsed().saturating_sub(started))
+                ));
+            }
+            ui.step("start", "bot service", Mark::Done, Some(detail));
             Ok(Deployed {
                 url,
                 detached: false,

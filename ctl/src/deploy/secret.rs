@@ -7,6 +7,7 @@
 
 use aws_sdk_secretsmanager::operation::delete_secret::DeleteSecretError;
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_sdk_secretsmanager::types::Tag;
 
 use crate::aws::{Aws, AwsError};
@@ -26,10 +27,40 @@ pub struct Stored {
     pub created: bool,
     /// True when it had been scheduled for deletion and was restored.
     pub restored: bool,
+    /// True when the stored value was already this one and no version was added.
+    pub unchanged: bool,
 }
 
-/// Creates the secret or stores a new version of it.
-pub async fn put(aws: &Aws, bot: &BotName, value: &str) -> Result<Stored, AwsError> {
+/// The secret's current value (`AWSCURRENT`), to compare with a new one in memory: `None` when
+/// there is no secret or it is scheduled for deletion. The value is never shown or logged.
+pub async fn current(aws: &Aws, bot: &BotName) -> Result<Option<String>, AwsError> {
+    let name = name(bot);
+    match aws.secrets.get_secret_value().secret_id(&name).send().await {
+        Ok(out) => Ok(out.secret_string().map(str::to_string)),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(
+                    GetSecretValueError::ResourceNotFoundException(_)
+                        // Scheduled for deletion: put restores it.
+                        | GetSecretValueError::InvalidRequestException(_)
+                )
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(AwsError::from_sdk(&format!("GetSecretValue {name}"), e)),
+    }
+}
+
+/// Creates the secret or stores a new version of it; with `unchanged` (the caller compared the
+/// stored value with `value`) an existing, live secret keeps its version.
+pub async fn put(
+    aws: &Aws,
+    bot: &BotName,
+    value: &str,
+    unchanged: bool,
+) -> Result<Stored, AwsError> {
     let name = name(bot);
     let existing = match aws.secrets.describe_secret().secret_id(&name).send().await {
         Ok(d) => Some(d),
@@ -44,6 +75,12 @@ pub async fn put(aws: &Aws, bot: &BotName, value: &str) -> Result<Stored, AwsErr
         Err(e) => return Err(AwsError::from_sdk(&format!("DescribeSecret {name}"), e)),
     };
     match existing {
+        Some(d) if unchanged && d.deleted_date().is_none() && d.arn().is_some() => Ok(Stored {
+            arn: d.arn().unwrap_or_default().to_string(),
+            created: false,
+            restored: false,
+            unchanged: true,
+        }),
         Some(d) => {
             let mut restored = false;
             if d.deleted_date().is_some() {
@@ -68,6 +105,7 @@ pub async fn put(aws: &Aws, bot: &BotName, value: &str) -> Result<Stored, AwsErr
                 arn,
                 created: false,
                 restored,
+                unchanged: false,
             })
         }
         None => {
@@ -88,6 +126,7 @@ pub async fn put(aws: &Aws, bot: &BotName, value: &str) -> Result<Stored, AwsErr
                 arn: out.arn().unwrap_or_default().to_string(),
                 created: true,
                 restored: false,
+                unchanged: false,
             })
         }
     }

@@ -23,6 +23,8 @@ pub struct ServiceState {
     pub rollout: Option<String>,
     /// Its reason.
     pub rollout_reason: Option<String>,
+    /// The primary deployment's id (a forced deployment makes a new one).
+    pub deployment: Option<String>,
     /// Target health states (`healthy`, `initial`, `unhealthy (Target.Timeout)`, ...).
     pub targets: Vec<String>,
 }
@@ -80,6 +82,23 @@ pub async fn set_desired(aws: &Aws, s: &ServiceRef, count: i32) -> Result<(), Aw
     Ok(())
 }
 
+/// Starts one new deployment of the service at one task, so its task reads the secrets again
+/// (ECS resolves them only when a task starts).
+pub async fn force_new_deployment(aws: &Aws, s: &ServiceRef) -> Result<(), AwsError> {
+    aws.ecs
+        .update_service()
+        .cluster(&s.cluster)
+        .service(&s.service)
+        .desired_count(1)
+        .force_new_deployment(true)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk(&format!("UpdateService {} (new deployment)", s.service), e)
+        })?;
+    Ok(())
+}
+
 /// Follows a service: remembers what it has shown so each event and stopped task appears once.
 #[derive(Debug, Default)]
 pub struct Rollout {
@@ -110,9 +129,10 @@ pub fn is_failure_event(message: &str) -> bool {
 }
 
 impl Rollout {
-    /// Marks everything that exists now as seen, so only what follows is shown.
-    pub async fn baseline(&mut self, aws: &Aws, s: &ServiceRef) -> Result<(), AwsError> {
-        self.read(aws, s, None).await.map(|_| ())
+    /// Marks everything that exists now as seen, so only what follows is shown; returns where
+    /// the service stands before this run touches it.
+    pub async fn baseline(&mut self, aws: &Aws, s: &ServiceRef) -> Result<ServiceState, AwsError> {
+        self.read(aws, s, None).await
     }
 
     /// Reads the service once; shows new events and stopped tasks on `ui`.
@@ -154,6 +174,7 @@ impl Rollout {
         {
             state.rollout = d.rollout_state().map(|r| r.as_str().to_string());
             state.rollout_reason = d.rollout_state_reason().map(str::to_string);
+            state.deployment = d.id().map(str::to_string);
         }
         // Events come newest first; show them oldest first.
         let mut fresh: Vec<&str> = Vec::new();
@@ -349,6 +370,7 @@ mod tests {
             pending: 1,
             rollout: Some("IN_PROGRESS".into()),
             rollout_reason: None,
+            deployment: None,
             targets: vec!["initial (Elb.RegistrationInProgress)".into()],
         };
         assert_eq!(

@@ -689,6 +689,28 @@ impl Sim {
             }
         });
         let s = self.clone();
+        let get_value = mock!(sm::Client::get_secret_value).then_compute_response(move |i| {
+            let mut w = s.world.lock().unwrap();
+            let name = i.secret_id().unwrap_or_default().to_string();
+            w.calls.push(format!("secrets.GetSecretValue {name}"));
+            match w.secrets.get(&name) {
+                Some((arn, value)) => MockResponse::Output(
+                    sm::operation::get_secret_value::GetSecretValueOutput::builder()
+                        .arn(arn)
+                        .name(&name)
+                        .secret_string(value)
+                        .build(),
+                ),
+                None => MockResponse::Error(
+                    sm::operation::get_secret_value::GetSecretValueError::ResourceNotFoundException(
+                        sm::types::error::ResourceNotFoundException::builder()
+                            .message("Secrets Manager can't find the specified secret.")
+                            .build(),
+                    ),
+                ),
+            }
+        });
+        let s = self.clone();
         let create = mock!(sm::Client::create_secret).then_compute_output(move |i| {
             let mut w = s.world.lock().unwrap();
             let name = i.name().unwrap().to_string();
@@ -742,7 +764,7 @@ impl Sim {
         let secrets = mock_client!(
             sm,
             RuleMode::MatchAny,
-            [&describe, &create, &put_value, &delete],
+            [&describe, &get_value, &create, &put_value, &delete],
             |c| c.retry_config(sm::config::retry::RetryConfig::disabled())
         );
 
@@ -815,9 +837,14 @@ impl Sim {
             let now = s.now();
             let mut w = s.world.lock().unwrap();
             w.calls.push(format!(
-                "ecs.UpdateService {} desired {:?}",
+                "ecs.UpdateService {} desired {:?}{}",
                 i.service().unwrap_or_default(),
-                i.desired_count()
+                i.desired_count(),
+                if i.force_new_deployment() == Some(true) {
+                    " force new deployment"
+                } else {
+                    ""
+                }
             ));
             if i.desired_count() == Some(1) {
                 w.started = Some(now);
