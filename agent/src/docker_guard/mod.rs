@@ -22,14 +22,17 @@
 //! 5. Ownership: requests naming a container are forwarded only after the guard inspects it on
 //!    dockerd itself and finds its owner label (or, for inspect and the gateway's self-probe exec,
 //!    the caller's own container); the request then names the container by its full id, so a
-//!    rename between check and use changes nothing. `start` re-checks the bind sources for
+//!    rename between check and use changes nothing. Full ids known to be owned (created through
+//!    the guard, or inspected and found labelled) skip that inspect: [`owned`] says why that
+//!    grants nothing and when an id is forgotten. `start` re-checks the bind sources for
 //!    symlinks planted since create. Exec follow-ups need an exec id the guard created (kept in
 //!    memory; after a restart the gateway simply creates new execs). *dockerd unreachable or
 //!    answering nonsense: 502, connection closed.*
 //! 6. Forward a head the guard writes itself, then relay the response: bodies stream through
 //!    (fixed length, chunked or until close) without being buffered whole, except the small
 //!    create and exec-create answers the guard records. Exec start's `101 UPGRADED` (or a raw
-//!    stream) turns the connection into raw bytes both ways with half-close passed on.
+//!    stream) turns the connection into raw bytes both ways with half-close passed on (spliced
+//!    in the kernel where it allows).
 //!    Every created container is a `docker_guard.created` record.
 
 pub mod http;
@@ -257,7 +260,8 @@ pub fn serve(
 struct Peer {
     s: UnixStream,
     buf: Vec<u8>,
-    /// Copy buffer for bodies larger than what is buffered (allocated on first use).
+    /// Read buffer of [`Peer::fill`] and copy buffer for bodies larger than what is buffered
+    /// (allocated on first use, zeroed only then).
     scratch: Vec<u8>,
 }
 
@@ -273,13 +277,21 @@ impl Peer {
         }
     }
 
-    /// Reads more, straight into the buffer's spare room; `Ok(0)` at EOF.
+    /// The scratch buffer, allocated on first use.
+    fn scratch(&mut self) -> &mut [u8] {
+        if self.scratch.is_empty() {
+            self.scratch = vec![0u8; COPY_BUF];
+        }
+        &mut self.scratch
+    }
+
+    /// Reads more; `Ok(0)` at EOF. Reads into the scratch buffer and appends what came: a read
+    /// straight into `buf` would have to zero its spare room first, every time.
     fn fill(&mut self) -> io::Result<usize> {
-        let old = self.buf.len();
-        self.buf.resize(old + READ_STEP, 0);
-        let got = self.s.read(&mut self.buf[old..]);
-        self.buf.truncate(old + *got.as_ref().unwrap_or(&0));
-        got
+        self.scratch();
+        let n = self.s.read(&mut self.scratch[..READ_STEP])?;
+        self.buf.extend_from_slice(&self.scratch[..n]);
+        Ok(n)
     }
 
     fn fill_or_eof(&mut self) -> io::Result<()> {
@@ -302,10 +314,7 @@ impl Peer {
     /// Reads at most `max` bytes into the scratch buffer and writes them to `out`; returns how
     /// many (0 at EOF). Only called with nothing buffered.
     fn pass_through(&mut self, max: u64, out: &mut impl Write) -> io::Result<usize> {
-        if self.scratch.is_empty() {
-            self.scratch = vec![0u8; COPY_BUF];
-        }
-        let want = (self.scratch.len() as u64).min(max) as usize;
+        let want = (self.scratch().len() as u64).min(max) as usize;
         let got = self.s.read(&mut self.scratch[..want])?;
         out.write_all(&self.scratch[..got])?;
         Ok(got)
