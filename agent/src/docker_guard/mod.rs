@@ -8,9 +8,9 @@
 //! 1. Startup: read the policy (`--policy FILE`, else the built-in default) and take the listening
 //!    socket from systemd (socket activation) or bind `--listen`. *Fatal* (exit 1) on a bad policy
 //!    file or socket; then `READY=1` to systemd and a `docker_guard.serve` record.
-//! 2. Per connection (one thread each, at most [`MAX_CONNECTIONS`]): the caller's pid from the
-//!    kernel (`SO_PEERCRED`), never from the request, and its container id from its cgroup.
-//!    Over the limit: the connection is closed at once.
+//! 2. Per connection (one thread each, reused from [`pool`], at most [`MAX_CONNECTIONS`]): the
+//!    caller's pid from the kernel (`SO_PEERCRED`), never from the request, and its container id
+//!    from its cgroup. Over the limit: the connection is closed at once.
 //! 3. Per request: parse the head ([`http::parse_request_head`]) and read the body, de-chunked,
 //!    up to the policy's `max_body`. *Malformed or oversized: 400, logged, nothing forwarded, the
 //!    connection closed* (its framing can no longer be trusted).
@@ -40,6 +40,7 @@ pub mod install;
 pub mod json;
 pub mod owned;
 pub mod policy;
+pub mod pool;
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, Read, Write};
@@ -159,6 +160,7 @@ struct State {
     execs: Mutex<ExecSet>,
     owned: Mutex<OwnedIds>,
     active: AtomicUsize,
+    threads: Arc<pool::Pool>,
 }
 
 impl State {
@@ -213,6 +215,7 @@ pub fn serve(
         execs: Mutex::new(ExecSet::default()),
         owned: Mutex::new(OwnedIds::default()),
         active: AtomicUsize::new(0),
+        threads: pool::Pool::new("guard-conn"),
     });
     on_ready();
     for conn in listener.incoming() {
@@ -233,15 +236,13 @@ pub fn serve(
             continue;
         }
         let st = Arc::clone(&state);
-        let spawned = std::thread::Builder::new()
-            .name("guard-conn".into())
-            .spawn(move || {
-                let mut c = Conn::new(conn, &st);
-                if let Err(e) = c.run() {
-                    tracing::debug!("connection from pid {}: {e}", c.caller.pid);
-                }
-                st.active.fetch_sub(1, Ordering::SeqCst);
-            });
+        let spawned = state.threads.run(Box::new(move || {
+            let mut c = Conn::new(conn, &st);
+            if let Err(e) = c.run() {
+                tracing::debug!("connection from pid {}: {e}", c.caller.pid);
+            }
+            st.active.fetch_sub(1, Ordering::SeqCst);
+        }));
         if let Err(e) = spawned {
             state.active.fetch_sub(1, Ordering::SeqCst);
             tracing::warn!("cannot start a connection thread: {e}");
@@ -997,19 +998,18 @@ impl<'a> Conn<'a> {
         self.client.buf.clear();
         let mut c_read = self.client.s.try_clone()?;
         let mut u_write = up.s.try_clone()?;
-        let to_upstream = std::thread::Builder::new()
-            .name("guard-stdin".into())
-            .spawn(move || {
-                let r = pump(&mut c_read, &mut u_write);
-                let _ = u_write.shutdown(Shutdown::Write);
-                r
-            })?;
+        let (stdin_done, stdin_result) = std::sync::mpsc::channel();
+        self.st.threads.run(Box::new(move || {
+            let r = pump(&mut c_read, &mut u_write);
+            let _ = u_write.shutdown(Shutdown::Write);
+            let _ = stdin_done.send(r);
+        }))?;
         let mut c_write = self.client.s.try_clone()?;
         let r = pump(&mut up.s, &mut c_write);
         let _ = c_write.shutdown(Shutdown::Write);
         // The client may keep its write side open after the output ended: stop reading it.
         let _ = self.client.s.shutdown(Shutdown::Read);
-        let _ = to_upstream.join();
+        let _ = stdin_result.recv();
         r.map(|_| ())
     }
 }
