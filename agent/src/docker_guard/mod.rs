@@ -261,8 +261,8 @@ pub fn serve(
 struct Peer {
     s: UnixStream,
     buf: Vec<u8>,
-    /// Read buffer of [`Peer::fill`] and copy buffer for bodies larger than what is buffered
-    /// (allocated on first use, zeroed only then).
+    /// Read buffer of [`Peer::fill`] ([`READ_STEP`]) and copy buffer for bodies larger than
+    /// what is buffered ([`COPY_BUF`]); allocated, and zeroed, only when first needed at a size.
     scratch: Vec<u8>,
 }
 
@@ -278,10 +278,10 @@ impl Peer {
         }
     }
 
-    /// The scratch buffer, allocated on first use.
-    fn scratch(&mut self) -> &mut [u8] {
-        if self.scratch.is_empty() {
-            self.scratch = vec![0u8; COPY_BUF];
+    /// The scratch buffer, at least `size` bytes long.
+    fn scratch(&mut self, size: usize) -> &mut [u8] {
+        if self.scratch.len() < size {
+            self.scratch = vec![0u8; size];
         }
         &mut self.scratch
     }
@@ -289,7 +289,7 @@ impl Peer {
     /// Reads more; `Ok(0)` at EOF. Reads into the scratch buffer and appends what came: a read
     /// straight into `buf` would have to zero its spare room first, every time.
     fn fill(&mut self) -> io::Result<usize> {
-        self.scratch();
+        self.scratch(READ_STEP);
         let n = self.s.read(&mut self.scratch[..READ_STEP])?;
         self.buf.extend_from_slice(&self.scratch[..n]);
         Ok(n)
@@ -315,7 +315,7 @@ impl Peer {
     /// Reads at most `max` bytes into the scratch buffer and writes them to `out`; returns how
     /// many (0 at EOF). Only called with nothing buffered.
     fn pass_through(&mut self, max: u64, out: &mut impl Write) -> io::Result<usize> {
-        let want = (self.scratch().len() as u64).min(max) as usize;
+        let want = (self.scratch(COPY_BUF).len() as u64).min(max) as usize;
         let got = self.s.read(&mut self.scratch[..want])?;
         out.write_all(&self.scratch[..got])?;
         Ok(got)

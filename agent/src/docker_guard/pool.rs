@@ -164,8 +164,13 @@ mod tests {
         // Eight jobs that each wait until all eight run: only possible with eight threads, also
         // when some of them were idle in the pool before.
         let p = Pool::new("test-pool");
+        let warm = Arc::new(std::sync::Barrier::new(3));
         for _ in 0..3 {
-            p.run(Box::new(|| {})).expect("run");
+            let b = Arc::clone(&warm);
+            p.run(Box::new(move || {
+                b.wait();
+            }))
+            .expect("run");
         }
         wait_idle(&p, 3);
         let n = 8;
