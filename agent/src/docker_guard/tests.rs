@@ -606,3 +606,32 @@ fn created_ids_are_known_at_once() {
     );
     h.nothing_seen();
 }
+
+#[test]
+fn stream_pumps_move_every_byte_in_order_by_splice_and_by_copy() {
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    for spliced in [true, false] {
+        let (mut src, mut from) = UnixStream::pair().expect("pair");
+        let (mut to, mut dst) = UnixStream::pair().expect("pair");
+        let sent = data.clone();
+        let writer = std::thread::spawn(move || {
+            src.write_all(&sent).expect("write");
+            src.shutdown(std::net::Shutdown::Write).expect("half-close");
+        });
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            dst.read_to_end(&mut got).expect("read");
+            got
+        });
+        let n = if spliced {
+            pump(&mut from, &mut to)
+        } else {
+            copy_pump(&mut from, &mut to, 0)
+        }
+        .expect("pump");
+        drop(to);
+        writer.join().expect("writer");
+        assert_eq!(n, data.len() as u64, "spliced: {spliced}");
+        assert!(reader.join().expect("reader") == data, "spliced: {spliced}");
+    }
+}
