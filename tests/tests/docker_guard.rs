@@ -10,7 +10,8 @@
 //! method, path, rule and the caller's pid.
 //!
 //! `bench_docker_guard` (ignored; `agent/bench/docker-guard` runs it) measures inspect latency,
-//! an exec round trip and 100 MB through exec stdin, through the guard and on the real socket.
+//! an exec round trip and 100 MB through exec stdin, through the guard and on the real socket, in
+//! interleaved rounds, and prints per-round figures and the medians with guard/direct ratios.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
@@ -532,23 +533,37 @@ impl Api {
     }
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
+fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
     v[v.len() / 2]
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One round's figures for one socket: inspect median (s), exec round trip median (s), stream
+/// throughput (MB/s).
+#[derive(Clone, Copy)]
+struct Round {
+    inspect: f64,
+    exec: f64,
+    mbps: f64,
 }
 
 #[test]
 #[ignore = "benchmark: agent/bench/docker-guard"]
 fn bench_docker_guard() -> Result<()> {
     let host = setup()?;
-    let rounds: usize = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(200);
-    let mb: usize = std::env::var("BENCH_MB")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(100);
+    // Interleaved rounds (at least 5); per round `calls` inspects and a tenth as many exec round
+    // trips (at least 5) per socket, each call alternating direct and guard, and one stream each.
+    let rounds = env_usize("BENCH_PASSES", 5).max(5);
+    let calls = env_usize("BENCH_ROUNDS", 200).max(10);
+    let execs = (calls / 10).max(5);
+    let mb = env_usize("BENCH_MB", 100);
     let name = "openclaw-sbx-bench";
     let mut args = openclaw_create(name, "none");
     args.extend([IMAGE.to_string(), "sleep".into(), "infinity".into()]);
@@ -561,64 +576,111 @@ fn bench_docker_guard() -> Result<()> {
     let proc_root = PathBuf::from(format!("/proc/{}/root", host.leader_pid()));
     let guard = proc_root.join("run/clawster/docker.sock");
     let real = proc_root.join("run/docker.sock");
-
-    // Interleaved rounds (direct, guard, direct, guard, ...) so load on the machine hits both
-    // alike; medians over all rounds.
-    let passes: usize = std::env::var("BENCH_PASSES")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
-    let socks = [("direct", &real), ("guard", &guard)];
-    let mut inspect = [Vec::new(), Vec::new()];
-    let mut exec = [Vec::new(), Vec::new()];
-    let mut mbps = [Vec::new(), Vec::new()];
+    let socks = [&real, &guard];
+    let path = format!("/v1.41/containers/{id}/json");
     let bytes = mb << 20;
-    for _ in 0..passes {
-        for (i, (_, sock)) in socks.iter().enumerate() {
-            let mut api = Api::connect(sock)?;
-            let path = format!("/v1.41/containers/{id}/json");
-            for _ in 0..rounds / passes {
-                let t = Instant::now();
-                let (st, _) = api.call("GET", &path, None)?;
-                assert_eq!(st, 200);
-                inspect[i].push(t.elapsed());
-            }
-            for _ in 0..(rounds / passes / 10).max(3) {
-                let t = Instant::now();
-                let out = Api::exec(sock, &id, "cat", 16)?;
-                assert!(out.windows(16).any(|w| w == [b'x'; 16]), "{out:?}");
-                exec[i].push(t.elapsed());
-            }
-            let t = Instant::now();
-            let out = Api::exec(sock, &id, "wc -c", bytes)?;
-            let secs = t.elapsed().as_secs_f64();
-            assert!(
-                String::from_utf8_lossy(&out).contains(&bytes.to_string()),
-                "wc -c saw all {bytes} bytes: {out:?}"
-            );
-            mbps[i].push(Duration::from_secs_f64(secs));
+    let inspect_once = |api: &mut Api| -> Result<f64> {
+        let t = Instant::now();
+        let (st, _) = api.call("GET", &path, None)?;
+        assert_eq!(st, 200);
+        Ok(t.elapsed().as_secs_f64())
+    };
+    let exec_once = |sock: &Path| -> Result<f64> {
+        let t = Instant::now();
+        let out = Api::exec(sock, &id, "cat", 16)?;
+        assert!(out.windows(16).any(|w| w == [b'x'; 16]), "{out:?}");
+        Ok(t.elapsed().as_secs_f64())
+    };
+    let stream_once = |sock: &Path| -> Result<f64> {
+        let t = Instant::now();
+        let out = Api::exec(sock, &id, "wc -c", bytes)?;
+        let secs = t.elapsed().as_secs_f64();
+        assert!(
+            String::from_utf8_lossy(&out).contains(&bytes.to_string()),
+            "wc -c saw all {bytes} bytes: {out:?}"
+        );
+        Ok(mb as f64 / secs)
+    };
+
+    let mut apis = [Api::connect(&real)?, Api::connect(&guard)?];
+    // Warm-up, not counted: connections, caches, the exec path.
+    for api in &mut apis {
+        for _ in 0..20 {
+            inspect_once(api)?;
         }
     }
-    let mut med = Vec::new();
-    for (i, (label, _)) in socks.iter().enumerate() {
-        let ins = median(inspect[i].clone());
-        let ex = median(exec[i].clone());
-        let thr = mb as f64 / median(mbps[i].clone()).as_secs_f64();
-        println!(
-            "bench: {label:<6} inspect median {:>8.1} us | exec round trip median {:>8.2} ms | {mb} MB through exec stdin {:>7.1} MB/s (median of {passes})",
-            ins.as_secs_f64() * 1e6,
-            ex.as_secs_f64() * 1e3,
-            thr
-        );
-        med.push((ins, ex, thr));
+    for sock in socks {
+        exec_once(sock)?;
     }
-    let (d, g) = (med[0], med[1]);
+    let mut results: Vec<[Round; 2]> = Vec::new();
+    for round in 0..rounds {
+        // Who goes first alternates from call to call.
+        let order = |k: usize| {
+            if (round + k).is_multiple_of(2) {
+                [0, 1]
+            } else {
+                [1, 0]
+            }
+        };
+        let mut ins = [Vec::new(), Vec::new()];
+        for k in 0..calls {
+            for i in order(k) {
+                ins[i].push(inspect_once(&mut apis[i])?);
+            }
+        }
+        let mut ex = [Vec::new(), Vec::new()];
+        for k in 0..execs {
+            for i in order(k) {
+                ex[i].push(exec_once(socks[i])?);
+            }
+        }
+        let mut thr = [0.0; 2];
+        for i in order(0) {
+            thr[i] = stream_once(socks[i])?;
+        }
+        let r = [0, 1].map(|i| Round {
+            inspect: median(ins[i].clone()),
+            exec: median(ex[i].clone()),
+            mbps: thr[i],
+        });
+        println!(
+            "bench: round {}: inspect direct {:.1} us guard {:.1} us ({:.2}x) | exec round trip direct {:.2} ms guard {:.2} ms ({:.2}x) | {mb} MB stdin direct {:.0} MB/s guard {:.0} MB/s ({:.2}x)",
+            round + 1,
+            r[0].inspect * 1e6,
+            r[1].inspect * 1e6,
+            r[1].inspect / r[0].inspect,
+            r[0].exec * 1e3,
+            r[1].exec * 1e3,
+            r[1].exec / r[0].exec,
+            r[0].mbps,
+            r[1].mbps,
+            r[1].mbps / r[0].mbps,
+        );
+        results.push(r);
+    }
+    let med = |f: &dyn Fn(&[Round; 2]) -> f64| median(results.iter().map(f).collect::<Vec<_>>());
     println!(
-        "bench: guard/direct ratios: inspect latency {:.2}x, exec round trip {:.2}x, stdin throughput {:.2}x",
-        g.0.as_secs_f64() / d.0.as_secs_f64(),
-        g.1.as_secs_f64() / d.1.as_secs_f64(),
-        g.2 / d.2
+        "bench: median of {rounds} interleaved rounds ({calls} inspects, {execs} exec round trips, 1 stream of {mb} MB per socket per round):"
     );
+    println!(
+        "bench:   inspect latency   direct {:>8.1} us  guard {:>8.1} us  guard/direct {:.2}x",
+        med(&|r| r[0].inspect) * 1e6,
+        med(&|r| r[1].inspect) * 1e6,
+        med(&|r| r[1].inspect / r[0].inspect)
+    );
+    println!(
+        "bench:   exec round trip   direct {:>8.2} ms  guard {:>8.2} ms  guard/direct {:.2}x",
+        med(&|r| r[0].exec) * 1e3,
+        med(&|r| r[1].exec) * 1e3,
+        med(&|r| r[1].exec / r[0].exec)
+    );
+    println!(
+        "bench:   stdin throughput  direct {:>8.0} MB/s guard {:>8.0} MB/s guard/direct {:.2}x",
+        med(&|r| r[0].mbps),
+        med(&|r| r[1].mbps),
+        med(&|r| r[1].mbps / r[0].mbps)
+    );
+    drop(apis);
     assert!(guarded(&host, &["rm", "-f", &id])?.success());
     teardown(host)
 }

@@ -435,6 +435,13 @@ pub fn parse_response_head(buf: &[u8], method: &str) -> Result<Response, HttpErr
 /// control bytes are errors.
 pub fn percent_decode(s: &str, plus_is_space: bool) -> Result<String, HttpError> {
     let b = s.as_bytes();
+    // Nothing to decode (the common case): the text is `s` itself.
+    if !b.iter().any(|&c| c == b'%' || (plus_is_space && c == b'+')) {
+        if s.chars().any(char::is_control) {
+            return Err(bad(format!("{s:?} decodes to a control character")));
+        }
+        return Ok(s.to_string());
+    }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -468,14 +475,34 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> Result<String, HttpError>
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 pub fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    // Writing to a String cannot fail.
+    let _ = write_percent_encoded(&mut out, s);
     out
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+}
+
+/// [`percent_encode`] into `out`, runs of unreserved characters in one piece.
+fn write_percent_encoded(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
+    let mut rest = s;
+    while !rest.is_empty() {
+        let plain = rest.bytes().take_while(|&b| is_unreserved(b)).count();
+        out.write_str(&rest[..plain])?;
+        let Some(&b) = rest.as_bytes().get(plain) else {
+            break;
+        };
+        write!(out, "%{b:02X}")?;
+        // `b` is one byte of a UTF-8 sequence; the rest are encoded byte by byte too.
+        let bytes = &rest.as_bytes()[plain + 1..];
+        let next = bytes.iter().take_while(|&&c| c & 0xC0 == 0x80).count();
+        for &c in &bytes[..next] {
+            write!(out, "%{c:02X}")?;
+        }
+        rest = &rest[plain + 1 + next..];
+    }
+    Ok(())
 }
 
 /// A request target split into decoded path segments and decoded query pairs.
@@ -495,15 +522,18 @@ impl fmt::Display for Target {
             write!(f, "/v{v}")?;
         }
         for s in &self.segments {
-            write!(f, "/{}", percent_encode(s))?;
+            f.write_str("/")?;
+            write_percent_encoded(f, s)?;
         }
         // A bare version prefix (`/v1.44`) stays as it is: `/v1.44/` would not parse back.
         if self.segments.is_empty() && self.version.is_none() {
             f.write_str("/")?;
         }
         for (i, (k, v)) in self.query.iter().enumerate() {
-            let sep = if i == 0 { '?' } else { '&' };
-            write!(f, "{sep}{}={}", percent_encode(k), percent_encode(v))?;
+            f.write_str(if i == 0 { "?" } else { "&" })?;
+            write_percent_encoded(f, k)?;
+            f.write_str("=")?;
+            write_percent_encoded(f, v)?;
         }
         Ok(())
     }
@@ -600,6 +630,31 @@ mod tests {
                 "{t} -> {written}"
             );
         }
+    }
+
+    #[test]
+    fn percent_encoding_keeps_unreserved_and_escapes_every_other_byte() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("openclaw-sbx-a_1.x~", "openclaw-sbx-a_1.x~"),
+            ("a b", "a%20b"),
+            (
+                "{\"label\":[\"x=y\"]}",
+                "%7B%22label%22%3A%5B%22x%3Dy%22%5D%7D",
+            ),
+            ("é/ü", "%C3%A9%2F%C3%BC"),
+            ("%", "%25"),
+            ("€x", "%E2%82%ACx"),
+        ] {
+            assert_eq!(percent_encode(plain), encoded, "{plain:?}");
+            if !plain.contains(['/']) {
+                assert_eq!(percent_decode(encoded, false).as_deref(), Ok(plain));
+            }
+        }
+        assert!(percent_decode("a\u{7f}", false).is_err());
+        assert!(percent_decode("a%7f", false).is_err());
+        assert_eq!(percent_decode("a+b", true).as_deref(), Ok("a b"));
+        assert_eq!(percent_decode("a+b", false).as_deref(), Ok("a+b"));
     }
 
     #[test]

@@ -8,9 +8,9 @@
 //! 1. Startup: read the policy (`--policy FILE`, else the built-in default) and take the listening
 //!    socket from systemd (socket activation) or bind `--listen`. *Fatal* (exit 1) on a bad policy
 //!    file or socket; then `READY=1` to systemd and a `docker_guard.serve` record.
-//! 2. Per connection (one thread each, at most [`MAX_CONNECTIONS`]): the caller's pid from the
-//!    kernel (`SO_PEERCRED`), never from the request, and its container id from its cgroup.
-//!    Over the limit: the connection is closed at once.
+//! 2. Per connection (one thread each, reused from [`pool`], at most [`MAX_CONNECTIONS`]): the
+//!    caller's pid from the kernel (`SO_PEERCRED`), never from the request, and its container id
+//!    from its cgroup. Over the limit: the connection is closed at once.
 //! 3. Per request: parse the head ([`http::parse_request_head`]) and read the body, de-chunked,
 //!    up to the policy's `max_body`. *Malformed or oversized: 400, logged, nothing forwarded, the
 //!    connection closed* (its framing can no longer be trusted).
@@ -22,20 +22,25 @@
 //! 5. Ownership: requests naming a container are forwarded only after the guard inspects it on
 //!    dockerd itself and finds its owner label (or, for inspect and the gateway's self-probe exec,
 //!    the caller's own container); the request then names the container by its full id, so a
-//!    rename between check and use changes nothing. `start` re-checks the bind sources for
+//!    rename between check and use changes nothing. Full ids known to be owned (created through
+//!    the guard, or inspected and found labelled) skip that inspect: [`owned`] says why that
+//!    grants nothing and when an id is forgotten. `start` re-checks the bind sources for
 //!    symlinks planted since create. Exec follow-ups need an exec id the guard created (kept in
 //!    memory; after a restart the gateway simply creates new execs). *dockerd unreachable or
 //!    answering nonsense: 502, connection closed.*
 //! 6. Forward a head the guard writes itself, then relay the response: bodies stream through
 //!    (fixed length, chunked or until close) without being buffered whole, except the small
 //!    create and exec-create answers the guard records. Exec start's `101 UPGRADED` (or a raw
-//!    stream) turns the connection into raw bytes both ways with half-close passed on.
+//!    stream) turns the connection into raw bytes both ways with half-close passed on (spliced
+//!    in the kernel where it allows).
 //!    Every created container is a `docker_guard.created` record.
 
 pub mod http;
 pub mod install;
 pub mod json;
+pub mod owned;
 pub mod policy;
+pub mod pool;
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, Read, Write};
@@ -47,9 +52,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clawster_core::logging::Status;
+use rustix::pipe;
 
 use http::{BodyFraming, HttpError, ResponseBody};
-use policy::{Forward, Note, Policy, Refusal, Verdict};
+use owned::OwnedIds;
+use policy::{Forward, Note, Policy, Refusal, Verdict, Who};
 
 /// Default socket the guard listens on (the socket unit's `ListenStream=`).
 pub const DEFAULT_LISTEN: &str = "/run/clawster/docker.sock";
@@ -151,7 +158,15 @@ struct State {
     policy: Policy,
     upstream: PathBuf,
     execs: Mutex<ExecSet>,
+    owned: Mutex<OwnedIds>,
     active: AtomicUsize,
+    threads: Arc<pool::Pool>,
+}
+
+impl State {
+    fn owned(&self) -> std::sync::MutexGuard<'_, OwnedIds> {
+        self.owned.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -198,7 +213,9 @@ pub fn serve(
         policy: opts.policy,
         upstream: opts.upstream,
         execs: Mutex::new(ExecSet::default()),
+        owned: Mutex::new(OwnedIds::default()),
         active: AtomicUsize::new(0),
+        threads: pool::Pool::new("guard-conn"),
     });
     on_ready();
     for conn in listener.incoming() {
@@ -219,15 +236,13 @@ pub fn serve(
             continue;
         }
         let st = Arc::clone(&state);
-        let spawned = std::thread::Builder::new()
-            .name("guard-conn".into())
-            .spawn(move || {
-                let mut c = Conn::new(conn, &st);
-                if let Err(e) = c.run() {
-                    tracing::debug!("connection from pid {}: {e}", c.caller.pid);
-                }
-                st.active.fetch_sub(1, Ordering::SeqCst);
-            });
+        let spawned = state.threads.run(Box::new(move || {
+            let mut c = Conn::new(conn, &st);
+            if let Err(e) = c.run() {
+                tracing::debug!("connection from pid {}: {e}", c.caller.pid);
+            }
+            st.active.fetch_sub(1, Ordering::SeqCst);
+        }));
         if let Err(e) = spawned {
             state.active.fetch_sub(1, Ordering::SeqCst);
             tracing::warn!("cannot start a connection thread: {e}");
@@ -237,22 +252,46 @@ pub fn serve(
 }
 
 /// A stream plus the bytes read from it but not used yet.
+///
+/// Both buffers live as long as the connection and are reused request after request, so a
+/// kept-alive connection allocates nothing per request for its I/O (musl's allocator returns
+/// large freed blocks to the kernel at once: a per-request copy buffer cost an mmap/munmap pair
+/// each time).
 #[derive(Debug)]
 struct Peer {
     s: UnixStream,
     buf: Vec<u8>,
+    /// Read buffer of [`Peer::fill`] ([`READ_STEP`]) and copy buffer for bodies larger than
+    /// what is buffered ([`COPY_BUF`]); allocated, and zeroed, only when first needed at a size.
+    scratch: Vec<u8>,
 }
+
+/// How much [`Peer::fill`] asks the kernel for at once.
+const READ_STEP: usize = 16 * 1024;
 
 impl Peer {
     fn new(s: UnixStream) -> Self {
-        Self { s, buf: Vec::new() }
+        Self {
+            s,
+            buf: Vec::new(),
+            scratch: Vec::new(),
+        }
     }
 
-    /// Reads more; `Ok(0)` at EOF.
+    /// The scratch buffer, at least `size` bytes long.
+    fn scratch(&mut self, size: usize) -> &mut [u8] {
+        if self.scratch.len() < size {
+            self.scratch = vec![0u8; size];
+        }
+        &mut self.scratch
+    }
+
+    /// Reads more; `Ok(0)` at EOF. Reads into the scratch buffer and appends what came: a read
+    /// straight into `buf` would have to zero its spare room first, every time.
     fn fill(&mut self) -> io::Result<usize> {
-        let mut tmp = [0u8; 16 * 1024];
-        let n = self.s.read(&mut tmp)?;
-        self.buf.extend_from_slice(&tmp[..n]);
+        self.scratch(READ_STEP);
+        let n = self.s.read(&mut self.scratch[..READ_STEP])?;
+        self.buf.extend_from_slice(&self.scratch[..n]);
         Ok(n)
     }
 
@@ -263,78 +302,148 @@ impl Peer {
         Ok(())
     }
 
-    /// Copies exactly `n` bytes to `out` (buffered bytes first), streaming.
-    fn copy_exact(&mut self, mut n: u64, out: &mut impl Write) -> io::Result<()> {
-        let take = (self.buf.len() as u64).min(n) as usize;
-        out.write_all(&self.buf[..take])?;
-        self.buf.drain(..take);
-        n -= take as u64;
-        let mut tmp = vec![0u8; COPY_BUF];
-        while n > 0 {
-            let want = (tmp.len() as u64).min(n) as usize;
-            let got = self.s.read(&mut tmp[..want])?;
-            if got == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "body cut short",
-                ));
-            }
-            out.write_all(&tmp[..got])?;
-            n -= got as u64;
+    /// Writes the first `pending` buffered bytes (already part of what is being relayed, such as
+    /// the response head) and `buf[..n]`, then forgets them. One write for both.
+    fn write_out(&mut self, n: usize, out: &mut impl Write) -> io::Result<()> {
+        if n > 0 {
+            out.write_all(&self.buf[..n])?;
+            self.buf.drain(..n);
         }
         Ok(())
     }
 
-    /// Reads one CRLF-terminated line (including CRLF) of at most `max` bytes.
-    fn line(&mut self, max: usize) -> io::Result<Vec<u8>> {
-        loop {
-            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                return Ok(self.buf.drain(..i + 2).collect());
+    /// Reads at most `max` bytes into the scratch buffer and writes them to `out`; returns how
+    /// many (0 at EOF). Only called with nothing buffered.
+    fn pass_through(&mut self, max: u64, out: &mut impl Write) -> io::Result<usize> {
+        let want = (self.scratch(COPY_BUF).len() as u64).min(max) as usize;
+        let got = self.s.read(&mut self.scratch[..want])?;
+        out.write_all(&self.scratch[..got])?;
+        Ok(got)
+    }
+
+    /// Copies exactly `n` bytes to `out` (buffered bytes first), streaming.
+    #[cfg(test)]
+    fn copy_exact(&mut self, n: u64, out: &mut impl Write) -> io::Result<()> {
+        self.relay_length(0, n, out)
+    }
+
+    /// Relays the `pending` buffered bytes followed by a body of exactly `n` bytes; what is
+    /// already buffered goes out in one write, the rest streams through the scratch buffer.
+    fn relay_length(&mut self, pending: usize, n: u64, out: &mut impl Write) -> io::Result<()> {
+        let take = ((self.buf.len() - pending) as u64).min(n);
+        self.write_out(pending + take as usize, out)?;
+        let mut left = n - take;
+        while left > 0 {
+            match self.pass_through(left, out)? {
+                0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "body cut short",
+                    ))
+                }
+                got => left -= got as u64,
             }
-            if self.buf.len() > max {
-                return Err(io::Error::other("line too long in chunked response"));
-            }
-            self.fill_or_eof()?;
         }
+        Ok(())
     }
 
     /// Relays a chunked body to `out` as is, chunk by chunk.
+    #[cfg(test)]
     fn copy_chunked(&mut self, out: &mut impl Write) -> io::Result<()> {
+        self.relay_chunked(0, out)
+    }
+
+    /// Relays the `pending` buffered bytes followed by a chunked body, as is. The framing is
+    /// followed only to find the body's end; everything buffered that belongs to the body goes
+    /// out in one write before the next read, so a response that arrived whole leaves whole.
+    fn relay_chunked(&mut self, pending: usize, out: &mut impl Write) -> io::Result<()> {
+        enum At {
+            SizeLine,
+            /// Chunk data plus its CRLF still to pass.
+            Data(u64),
+            Trailer,
+        }
+        let mut at = At::SizeLine;
+        let mut pos = pending;
         loop {
-            let line = self.line(4096)?;
-            let size_text = String::from_utf8_lossy(&line[..line.len() - 2]);
-            let size_hex = size_text.split(';').next().unwrap_or("").trim();
-            let size = u64::from_str_radix(size_hex, 16)
-                .map_err(|_| io::Error::other(format!("bad chunk size {size_hex:?}")))?;
-            out.write_all(&line)?;
-            if size == 0 {
-                loop {
-                    let t = self.line(http::MAX_HEAD)?;
-                    out.write_all(&t)?;
-                    if t.len() == 2 {
-                        out.flush()?;
-                        return Ok(());
+            let done = loop {
+                match at {
+                    At::Data(left) => {
+                        let take = ((self.buf.len() - pos) as u64).min(left);
+                        pos += take as usize;
+                        if take < left {
+                            at = At::Data(left - take);
+                            break false;
+                        }
+                        at = At::SizeLine;
+                    }
+                    At::SizeLine => {
+                        let Some(i) = find_crlf(&self.buf[pos..]) else {
+                            if self.buf.len() - pos > 4096 {
+                                return Err(io::Error::other("line too long in chunked response"));
+                            }
+                            break false;
+                        };
+                        let size_text = String::from_utf8_lossy(&self.buf[pos..pos + i]);
+                        let size_hex = size_text.split(';').next().unwrap_or("").trim();
+                        let size = u64::from_str_radix(size_hex, 16).map_err(|_| {
+                            io::Error::other(format!("bad chunk size {size_hex:?}"))
+                        })?;
+                        pos += i + 2;
+                        at = if size == 0 {
+                            At::Trailer
+                        } else {
+                            At::Data(size.saturating_add(2))
+                        };
+                    }
+                    At::Trailer => {
+                        let Some(i) = find_crlf(&self.buf[pos..]) else {
+                            if self.buf.len() - pos > http::MAX_HEAD {
+                                return Err(io::Error::other(
+                                    "trailer too long in chunked response",
+                                ));
+                            }
+                            break false;
+                        };
+                        pos += i + 2;
+                        if i == 0 {
+                            break true;
+                        }
                     }
                 }
+            };
+            self.write_out(pos, out)?;
+            pos = 0;
+            if done {
+                return out.flush();
             }
-            self.copy_exact(size + 2, out)?;
-            out.flush()?;
+            match at {
+                // A large chunk still on its way: stream it instead of buffering it.
+                At::Data(left) if left > READ_STEP as u64 => match self.pass_through(left, out)? {
+                    0 => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "chunked body cut short",
+                        ))
+                    }
+                    got => at = At::Data(left - got as u64),
+                },
+                _ => self.fill_or_eof()?,
+            }
         }
     }
 
     /// Relays everything to `out` until EOF.
     fn copy_to_eof(&mut self, out: &mut impl Write) -> io::Result<()> {
-        out.write_all(&self.buf)?;
-        self.buf.clear();
-        let mut tmp = vec![0u8; COPY_BUF];
-        loop {
-            let n = self.s.read(&mut tmp)?;
-            if n == 0 {
-                return Ok(());
-            }
-            out.write_all(&tmp[..n])?;
-        }
+        let n = self.buf.len();
+        self.write_out(n, out)?;
+        while self.pass_through(u64::MAX, out)? > 0 {}
+        Ok(())
     }
+}
+
+fn find_crlf(b: &[u8]) -> Option<usize> {
+    b.windows(2).position(|w| w == b"\r\n")
 }
 
 /// The caller as the kernel reports it.
@@ -505,6 +614,8 @@ impl<'a> Conn<'a> {
         let keep = req.keep_alive();
         // 3. Judge.
         let verdict = policy::judge(&req.method, &target, body.as_deref(), &self.st.policy);
+        // The container id a forwarded request names, forgotten as owned if dockerd says 404.
+        let mut gone: Option<String> = None;
         let mut fwd = match verdict {
             Verdict::Refuse(r) => return self.refuse(&req.method, &path, &r, !keep),
             Verdict::Forward(f) => f,
@@ -534,48 +645,28 @@ impl<'a> Conn<'a> {
                 mut forward,
             } => {
                 let asked = forward.target.segments.get(1).cloned().unwrap_or_default();
-                let (info, raw) = match self.inspect(&asked, forward.target.version.as_deref()) {
-                    Ok(Some((v, raw))) => (Some(v), raw),
-                    Ok(None) => (None, Vec::new()),
-                    Err(e) => return self.bad_gateway(&req.method, &path, &e),
-                };
-                let checked = policy::check_owner(
-                    info.as_ref(),
-                    &asked,
-                    who,
-                    hide,
-                    self.caller.container.as_deref(),
-                    &self.st.policy,
-                )
-                .and_then(|id| {
-                    if recheck_binds {
-                        for src in
-                            policy::binds_of(info.as_ref().unwrap_or(&serde_json::Value::Null))
-                        {
-                            policy::check_bind_source(&src, &self.st.policy.bind_root).map_err(
-                                |mut r| {
-                                    r.rule = "start.binds";
-                                    r
-                                },
-                            )?;
-                        }
+                // A full id the guard already knows as its own needs no ownership inspect
+                // (owned.rs says why that is safe); start always inspects for its bind re-check.
+                let known =
+                    !recheck_binds && who != Who::SelfOnly && self.st.owned().contains(&asked);
+                if !known {
+                    if let Some(next) = self.check_owned(
+                        &req.method,
+                        &path,
+                        keep,
+                        who,
+                        hide,
+                        recheck_binds,
+                        &mut forward,
+                    )? {
+                        return Ok(next);
                     }
-                    Ok(id)
-                });
-                match checked {
-                    Ok(id) => forward.target.segments[1] = id,
-                    Err(r) => return self.refuse(&req.method, &path, &r, !keep),
                 }
-                // A plain inspect is answered with the very response the check judged: one
-                // dockerd call instead of two, and nothing can change in between.
-                if forward.method == "GET"
-                    && forward.target.segments.len() == 3
-                    && forward.target.segments[2] == "json"
-                    && forward.target.query.is_empty()
-                {
-                    self.client.s.write_all(&raw)?;
-                    return Ok(if keep { Next::Continue } else { Next::Close });
+                let id = forward.target.segments[1].clone();
+                if forward.method == "DELETE" {
+                    self.st.owned().remove(&id);
                 }
+                gone = Some(id);
                 forward
             }
         };
@@ -583,7 +674,74 @@ impl<'a> Conn<'a> {
             fwd.upgrade = false;
         }
         let ua = req.header("user-agent").map(str::to_string);
-        self.forward(&fwd, ua.as_deref(), keep)
+        self.forward(&fwd, ua.as_deref(), keep, gone.as_deref())
+    }
+
+    /// The ownership inspect of the container `forward` names: on success the request names the
+    /// full id and `Ok(None)` says go on; a refusal (or the inspect's own answer, for a plain
+    /// inspect) has been answered already and is `Ok(Some(next))`.
+    #[allow(clippy::too_many_arguments)]
+    fn check_owned(
+        &mut self,
+        method: &str,
+        path: &str,
+        keep: bool,
+        who: Who,
+        hide: bool,
+        recheck_binds: bool,
+        forward: &mut Forward,
+    ) -> io::Result<Option<Next>> {
+        let asked = forward.target.segments.get(1).cloned().unwrap_or_default();
+        let (info, raw) = match self.inspect(&asked, forward.target.version.as_deref()) {
+            Ok(Some((v, raw))) => (Some(v), raw),
+            Ok(None) => (None, Vec::new()),
+            Err(e) => return self.bad_gateway(method, path, &e).map(Some),
+        };
+        let checked = policy::check_owner(
+            info.as_ref(),
+            &asked,
+            who,
+            hide,
+            self.caller.container.as_deref(),
+            &self.st.policy,
+        )
+        .and_then(|id| {
+            if recheck_binds {
+                for src in policy::binds_of(info.as_ref().unwrap_or(&serde_json::Value::Null)) {
+                    policy::check_bind_source(&src, &self.st.policy.bind_root).map_err(
+                        |mut r| {
+                            r.rule = "start.binds";
+                            r
+                        },
+                    )?;
+                }
+            }
+            Ok(id)
+        });
+        match checked {
+            Ok(id) => {
+                // Remembered only when owned by label, not for being the caller's own.
+                if info
+                    .as_ref()
+                    .is_some_and(|v| policy::is_owned(v, &self.st.policy))
+                {
+                    self.st.owned().insert(&id);
+                }
+                forward.target.segments[1] = id;
+            }
+            Err(r) => return self.refuse(method, path, &r, !keep).map(Some),
+        }
+        // A plain inspect is answered with the very response the check judged: one dockerd call
+        // instead of two, and nothing can change in between.
+        if forward.method == "GET"
+            && forward.target.segments.len() == 3
+            && forward.target.segments[2] == "json"
+            && forward.target.query.is_empty()
+        {
+            self.client.s.write_all(&raw)?;
+            return Ok(Some(if keep { Next::Continue } else { Next::Close }));
+        }
+        Ok(None)
     }
 
     fn bad_gateway(&mut self, method: &str, path: &str, e: &io::Error) -> io::Result<Next> {
@@ -619,23 +777,21 @@ impl<'a> Conn<'a> {
                 Err(e) => return Err(io::Error::other(e.to_string())),
             }
         };
-        let head: Vec<u8> = up.buf.drain(..resp.head_len).collect();
-        let mut raw = Vec::new();
+        let head_len = resp.head_len;
+        let mut full = Vec::with_capacity(up.buf.len());
         match resp.body {
-            ResponseBody::None => {}
-            ResponseBody::Length(n) if n <= 16 << 20 => up.copy_exact(n, &mut raw)?,
-            ResponseBody::Chunked => up.copy_chunked(&mut raw)?,
+            ResponseBody::None => up.write_out(head_len, &mut full)?,
+            ResponseBody::Length(n) if n <= 16 << 20 => up.relay_length(head_len, n, &mut full)?,
+            ResponseBody::Chunked => up.relay_chunked(head_len, &mut full)?,
             _ => return Err(io::Error::other("unexpected response framing from dockerd")),
         }
         let decoded = if resp.body == ResponseBody::Chunked {
-            http::decode_chunked(&raw, 16 << 20)
+            http::decode_chunked(&full[head_len..], 16 << 20)
                 .map(|d| d.body)
                 .map_err(|e| io::Error::other(e.to_string()))?
         } else {
-            raw.clone()
+            full[head_len..].to_vec()
         };
-        let mut full = head;
-        full.extend_from_slice(&raw);
         if resp
             .header("connection")
             .is_some_and(|c| c.eq_ignore_ascii_case("close"))
@@ -674,23 +830,28 @@ impl<'a> Conn<'a> {
         }
     }
 
-    fn forward(&mut self, f: &Forward, ua: Option<&str>, keep: bool) -> io::Result<Next> {
+    /// Forwards the judged request and relays the answer. `gone` is the container id the
+    /// request names: forgotten as owned when dockerd answers 404.
+    fn forward(
+        &mut self,
+        f: &Forward,
+        ua: Option<&str>,
+        keep: bool,
+        gone: Option<&str>,
+    ) -> io::Result<Next> {
         let target = f.target.to_string();
-        let head = http::forward_head(
+        // Head and body in one write: one wake-up of dockerd instead of two.
+        let mut msg = http::forward_head(
             &f.method,
             &target,
             ua,
             f.body.as_ref().map(Vec::len),
             f.upgrade,
         );
-        let sent = (|| -> io::Result<()> {
-            let up = self.upstream()?;
-            up.s.write_all(&head)?;
-            if let Some(b) = &f.body {
-                up.s.write_all(b)?;
-            }
-            Ok(())
-        })();
+        if let Some(b) = &f.body {
+            msg.extend_from_slice(b);
+        }
+        let sent = self.upstream().and_then(|up| up.s.write_all(&msg));
         if let Err(e) = sent {
             return self.bad_gateway(&f.method, &target, &e);
         }
@@ -705,6 +866,8 @@ impl<'a> Conn<'a> {
                         .ok()
                         .and_then(|v| v["Id"].as_str().map(str::to_string))
                         .unwrap_or_default();
+                    // Created from the body the guard judged, which carries the owner label.
+                    self.st.owned().insert(&id);
                     // What dockerd was told (the judged, rewritten body).
                     let sent: serde_json::Value = f
                         .body
@@ -740,6 +903,11 @@ impl<'a> Conn<'a> {
                     Ok(x) => x,
                     Err(e) => return self.bad_gateway(&f.method, &target, &e),
                 };
+                if resp.status == 404 {
+                    if let Some(c) = gone {
+                        self.st.owned().remove(c);
+                    }
+                }
                 if resp.status == 201 {
                     if let Some(id) = serde_json::from_slice::<serde_json::Value>(&body)
                         .ok()
@@ -755,12 +923,19 @@ impl<'a> Conn<'a> {
                 self.client.s.write_all(&full)?;
                 Ok(if keep { Next::Continue } else { Next::Close })
             }
-            Note::None | Note::Hijack => self.relay(&f.method, f.note == Note::Hijack, keep),
+            Note::None | Note::Hijack => self.relay(&f.method, f.note == Note::Hijack, keep, gone),
         }
     }
 
-    /// Relays the response to the client, streaming.
-    fn relay(&mut self, method: &str, may_hijack: bool, keep: bool) -> io::Result<Next> {
+    /// Relays the response to the client, streaming; the head and whatever of the body is
+    /// already buffered leave in one write.
+    fn relay(
+        &mut self,
+        method: &str,
+        may_hijack: bool,
+        keep: bool,
+        gone: Option<&str>,
+    ) -> io::Result<Next> {
         let resp = {
             let up = self.upstream()?;
             loop {
@@ -778,13 +953,19 @@ impl<'a> Conn<'a> {
                 }
             }
         };
+        if resp.status == 404 {
+            if let Some(c) = gone {
+                self.st.owned().remove(c);
+            }
+        }
         let hijacked = may_hijack
             && (resp.body == ResponseBody::Upgraded
                 || (resp.status == 200 && resp.body == ResponseBody::UntilClose));
         let mut up = self.upstream.take().expect("upstream present");
-        let head: Vec<u8> = up.buf.drain(..resp.head_len).collect();
-        self.client.s.write_all(&head)?;
         if hijacked {
+            // The head and any stream bytes that came with it.
+            let n = up.buf.len();
+            up.write_out(n, &mut self.client.s)?;
             return self.splice(up).map(|()| Next::Close);
         }
         let client = &mut self.client.s;
@@ -792,9 +973,9 @@ impl<'a> Conn<'a> {
             .header("connection")
             .is_some_and(|c| c.eq_ignore_ascii_case("close"));
         match resp.body {
-            ResponseBody::None => {}
-            ResponseBody::Length(n) => up.copy_exact(n, client)?,
-            ResponseBody::Chunked => up.copy_chunked(client)?,
+            ResponseBody::None => up.write_out(resp.head_len, client)?,
+            ResponseBody::Length(n) => up.relay_length(resp.head_len, n, client)?,
+            ResponseBody::Chunked => up.relay_chunked(resp.head_len, client)?,
             ResponseBody::UntilClose | ResponseBody::Upgraded => {
                 // Not a hijack we allowed: pass the body until dockerd closes, then close.
                 up.copy_to_eof(client)?;
@@ -811,34 +992,107 @@ impl<'a> Conn<'a> {
     /// the other, so the client's stdin half-close reaches the process in the container.
     fn splice(&mut self, mut up: Peer) -> io::Result<()> {
         self.client.s.set_read_timeout(None)?;
-        // Bytes already read past the heads belong to the stream.
+        // Bytes the client sent past its request head belong to the stream (what dockerd sent
+        // past the response head went out with the head).
         up.s.write_all(&self.client.buf)?;
         self.client.buf.clear();
-        self.client.s.write_all(&up.buf)?;
-        up.buf.clear();
         let mut c_read = self.client.s.try_clone()?;
         let mut u_write = up.s.try_clone()?;
-        let to_upstream = std::thread::Builder::new()
-            .name("guard-stdin".into())
-            .spawn(move || {
-                let r = pump(&mut c_read, &mut u_write);
-                let _ = u_write.shutdown(Shutdown::Write);
-                r
-            })?;
+        let (stdin_done, stdin_result) = std::sync::mpsc::channel();
+        self.st.threads.run(Box::new(move || {
+            let r = pump(&mut c_read, &mut u_write);
+            let _ = u_write.shutdown(Shutdown::Write);
+            let _ = stdin_done.send(r);
+        }))?;
         let mut c_write = self.client.s.try_clone()?;
         let r = pump(&mut up.s, &mut c_write);
         let _ = c_write.shutdown(Shutdown::Write);
         // The client may keep its write side open after the output ended: stop reading it.
         let _ = self.client.s.shutdown(Shutdown::Read);
-        let _ = to_upstream.join();
+        let _ = stdin_result.recv();
         r.map(|_| ())
     }
 }
 
-/// Copies until EOF with a large buffer (`io::copy` uses 8 KiB between two sockets).
+/// Moves the bytes of one direction of a hijacked stream until EOF. Only called once the guard
+/// has judged the request and dockerd has accepted the hijack: from then on the bytes are the
+/// exec's raw stdin or output, which the guard passes without looking.
+///
+/// splice(2) through a pipe moves them socket to socket inside the kernel, without copying
+/// them through the guard's memory. When the kernel (or a seccomp filter) refuses splice for
+/// these sockets, a plain read/write copy carries on from where splice stopped.
 fn pump(from: &mut UnixStream, to: &mut UnixStream) -> io::Result<u64> {
-    let mut buf = vec![0u8; COPY_BUF];
     let mut n = 0u64;
+    if let Ok((pipe_r, pipe_w)) = pipe::pipe_with(pipe::PipeFlags::CLOEXEC) {
+        // A larger pipe moves more per call; the default (64 KiB) serves when refused.
+        let _ = pipe::fcntl_setpipe_size(&pipe_w, COPY_BUF);
+        match splice_pump(from, to, &pipe_r, &pipe_w, &mut n)? {
+            Spliced::Eof => return Ok(n),
+            Spliced::Refused => {}
+        }
+    }
+    copy_pump(from, to, n)
+}
+
+enum Spliced {
+    Eof,
+    /// splice is not available here; nothing is left in the pipe.
+    Refused,
+}
+
+fn splice_pump(
+    from: &UnixStream,
+    to: &mut UnixStream,
+    pipe_r: &std::os::fd::OwnedFd,
+    pipe_w: &std::os::fd::OwnedFd,
+    n: &mut u64,
+) -> io::Result<Spliced> {
+    let flags = pipe::SpliceFlags::MOVE;
+    loop {
+        let got = match pipe::splice(from, None, pipe_w, None, COPY_BUF, flags) {
+            Ok(0) => return Ok(Spliced::Eof),
+            Ok(g) => g,
+            Err(rustix::io::Errno::INTR) => continue,
+            // Not for these files, or not allowed: nothing entered the pipe, so the plain copy
+            // takes over losing nothing.
+            Err(e) if refused(e) => return Ok(Spliced::Refused),
+            Err(e) => return Err(e.into()),
+        };
+        let mut left = got;
+        while left > 0 {
+            match pipe::splice(pipe_r, None, &*to, None, left, flags) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(m) => left -= m,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) if refused(e) => {
+                    // The output side refuses splice: hand what is in the pipe over by hand.
+                    let mut buf = vec![0u8; left];
+                    let mut pipe_file = std::fs::File::from(pipe_r.try_clone()?);
+                    pipe_file.read_exact(&mut buf)?;
+                    to.write_all(&buf)?;
+                    left = 0;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        *n += got as u64;
+    }
+}
+
+/// splice's answers for "not with these files" (EINVAL), "not here" (ENOSYS, and EPERM from a
+/// seccomp filter).
+fn refused(e: rustix::io::Errno) -> bool {
+    use rustix::io::Errno;
+    matches!(
+        e,
+        Errno::INVAL | Errno::NOSYS | Errno::PERM | Errno::OPNOTSUPP
+    )
+}
+
+/// Copies until EOF with a large buffer (`io::copy` uses 8 KiB between two sockets); `n` bytes
+/// were moved before.
+fn copy_pump(from: &mut UnixStream, to: &mut UnixStream, mut n: u64) -> io::Result<u64> {
+    let mut buf = vec![0u8; COPY_BUF];
     loop {
         let got = match from.read(&mut buf) {
             Ok(0) => return Ok(n),

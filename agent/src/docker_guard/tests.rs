@@ -21,6 +21,8 @@ struct Harness {
 
 const OWNED_ID: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 const OTHER_ID: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+/// Owned, but dockerd answers 404 for anything but its inspect (removed behind the guard's back).
+const GONE_ID: &str = "3333333333333333333333333333333333333333333333333333333333333333";
 
 fn respond(method: &str, target: &str, dir: &std::path::Path) -> Vec<u8> {
     let json = |status: &str, body: String| {
@@ -45,7 +47,17 @@ fn respond(method: &str, target: &str, dir: &std::path::Path) -> Vec<u8> {
         {
             inspect(OWNED_ID, true)
         }
-        (_, t) if t.ends_with("/containers/theirs/json") => inspect(OTHER_ID, false),
+        (_, t)
+            if t.ends_with("/containers/theirs/json")
+                || t.ends_with(&format!("/containers/{OTHER_ID}/json")) =>
+        {
+            inspect(OTHER_ID, false)
+        }
+        (_, t) if t.ends_with("/containers/doomed/json") => inspect(GONE_ID, true),
+        (_, t) if t.contains(&format!("/containers/{GONE_ID}/")) => json(
+            "404 Not Found",
+            "{\"message\":\"No such container\"}".into(),
+        ),
         (_, t) if t.ends_with("/containers/planted/json") => {
             // Owned, but its bind source became a symlink after create.
             let body = format!(
@@ -415,4 +427,211 @@ fn hijacked_exec_streams_both_ways_with_half_close() {
     let mut out = String::new();
     s.read_to_string(&mut out).expect("output");
     assert_eq!(out, "got 11 bytes: HELLO WORLD");
+}
+
+/// The upstream targets of the next `n` requests.
+fn targets(h: &Harness, n: usize) -> Vec<String> {
+    (0..n).map(|_| h.next_seen().1).collect()
+}
+
+#[test]
+fn owned_full_ids_skip_the_ownership_inspect_until_404_or_delete() {
+    let h = harness();
+    let mut s = h.connect();
+    let call = |s: &mut UnixStream, m: &str, t: &str| {
+        let raw = format!("{m} {t} HTTP/1.1\r\n\r\n");
+        h.exchange(s, raw.as_bytes(), raw.len()).0
+    };
+    // Before anything is known, a full id is inspected first like a name.
+    assert_eq!(
+        call(
+            &mut s,
+            "POST",
+            &format!("/v1.44/containers/{OWNED_ID}/pause")
+        ),
+        200
+    );
+    assert_eq!(
+        targets(&h, 2),
+        [
+            format!("/v1.44/containers/{OWNED_ID}/json"),
+            format!("/v1.44/containers/{OWNED_ID}/pause")
+        ]
+    );
+    // That inspect passed: the full id is known now, and goes straight through.
+    assert_eq!(
+        call(
+            &mut s,
+            "POST",
+            &format!("/v1.44/containers/{OWNED_ID}/unpause")
+        ),
+        200
+    );
+    assert_eq!(
+        targets(&h, 1),
+        [format!("/v1.44/containers/{OWNED_ID}/unpause")]
+    );
+    let (st, body) = h.exchange(
+        &mut s,
+        format!("GET /v1.44/containers/{OWNED_ID}/json HTTP/1.1\r\n\r\n").as_bytes(),
+        1000,
+    );
+    assert_eq!(st, 200);
+    assert!(String::from_utf8_lossy(&body).contains(OWNED_ID));
+    assert_eq!(
+        targets(&h, 1),
+        [format!("/v1.44/containers/{OWNED_ID}/json")]
+    );
+    h.nothing_seen();
+    // Names and short ids always go through the inspect, even when their container is known.
+    assert_eq!(call(&mut s, "POST", "/v1.44/containers/mine/pause"), 200);
+    assert_eq!(targets(&h, 2)[0], "/v1.44/containers/mine/json");
+    assert_eq!(
+        call(
+            &mut s,
+            "POST",
+            &format!("/v1.44/containers/{}/pause", &OWNED_ID[..12])
+        ),
+        403,
+        "the fake dockerd knows no short ids: refused after the inspect"
+    );
+    assert_eq!(
+        targets(&h, 1),
+        [format!("/v1.44/containers/{}/json", &OWNED_ID[..12])]
+    );
+    h.nothing_seen();
+    // start re-checks the binds, so it inspects even a known id.
+    assert_eq!(
+        call(
+            &mut s,
+            "POST",
+            &format!("/v1.44/containers/{OWNED_ID}/start")
+        ),
+        200
+    );
+    assert_eq!(
+        targets(&h, 2)[0],
+        format!("/v1.44/containers/{OWNED_ID}/json")
+    );
+    // A container that failed the check is never remembered: refused each time after an inspect.
+    for _ in 0..2 {
+        assert_eq!(
+            call(
+                &mut s,
+                "POST",
+                &format!("/v1.44/containers/{OTHER_ID}/pause")
+            ),
+            403
+        );
+        assert_eq!(
+            targets(&h, 1),
+            [format!("/v1.44/containers/{OTHER_ID}/json")]
+        );
+    }
+    h.nothing_seen();
+    // The guard's own delete forgets the id: the next call inspects again.
+    assert_eq!(
+        call(
+            &mut s,
+            "DELETE",
+            &format!("/v1.44/containers/{OWNED_ID}?force=1")
+        ),
+        200
+    );
+    assert_eq!(
+        targets(&h, 1),
+        [format!("/v1.44/containers/{OWNED_ID}?force=1")]
+    );
+    assert_eq!(
+        call(
+            &mut s,
+            "POST",
+            &format!("/v1.44/containers/{OWNED_ID}/pause")
+        ),
+        200
+    );
+    assert_eq!(
+        targets(&h, 2)[0],
+        format!("/v1.44/containers/{OWNED_ID}/json")
+    );
+    // dockerd's 404 for a known id forgets it: removed behind the guard's back.
+    assert_eq!(call(&mut s, "POST", "/v1.44/containers/doomed/pause"), 404);
+    assert_eq!(
+        targets(&h, 2),
+        [
+            "/v1.44/containers/doomed/json".to_string(),
+            format!("/v1.44/containers/{GONE_ID}/pause")
+        ]
+    );
+    assert_eq!(
+        call(
+            &mut s,
+            "POST",
+            &format!("/v1.44/containers/{GONE_ID}/unpause")
+        ),
+        403,
+        "the inspect found no such container"
+    );
+    assert_eq!(
+        targets(&h, 1),
+        [format!("/v1.44/containers/{GONE_ID}/json")],
+        "404 forgot the id: inspected again"
+    );
+    h.nothing_seen();
+}
+
+#[test]
+fn created_ids_are_known_at_once() {
+    let h = harness();
+    let mut s = h.connect();
+    let body = create_body(&h);
+    let raw = format!(
+        "POST /v1.44/containers/create?name=openclaw-sbx-a HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (st, _) = h.exchange(&mut s, raw.as_bytes(), raw.len());
+    assert_eq!(st, 201);
+    h.next_seen();
+    let exec = br#"{"User":"","Privileged":false,"Tty":false,"AttachStdin":true,"AttachStdout":true,"AttachStderr":true,"Detach":false,"DetachKeys":"","Env":null,"WorkingDir":"","Cmd":["cat"]}"#;
+    let raw = [
+        format!("POST /v1.44/containers/{OWNED_ID}/exec HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", exec.len()).as_bytes(),
+        exec,
+    ]
+    .concat();
+    let (st, _) = h.exchange(&mut s, &raw, raw.len());
+    assert_eq!(st, 201);
+    assert_eq!(
+        targets(&h, 1),
+        [format!("/v1.44/containers/{OWNED_ID}/exec")]
+    );
+    h.nothing_seen();
+}
+
+#[test]
+fn stream_pumps_move_every_byte_in_order_by_splice_and_by_copy() {
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    for spliced in [true, false] {
+        let (mut src, mut from) = UnixStream::pair().expect("pair");
+        let (mut to, mut dst) = UnixStream::pair().expect("pair");
+        let sent = data.clone();
+        let writer = std::thread::spawn(move || {
+            src.write_all(&sent).expect("write");
+            src.shutdown(std::net::Shutdown::Write).expect("half-close");
+        });
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            dst.read_to_end(&mut got).expect("read");
+            got
+        });
+        let n = if spliced {
+            pump(&mut from, &mut to)
+        } else {
+            copy_pump(&mut from, &mut to, 0)
+        }
+        .expect("pump");
+        drop(to);
+        writer.join().expect("writer");
+        assert_eq!(n, data.len() as u64, "spliced: {spliced}");
+        assert!(reader.join().expect("reader") == data, "spliced: {spliced}");
+    }
 }

@@ -1113,7 +1113,7 @@ pub fn check_owner(
         .as_str()
         .filter(|i| i.len() == 64)
         .ok_or_else(deny)?;
-    let is_owned = info["Config"]["Labels"][OWNER_LABEL].as_str() == Some(policy.owner.as_str());
+    let is_owned = is_owned(info, policy);
     let is_self = caller_container == Some(id);
     let ok = match who {
         Who::Owned => is_owned,
@@ -1125,6 +1125,12 @@ pub fn check_owner(
     } else {
         Err(deny())
     }
+}
+
+/// True when dockerd's inspect `info` carries the guard's owner label (the container was created
+/// through this guard). Being the caller's own container does not count.
+pub fn is_owned(info: &Value, policy: &Policy) -> bool {
+    info["Config"]["Labels"][OWNER_LABEL].as_str() == Some(policy.owner.as_str())
 }
 
 /// The bind sources of an inspected container (for the re-check at start).
