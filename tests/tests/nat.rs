@@ -93,12 +93,14 @@ fn flowtables_supported(e: &Env, ns: &Netns) -> Result<bool> {
     let probe = e.dir.path().join("probe.nft");
     std::fs::write(
         &probe,
-        format!("table ip probe {{ flowtable f {{ hook ingress priority filter; devices = {{ {NAT_EGRESS} }}; }} }}\n"),
+        format!("table ip ft_probe {{\n flowtable f {{ hook ingress priority filter; devices = {{ {NAT_EGRESS} }}; }}\n}}\n"),
     )?;
     let nft = e.nft.display().to_string();
-    Ok(ns
-        .exec(&nft, &["-c", "-f", &probe.display().to_string()])?
-        .success())
+    let out = ns.exec(&nft, &["-c", "-f", &probe.display().to_string()])?;
+    if !out.success() {
+        eprintln!("no flowtables here; nft -c said: {}", out.stderr.trim());
+    }
+    Ok(out.success())
 }
 
 fn ok(out: &Output) {
