@@ -388,6 +388,9 @@ fn health_of_a_host_and_of_the_nat_instance() {
         ip_forward: Some(true),
         foreign_drop_chains: vec![],
         conntrack: Some((37, 65536)),
+        fast_path: true,
+        fast_path_devices: vec!["ens5".into()],
+        fast_path_off: None,
         problems: vec![],
     };
     let json = serde_json::to_string_pretty(&nat).unwrap();

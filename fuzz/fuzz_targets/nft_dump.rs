@@ -1,5 +1,5 @@
 //! What the kernel answers to a chain or rule dump, as raw netlink datagrams: message framing,
-//! attribute walking, base chain and rule decoding. No input may panic or loop.
+//! attribute walking, base chain, rule and flowtable decoding. No input may panic or loop.
 #![no_main]
 
 use clawster_core::{netlink, nft};
@@ -11,5 +11,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = m.error_code();
         let _ = nft::base_chain_info(&m);
         let _ = nft::rule_exprs(&m);
+        let _ = nft::flowtable_info(&m);
     }
 });

@@ -7,8 +7,14 @@
 //!    kernel's IPv4 default route, cross-checked with the IMDS primary MAC when IMDS answers),
 //!    retrying until a deadline.
 //! 2. Read our table back; if it differs from the intended one, replace it in one atomic
-//!    nf_tables batch (only our table: create-if-missing, delete, create, chains, rules).
-//! 3. Read it back again and require exact equality with the intended ruleset.
+//!    nf_tables batch (only our table: create-if-missing, delete, create, chains, flowtable,
+//!    rules). The intended table includes the fast path (a flowtable on the egress and VPC-side
+//!    interfaces, and `flow add` rules) when the kernel accepts it: unless the table already
+//!    holds it, the full batch is first sent as a dry run (no `BATCH_END`: the kernel checks
+//!    every request, then aborts), and if the kernel refuses the flowtable or the `flow add`
+//!    rules, the table is written without the fast path (see [`FastPath`]).
+//! 3. Read it back again (rules and flowtables) and require exact equality with the intended
+//!    ruleset.
 //! 4. Kernel knobs: send_redirects off, conntrack sized for a small box; persisted in
 //!    /etc/sysctl.d. Failure to tune or persist these is *degraded*, not fatal (NAT still works).
 //! 5. Only now `net.ipv4.ip_forward = 1`.
@@ -18,6 +24,13 @@
 //! `failed` health record naming the cause, and makes the command exit non-zero. A foreign base
 //! chain on the forward hook with policy drop is reported as `degraded` (it would drop what we
 //! accept) but not removed: we never touch other tables.
+//!
+//! Fast-path policy: it is an optimisation, so its absence never stops or fails the NAT. When the
+//! kernel has no flowtables (`ENOENT`/`EOPNOTSUPP`: `CONFIG_NF_FLOW_TABLE` unset or the modules
+//! `nf_flow_table`, `nf_flow_table_inet` missing) or refuses it for any other reason, or its
+//! devices cannot be determined, the table is programmed and verified without it, one
+//! `nat.fastpath` record with status `degraded` says why (again only when that changes, in
+//! `run`), `status` shows `fast_path: false` with the reason and stays healthy.
 //!
 //! `ip_forward` is deliberately *not* persisted in /etc/sysctl.d: at boot it would come on before
 //! the agent has verified the ruleset, which is exactly the failure above.
@@ -105,6 +118,21 @@ pub struct Options {
     #[arg(long, env = "CLAWSTER_NAT_FULLY_RANDOM")]
     pub fully_random: bool,
 
+    /// Interface(s) facing the VPC, for the fast path's flowtable (repeatable or
+    /// comma-separated). Without it: the interface(s) the kernel routes each VPC CIDR to (on
+    /// AWS the same ENI as the egress). The flowtable always includes the egress interface.
+    #[arg(
+        long = "inside-interface",
+        value_name = "NAME",
+        value_delimiter = ',',
+        env = "CLAWSTER_NAT_INSIDE_INTERFACE"
+    )]
+    pub inside_interfaces: Vec<String>,
+
+    /// Never program the fast path (nftables flowtable for established flows).
+    #[arg(long, env = "CLAWSTER_NAT_NO_FAST_PATH")]
+    pub no_fast_path: bool,
+
     /// IMDS endpoint as host:port, or `off` to never ask IMDS.
     #[arg(long, value_name = "HOST:PORT", default_value = clawster_core::imds::DEFAULT_ENDPOINT, env = "CLAWSTER_IMDS_ENDPOINT")]
     pub imds_endpoint: String,
@@ -143,10 +171,14 @@ impl Options {
         if self.allow_ports.is_empty() || self.allow_ports.contains(&0) {
             bail!("--allow-ports needs one or more ports between 1 and 65535");
         }
+        let bad = |n: &str| n.is_empty() || n.len() > 15 || n.contains(['/', ' ', '\0']);
         if let Some(n) = &self.egress_interface {
-            if n.is_empty() || n.len() > 15 || n.contains(['/', ' ', '\0']) {
+            if bad(n) {
                 bail!("--egress-interface {n:?} is not a valid interface name");
             }
+        }
+        if let Some(n) = self.inside_interfaces.iter().find(|n| bad(n)) {
+            bail!("--inside-interface {n:?} is not a valid interface name");
         }
         Ok(())
     }
@@ -175,6 +207,12 @@ pub struct Report {
     pub foreign_drop_chains: Vec<BaseChainInfo>,
     /// `nf_conntrack_count` / `nf_conntrack_max`.
     pub conntrack: Option<(u64, u64)>,
+    /// The fast path (flowtable) is programmed and verified.
+    pub fast_path: bool,
+    /// Its devices, when it is.
+    pub fast_path_devices: Vec<String>,
+    /// Why it is off, when it is.
+    pub fast_path_off: Option<String>,
     /// Problems found, in words.
     pub problems: Vec<String>,
 }
@@ -188,6 +226,82 @@ struct Host {
     rtnl: Socket,
     imds: Option<Imds>,
     imds_mac: Option<String>,
+    /// The fast-path state last written to the journal (`run` writes it again only on change).
+    fast_path_reported: Option<FastPath>,
+}
+
+/// Whether the table carries the fast path, and if not, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FastPath {
+    /// Programmed on these devices.
+    On(Vec<String>),
+    /// Not programmed, for this reason.
+    Off(String),
+}
+
+impl FastPath {
+    fn report(&self, report: &mut Report) {
+        match self {
+            Self::On(d) => {
+                report.fast_path = true;
+                report.fast_path_devices = d.clone();
+                report.fast_path_off = None;
+            }
+            Self::Off(why) => {
+                report.fast_path = false;
+                report.fast_path_devices = Vec::new();
+                report.fast_path_off = Some(why.clone());
+            }
+        }
+    }
+
+    fn journal(&self) {
+        match self {
+            Self::On(d) => health(
+                "nat.fastpath",
+                Status::Ok,
+                &format!(
+                    "fast path on: established TCP/UDP flows are offloaded to flowtable {} on {}",
+                    ruleset::FLOWTABLE,
+                    d.join(", ")
+                ),
+            ),
+            Self::Off(why) => health(
+                "nat.fastpath",
+                Status::Degraded,
+                &format!(
+                    "fast path off: {why}; forwarding and masquerade run through the ordinary \
+                     forward path"
+                ),
+            ),
+        }
+    }
+}
+
+/// The reason to give up on the fast path when the kernel refused one of its requests
+/// (`what` names them: see [`nft::Ruleset::replace_batch_with`]); `None` for other errors.
+fn fast_path_refusal(e: &nft::NftError) -> Option<String> {
+    let nft::NftError::Netlink(clawster_core::netlink::NetlinkError::Kernel { what, errno }) = e
+    else {
+        return None;
+    };
+    if !(what.starts_with("add flowtable") || what.contains("(flow add @")) {
+        return None;
+    }
+    let said = std::io::Error::from_raw_os_error(*errno);
+    Some(
+        if *errno == rustix::io::Errno::NOENT.raw_os_error()
+            || *errno == rustix::io::Errno::OPNOTSUPP.raw_os_error()
+        {
+            format!(
+                "the kernel has no flowtable support ({what}: kernel said {said}; needs \
+                 CONFIG_NF_FLOW_TABLE, modules nf_flow_table and nf_flow_table_inet), or a \
+                 flowtable device vanished"
+            )
+        } else {
+            format!("the kernel refused the flowtable ({what}: kernel said {said})")
+        },
+    )
 }
 
 impl Host {
@@ -202,6 +316,7 @@ impl Host {
             rtnl: route::open(0).context("open rtnetlink socket")?,
             imds: opts.imds()?,
             imds_mac: None,
+            fast_path_reported: None,
         })
     }
 
@@ -302,6 +417,80 @@ impl Host {
             ports: self.opts.allow_ports.clone(),
             mss_clamp: self.opts.mss_clamp,
             fully_random: self.opts.fully_random,
+            fast_path: Vec::new(),
+        }
+    }
+
+    /// The fast path's flowtable devices: the egress interface and the interfaces facing the
+    /// VPC (`--inside-interface`, else where the kernel routes each CIDR), sorted, without `lo`.
+    fn fast_path_devices(&mut self, plan: &Plan) -> Result<Vec<String>, String> {
+        if self.opts.no_fast_path {
+            return Err("disabled by --no-fast-path".into());
+        }
+        let links = route::links(&mut self.rtnl)
+            .map_err(|e| format!("cannot list interfaces for the flowtable: {e}"))?;
+        let mut devices = vec![plan.egress.clone()];
+        if self.opts.inside_interfaces.is_empty() {
+            for c in &plan.cidrs {
+                // A host address of the CIDR (the network address itself may be special).
+                let probe = if c.prefix < 31 {
+                    std::net::Ipv4Addr::from(u32::from(c.addr) | 1)
+                } else {
+                    c.addr
+                };
+                let oif = route::route_oif(&mut self.rtnl, probe)
+                    .map_err(|e| format!("cannot look up the route to {c}: {e}"))?;
+                if let Some(l) = oif.and_then(|i| links.iter().find(|l| l.index == i)) {
+                    devices.push(l.name.clone());
+                }
+            }
+        } else {
+            for n in &self.opts.inside_interfaces {
+                if !links.iter().any(|l| &l.name == n) {
+                    return Err(format!(
+                        "--inside-interface {n:?} does not exist (interfaces: {})",
+                        names(&links)
+                    ));
+                }
+                devices.push(n.clone());
+            }
+        }
+        devices.retain(|d| d != "lo" && !d.is_empty());
+        devices.sort();
+        devices.dedup();
+        Ok(devices)
+    }
+
+    /// The plan with the fast path when the kernel takes it, and the fast-path state. Reads
+    /// only, and sends at most a dry run: nothing changes.
+    fn decide_fast_path(&mut self, plan: Plan) -> Result<(Plan, FastPath)> {
+        let devices = match self.fast_path_devices(&plan) {
+            Ok(d) => d,
+            Err(why) => return Ok((plan.without_fast_path(), FastPath::Off(why))),
+        };
+        let full = Plan {
+            fast_path: devices.clone(),
+            ..plan
+        };
+        // Already there: the kernel took it before, no need to ask.
+        if self.read_back(&full)?.is_none() {
+            return Ok((full, FastPath::On(devices)));
+        }
+        let (rs, fts) = (full.ruleset(), full.flowtables());
+        let seq = self.nft.next_seq();
+        let batch = rs
+            .replace_batch_with(seq, &fts)
+            .context("encode the ruleset")?;
+        for _ in 1..rs.batch_len_with(&fts) {
+            self.nft.next_seq();
+        }
+        match batch.send_dry_run(&mut self.nft) {
+            Ok(()) => Ok((full, FastPath::On(devices))),
+            Err(e) => match fast_path_refusal(&e) {
+                Some(why) => Ok((full.without_fast_path(), FastPath::Off(why))),
+                // Something else is wrong: the real batch reports it.
+                None => Ok((full, FastPath::On(devices))),
+            },
         }
     }
 
@@ -309,32 +498,50 @@ impl Host {
         let want = plan.ruleset();
         let got = nft::read_table(&mut self.nft, Family::Ip, &plan.table)
             .context("read our table back")?;
-        Ok(match got {
-            None => Some(format!("table ip {} does not exist", plan.table)),
-            Some(got) => ruleset::first_difference(&want, &got),
-        })
+        let Some(got) = got else {
+            return Ok(Some(format!("table ip {} does not exist", plan.table)));
+        };
+        if let Some(d) = ruleset::first_difference(&want, &got) {
+            return Ok(Some(d));
+        }
+        let got_ft = nft::read_flowtables(&mut self.nft, Family::Ip, &plan.table)
+            .context("read our flowtables back")?;
+        Ok(ruleset::flowtable_difference(&plan.flowtables(), &got_ft))
     }
 
-    /// Steps 2–3: returns (changed, apply time).
-    fn converge_table(&mut self, plan: &Plan) -> Result<(bool, Option<f64>)> {
-        let Some(why) = self.read_back(plan)? else {
-            return Ok((false, None));
+    fn send_table(&mut self, plan: &Plan) -> Result<(), nft::NftError> {
+        let (rs, fts) = (plan.ruleset(), plan.flowtables());
+        let seq = self.nft.next_seq();
+        let batch = rs.replace_batch_with(seq, &fts)?;
+        for _ in 1..rs.batch_len_with(&fts) {
+            self.nft.next_seq();
+        }
+        batch.send(&mut self.nft)
+    }
+
+    /// Steps 2–3: returns (changed, apply time, fast-path state).
+    fn converge_table(&mut self, plan: Plan) -> Result<(bool, Option<f64>, FastPath)> {
+        let (mut plan, mut fast) = self.decide_fast_path(plan)?;
+        let Some(why) = self.read_back(&plan)? else {
+            return Ok((false, None, fast));
         };
         tracing::info!("replacing table ip {}: {why}", plan.table);
         let start = Instant::now();
-        let seq = self.nft.next_seq();
-        let rs = plan.ruleset();
-        let batch = rs.replace_batch(seq).context("encode the ruleset")?;
-        for _ in 1..rs.batch_len() {
-            self.nft.next_seq();
+        let mut sent = self.send_table(&plan);
+        // The dry run passed but the kernel refused the fast path now (a device went away in
+        // between): the NAT must not wait for it.
+        if let Err(e) = &sent {
+            if let (Some(why), false) = (fast_path_refusal(e), plan.fast_path.is_empty()) {
+                plan = plan.without_fast_path();
+                fast = FastPath::Off(why);
+                sent = self.send_table(&plan);
+            }
         }
-        batch
-            .send(&mut self.nft)
-            .with_context(|| format!("program table ip {} (atomic batch)", plan.table))?;
-        if let Some(diff) = self.read_back(plan)? {
+        sent.with_context(|| format!("program table ip {} (atomic batch)", plan.table))?;
+        if let Some(diff) = self.read_back(&plan)? {
             bail!("the kernel does not hold the ruleset we sent: {diff}");
         }
-        Ok((true, Some(start.elapsed().as_secs_f64() * 1000.0)))
+        Ok((true, Some(start.elapsed().as_secs_f64() * 1000.0), fast))
     }
 
     fn forward_off(&self, why: &str) {
@@ -409,7 +616,14 @@ impl Host {
         let egress = self.egress(deadline).context("find the egress interface")?;
         report.egress_interface = Some(egress.clone());
         let plan = self.plan(cidrs, egress);
-        let (changed, ms) = self.converge_table(&plan)?;
+        let egress = plan.egress.clone();
+        let table = plan.table.clone();
+        let (changed, ms, fast) = self.converge_table(plan)?;
+        fast.report(report);
+        if self.fast_path_reported.as_ref() != Some(&fast) {
+            fast.journal();
+            self.fast_path_reported = Some(fast);
+        }
         report.ruleset_verified = true;
         report.ruleset_changed = changed;
         report.apply_ms = ms;
@@ -418,11 +632,14 @@ impl Host {
                 "nat.ruleset",
                 Status::Changed,
                 &format!(
-                    "table ip {} programmed and verified in {:.2} ms: masquerade {} out of {}",
-                    plan.table,
+                    "table ip {table} programmed and verified in {:.2} ms: masquerade {} out of {egress}{}",
                     ms.unwrap_or_default(),
                     report.vpc_cidrs.join(", "),
-                    plan.egress
+                    if report.fast_path {
+                        ", fast path on"
+                    } else {
+                        ", fast path off"
+                    }
                 ),
             );
         }
@@ -588,7 +805,10 @@ pub fn status(opts: &Options) -> Result<Report> {
             r.vpc_cidrs = cidrs.iter().map(ToString::to_string).collect();
             r.egress_interface = Some(egress.clone());
             let plan = host.plan(cidrs, egress);
-            match host.read_back(&plan) {
+            match host.decide_fast_path(plan).and_then(|(plan, fast)| {
+                fast.report(&mut r);
+                host.read_back(&plan)
+            }) {
                 Ok(None) => r.ruleset_verified = true,
                 Ok(Some(diff)) => r.problems.push(diff),
                 Err(e) => r.problems.push(format!("{e:#}")),

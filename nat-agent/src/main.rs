@@ -31,6 +31,14 @@ fn print(report: &Report, json: bool) -> anyhow::Result<()> {
         "ip forwarding:    {}",
         report.ip_forward.map(yn).unwrap_or("unknown")
     );
+    if report.fast_path {
+        println!(
+            "fast path:        on ({})",
+            report.fast_path_devices.join(", ")
+        );
+    } else if let Some(why) = &report.fast_path_off {
+        println!("fast path:        off: {why}");
+    }
     if let Some((n, max)) = report.conntrack {
         println!("conntrack:        {n} / {max}");
     }

@@ -12,7 +12,11 @@ const RTM_GETROUTE: u16 = 26;
 const AF_INET: u8 = 2;
 const RT_TABLE_MAIN: u32 = 254;
 const RTN_UNICAST: u8 = 1;
+const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
+/// `RTM_F_FIB_MATCH`: answer with the matching FIB entry, not the resolved route (for a local
+/// address that is the entry's device, not `lo`).
+const RTM_F_FIB_MATCH: u32 = 0x2000;
 const RTA_PRIORITY: u16 = 6;
 const RTA_MULTIPATH: u16 = 9;
 const RTA_TABLE: u16 = 15;
@@ -126,4 +130,31 @@ pub fn default_route_oif(sock: &mut Socket) -> Result<Option<u32>, NetlinkError>
         Ok(())
     })?;
     Ok(best.map(|(_, oif)| oif))
+}
+
+/// The interface index the main routing decision sends `addr` out of (`ip route get fibmatch
+/// ADDR`): `None` when there is no route (ENETUNREACH and the like) or no single device.
+pub fn route_oif(sock: &mut Socket, addr: std::net::Ipv4Addr) -> Result<Option<u32>, NetlinkError> {
+    let seq = sock.next_seq();
+    let mut b = MsgBuilder::new();
+    // struct rtmsg with dst_len 32 and rtm_flags RTM_F_FIB_MATCH (host order u32 at offset 8).
+    let f = RTM_F_FIB_MATCH.to_ne_bytes();
+    b.begin(
+        RTM_GETROUTE,
+        NLM_F_REQUEST,
+        seq,
+        &[AF_INET, 32, 0, 0, 0, 0, 0, 0, f[0], f[1], f[2], f[3]],
+    );
+    b.attr(RTA_DST, &addr.octets());
+    b.end();
+    let mut oif = None;
+    match sock.dump(b.bytes(), seq, "look up a route", TIMEOUT, |m| {
+        let a = m.payload.get(12..).unwrap_or(&[]);
+        oif = netlink::attr(a, RTA_OIF).and_then(netlink::ne32);
+        Ok(())
+    }) {
+        Ok(()) => Ok(oif),
+        Err(NetlinkError::Kernel { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

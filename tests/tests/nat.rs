@@ -88,6 +88,21 @@ impl Env {
 
 const STD: &[&str] = &["--vpc-cidr", PRIVATE_NET, "--egress-interface", NAT_EGRESS];
 
+/// Whether the kernel takes a flowtable, asked in `ns` with `nft -c` (which creates nothing).
+fn flowtables_supported(e: &Env, ns: &Netns) -> Result<bool> {
+    let probe = e.dir.path().join("probe.nft");
+    std::fs::write(
+        &probe,
+        format!("table ip ft_probe {{\n flowtable f {{ hook ingress priority filter; devices = {{ {NAT_EGRESS} }}; }}\n}}\n"),
+    )?;
+    let nft = e.nft.display().to_string();
+    let out = ns.exec(&nft, &["-c", "-f", &probe.display().to_string()])?;
+    if !out.success() {
+        eprintln!("no flowtables here; nft -c said: {}", out.stderr.trim());
+    }
+    Ok(out.success())
+}
+
 fn ok(out: &Output) {
     assert!(
         out.success(),
@@ -102,7 +117,7 @@ fn ok(out: &Output) {
 fn normalized(v: &Value) -> Vec<Value> {
     let mut out = Vec::new();
     for item in v["nftables"].as_array().into_iter().flatten() {
-        for kind in ["chain", "rule"] {
+        for kind in ["chain", "rule", "flowtable"] {
             if let Some(obj) = item.get(kind).and_then(Value::as_object) {
                 let mut o = obj.clone();
                 o.remove("handle");
@@ -248,6 +263,7 @@ fn kernel_round_trip_matches_nft_for_every_rule_shape() -> Result<()> {
     let e = env();
     let t = Topology::new("shape")?;
     let nft = e.nft.display().to_string();
+    let fast = flowtables_supported(&e, &t.nat)?;
     let variants: [(&str, &[&str]); 4] = [
         ("plain", &[]),
         ("clamp", &["--mss-clamp"]),
@@ -273,7 +289,17 @@ fn kernel_round_trip_matches_nft_for_every_rule_shape() -> Result<()> {
             args.extend(["--vpc-cidr", PRIVATE_NET]);
         }
         args.extend_from_slice(extra);
-        ok(&e.apply(&t.nat, &args)?);
+        args.push("--json");
+        let out = e.apply(&t.nat, &args)?;
+        ok(&out);
+        let report: Value = serde_json::from_str(&out.stdout)?;
+        assert_eq!(report["fast_path"], fast, "{report}");
+        let devices: Vec<&str> = report["fast_path_devices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
 
         // The oracle: the same rules written in nft syntax, compiled by nft into another table.
         let cidrs: Vec<&str> = args
@@ -296,7 +322,16 @@ fn kernel_round_trip_matches_nft_for_every_rule_shape() -> Result<()> {
         } else {
             ""
         };
-        let mut text = format!("table ip oracle_{name} {{\n chain postrouting {{\n  type nat hook postrouting priority srcnat; policy accept;\n");
+        let mut text = format!("table ip oracle_{name} {{\n");
+        if fast {
+            text.push_str(&format!(
+                " flowtable ft {{ hook ingress priority filter; devices = {{ {} }}; }}\n",
+                devices.join(", ")
+            ));
+        }
+        text.push_str(
+            " chain postrouting {\n  type nat hook postrouting priority srcnat; policy accept;\n",
+        );
         for c in &cidrs {
             text.push_str(&format!(
                 "  oifname \"{NAT_EGRESS}\" ip saddr {c} masquerade{fr}\n"
@@ -307,6 +342,10 @@ fn kernel_round_trip_matches_nft_for_every_rule_shape() -> Result<()> {
         );
         if extra.contains(&"--mss-clamp") {
             text.push_str("  tcp flags syn tcp option maxseg size set rt mtu\n");
+        }
+        if fast {
+            text.push_str("  meta l4proto tcp ct state established flow add @ft\n");
+            text.push_str("  meta l4proto udp ct state established flow add @ft\n");
         }
         text.push_str("  ct state established,related accept\n  ip daddr 169.254.0.0/16 drop\n");
         for c in &cidrs {
@@ -762,6 +801,21 @@ fn shipped_unit_runs_sandboxed_on_a_booted_host() -> Result<()> {
             .contains("verified"),
         "{rec}"
     );
+    // The fast path's state is a structured record too (degraded where the kernel has no
+    // flowtables, ok where it has).
+    let fast = host.wait_journal(
+        &["-u", "clawster-nat-agent.service"],
+        Duration::from_secs(10),
+        |r| r["CLAWSTER_CHECK"] == "nat.fastpath",
+    )?;
+    assert!(
+        matches!(fast["CLAWSTER_STATUS"].as_str(), Some("ok" | "degraded"))
+            && fast["MESSAGE"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("fast path "),
+        "{fast}"
+    );
     let conf = std::fs::read_to_string(host.path("/etc/sysctl.d/60-clawster-nat-agent.conf"))?;
     assert!(conf.contains("send_redirects = 0"), "{conf}");
     let security = host.exec(&[
@@ -852,5 +906,173 @@ fn daemon_follows_a_renamed_egress_interface() -> Result<()> {
         "traffic passes via wan9"
     );
     assert_eq!(srv.peers(), [NAT_OUTSIDE_ADDR]);
+    Ok(())
+}
+
+/// Sends `len` bytes from the private host to a sink on the outside host through the NAT and
+/// reads back the sink's count and the source address it saw: many packets of one established
+/// connection, which is what the fast path carries.
+fn bulk_through_nat(t: &Topology, port: u16, len: usize) -> Result<(usize, String)> {
+    use std::io::{Read, Write};
+    let listener = t
+        .outside
+        .in_ns(move || Ok(std::net::TcpListener::bind(("0.0.0.0", port))?))?;
+    let sink = std::thread::spawn(move || -> Result<(usize, String)> {
+        let (mut s, peer) = listener.accept()?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut total = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match s.read(&mut buf)? {
+                0 => break,
+                n => total += n,
+            }
+        }
+        s.write_all(format!("{total}\n").as_bytes())?;
+        Ok((total, peer.ip().to_string()))
+    });
+    let target = format!("{OUTSIDE_ADDR}:{port}");
+    let echoed = t.private.in_ns(move || {
+        let mut s = std::net::TcpStream::connect_timeout(&target.parse()?, PROBE)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let chunk = vec![0x5au8; 64 * 1024];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            s.write_all(&chunk[..n])?;
+            left -= n;
+        }
+        s.shutdown(std::net::Shutdown::Write)?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer)?;
+        Ok(answer.trim().parse::<usize>()?)
+    })?;
+    let (seen, peer) = sink
+        .join()
+        .map_err(|_| anyhow::anyhow!("sink thread panicked"))??;
+    assert_eq!(echoed, seen);
+    Ok((seen, peer))
+}
+
+/// The fast path. On a kernel with flowtables (AL2023: modules nf_flow_table and
+/// nf_flow_table_inet) the table holds flowtable `ft` on both NAT interfaces and the `flow add`
+/// rules. On a kernel without them (CONFIG_NF_FLOW_TABLE unset, as on the machines this suite
+/// runs on now) apply falls back cleanly: one `nat.fastpath` record with status degraded naming
+/// the kernel's refusal, the table without the fast path and verified, status healthy, and a
+/// second apply finds nothing to change. Either way masquerade works, also for a bulk transfer.
+#[test]
+fn fast_path_is_used_or_falls_back_cleanly() -> Result<()> {
+    let e = env();
+    let t = Topology::new("fast")?;
+    let nft = e.nft.display().to_string();
+    let supported = flowtables_supported(&e, &t.nat)?;
+    eprintln!(
+        "kernel {}: flowtables {}",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")?.trim(),
+        if supported {
+            "supported"
+        } else {
+            "not supported"
+        }
+    );
+
+    let mut args = STD.to_vec();
+    args.push("--json");
+    let out = e.apply(&t.nat, &args)?;
+    ok(&out);
+    let v: Value = serde_json::from_str(&out.stdout)?;
+    assert_eq!(v["healthy"], true, "{v}");
+    assert_eq!(v["ruleset_verified"], true, "{v}");
+    let records: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains(r#"clawster_check="nat.fastpath""#))
+        .collect();
+    assert_eq!(records.len(), 1, "one fast-path record:\n{}", out.stderr);
+    let listing = t
+        .nat
+        .exec_ok(&nft, &["list", "table", "ip", "clawster_nat"])?
+        .stdout;
+    if supported {
+        assert_eq!(v["fast_path"], true, "{v}");
+        assert_eq!(
+            v["fast_path_devices"],
+            serde_json::json!(["in0", NAT_EGRESS])
+        );
+        assert!(
+            records[0].contains(r#"clawster_status="ok""#),
+            "{}",
+            records[0]
+        );
+        assert!(listing.contains("flowtable ft"), "{listing}");
+        assert_eq!(listing.matches("flow add @ft").count(), 2, "{listing}");
+    } else {
+        assert_eq!(v["fast_path"], false, "{v}");
+        let why = v["fast_path_off"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("no flowtable support") && why.contains("add flowtable clawster_nat ft"),
+            "{v}"
+        );
+        assert!(
+            records[0].contains(r#"clawster_status="degraded""#)
+                && records[0].contains("fast path off"),
+            "{}",
+            records[0]
+        );
+        assert!(
+            !listing.contains("flowtable") && !listing.contains("flow add"),
+            "{listing}"
+        );
+        // The dry run that asked the kernel left nothing behind.
+        let tables = t.nat.exec_ok(&nft, &["list", "tables"])?.stdout;
+        assert_eq!(tables.trim(), "table ip clawster_nat", "{tables}");
+    }
+
+    // Masquerade works, for a handshake and for a bulk transfer (offloaded when supported).
+    let https = t.outside.tcp_server("0.0.0.0:443")?;
+    assert!(t.private.tcp_probe(&format!("{OUTSIDE_ADDR}:443"), PROBE)?);
+    assert_eq!(https.peers(), [NAT_OUTSIDE_ADDR]);
+    drop(https);
+    let mut bulk = STD.to_vec();
+    bulk.extend(["--allow-ports", "443,5201"]);
+    ok(&e.apply(&t.nat, &bulk)?);
+    let (bytes, peer) = bulk_through_nat(&t, 5201, 8 << 20)?;
+    assert_eq!((bytes, peer.as_str()), (8 << 20, NAT_OUTSIDE_ADDR));
+
+    // Converged: a second apply changes nothing, status agrees and stays healthy.
+    let out = e.apply(&t.nat, &bulk)?;
+    ok(&out);
+    assert!(!out.stderr.contains("replacing table"), "{}", out.stderr);
+    let root = e.root();
+    let mut st = vec![
+        "status",
+        "--json",
+        "--root",
+        &root,
+        "--imds-endpoint",
+        "off",
+    ];
+    st.extend_from_slice(&bulk);
+    let out = e.run_agent(&t.nat, &st)?;
+    ok(&out);
+    let s: Value = serde_json::from_str(&out.stdout)?;
+    assert_eq!(s["healthy"], true, "{s}");
+    assert_eq!(s["fast_path"], supported, "{s}");
+
+    // Turned off on purpose: no flowtable, said so, NAT unaffected.
+    let mut off = bulk.clone();
+    off.push("--no-fast-path");
+    off.push("--json");
+    let out = e.apply(&t.nat, &off)?;
+    ok(&out);
+    let v: Value = serde_json::from_str(&out.stdout)?;
+    assert_eq!(v["fast_path_off"], "disabled by --no-fast-path", "{v}");
+    let listing = t
+        .nat
+        .exec_ok(&nft, &["list", "table", "ip", "clawster_nat"])?
+        .stdout;
+    assert!(!listing.contains("flowtable"), "{listing}");
+    let (bytes, _) = bulk_through_nat(&t, 5201, 1 << 20)?;
+    assert_eq!(bytes, 1 << 20);
     Ok(())
 }

@@ -159,6 +159,13 @@ pub enum Expr {
         /// Bytes written.
         len: u32,
     },
+    /// `flow add @NAME` (kernel expression `flow_offload`): hands the packet's connection to the
+    /// flowtable `NAME` of the same table, so later packets of it skip the forward path. The
+    /// kernel only offloads confirmed TCP/UDP connections without helpers; it is not a verdict.
+    FlowOffload {
+        /// The flowtable's name (`NFTA_FLOW_TABLE_NAME`).
+        flowtable: String,
+    },
     /// `counter`: counts the packets and bytes that reach it. Created at zero; the values the
     /// kernel reports back are not part of the model (read them with [`counter_values`]), so a
     /// rule with a counter still compares equal to its intended form.
@@ -198,6 +205,7 @@ impl Expr {
             Self::Byteorder { .. } => "byteorder",
             Self::TcpOptWrite { .. } => "exthdr",
             Self::Counter => "counter",
+            Self::FlowOffload { .. } => "flow_offload",
             Self::Unknown(n) => n,
         }
     }
@@ -286,6 +294,9 @@ impl Expr {
                 b.attr_be32(4, *len); // NFTA_EXTHDR_LEN
                 b.attr_be32(6, EXTHDR_OP_TCPOPT); // NFTA_EXTHDR_OP
                 b.attr_be32(7, *sreg); // NFTA_EXTHDR_SREG
+            }
+            Self::FlowOffload { flowtable } => {
+                b.attr_str(1, flowtable); // NFTA_FLOW_TABLE_NAME
             }
             Self::Counter | Self::Unknown(_) => {}
         }
@@ -416,6 +427,9 @@ fn decode_data(name: &str, d: &[u8]) -> Option<Expr> {
             }
         }
         "counter" => Expr::Counter,
+        "flow_offload" => Expr::FlowOffload {
+            flowtable: netlink::attr(d, 1).and_then(netlink::string)?,
+        },
         "rt" => Expr::Rt {
             dreg: u(d, 1)?,
             key: u(d, 2)?,

@@ -58,6 +58,9 @@ pub mod msg {
     pub const NEWRULE: u16 = 6;
     pub const GETRULE: u16 = 7;
     pub const DELRULE: u16 = 8;
+    pub const NEWFLOWTABLE: u16 = 22;
+    pub const GETFLOWTABLE: u16 = 23;
+    pub const DELFLOWTABLE: u16 = 24;
 }
 
 mod attr {
@@ -72,6 +75,38 @@ mod attr {
     pub const RULE_TABLE: u16 = 1;
     pub const RULE_CHAIN: u16 = 2;
     pub const RULE_EXPRESSIONS: u16 = 4;
+    pub const FLOWTABLE_TABLE: u16 = 1;
+    pub const FLOWTABLE_NAME: u16 = 2;
+    pub const FLOWTABLE_HOOK: u16 = 3;
+    pub const FLOWTABLE_FLAGS: u16 = 7;
+    pub const FLOWTABLE_HOOK_NUM: u16 = 1;
+    pub const FLOWTABLE_HOOK_PRIORITY: u16 = 2;
+    pub const FLOWTABLE_HOOK_DEVS: u16 = 3;
+    pub const DEVICE_NAME: u16 = 1;
+}
+
+/// `NF_NETDEV_INGRESS`: the only hook a flowtable attaches to.
+pub const FLOWTABLE_HOOK_INGRESS: u32 = 0;
+
+/// A flowtable: a fast path on the ingress hook of `devices` for connections a `flow add`
+/// rule ([`Expr::FlowOffload`]) handed to it. Packets of an offloaded connection are forwarded
+/// (with conntrack's NAT mangling) straight from ingress, skipping the forward and postrouting
+/// chains, until the connection ends or times out of the table.
+///
+/// Devices are a set: the kernel keeps them in the order they were sent, and [`read_flowtables`]
+/// returns them sorted, so send them sorted to compare equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flowtable {
+    /// Its name (what `flow add @NAME` refers to).
+    pub name: String,
+    /// The hook number ([`FLOWTABLE_HOOK_INGRESS`]).
+    pub hook: u32,
+    /// The hook priority (`filter` = 0).
+    pub priority: i32,
+    /// Interface names whose ingress it hooks.
+    pub devices: Vec<String>,
+    /// `NFT_FLOWTABLE_*` flags (0: software fast path, no counters).
+    pub flags: u32,
 }
 
 /// A protocol family of nf_tables (`NFPROTO_*`).
@@ -261,6 +296,14 @@ fn check_name(name: &str) -> Result<(), NftError> {
     Ok(())
 }
 
+fn check_device(name: &str) -> Result<(), NftError> {
+    // IFNAMSIZ is 16 including the NUL.
+    if name.is_empty() || name.len() > 15 || name.contains(['\0', '/']) {
+        return Err(NftError::InvalidName(name.into()));
+    }
+    Ok(())
+}
+
 /// One encoded batch and the sequence numbers the kernel must acknowledge.
 #[derive(Debug)]
 pub struct Batch {
@@ -306,6 +349,29 @@ impl Batch {
         sock.transact(&self.bytes, &self.acks, KERNEL_TIMEOUT)?;
         Ok(())
     }
+
+    /// The batch without its closing `BATCH_END`: the kernel runs every request (including
+    /// module autoloading and its own validation) and acknowledges each, then aborts the whole
+    /// transaction because the batch never ended, so nothing changes. This is how `nft --check`
+    /// asks the kernel. The sequence numbers are the batch's own: do not reuse them for a real
+    /// send on the same socket, or send this first and the real batch with fresh numbers.
+    pub fn dry_run_bytes(&self) -> &[u8] {
+        let mut last = 0;
+        let mut off = 0;
+        for m in netlink::messages(&self.bytes) {
+            let Ok(m) = m else { break };
+            last = off;
+            off += netlink::align4(netlink::NLMSG_HDRLEN + m.payload.len());
+        }
+        &self.bytes[..last]
+    }
+
+    /// Sends [`Batch::dry_run_bytes`] and waits for every acknowledgement: `Ok` when the kernel
+    /// would accept the batch, the first refused request otherwise. Changes nothing.
+    pub fn send_dry_run(&self, sock: &mut Socket) -> Result<(), NftError> {
+        sock.transact(self.dry_run_bytes(), &self.acks, KERNEL_TIMEOUT)?;
+        Ok(())
+    }
 }
 
 fn table_msg(b: &mut MsgBuilder, m: u16, flags: u16, seq: u32, family: Family, table: &str) {
@@ -318,6 +384,19 @@ impl Ruleset {
     /// The messages that replace this table atomically, numbered from `seq` (the batch uses
     /// `4 + chains + rules` sequence numbers). Other tables are not touched.
     pub fn replace_batch(&self, seq: u32) -> Result<Batch, NftError> {
+        self.replace_batch_with(seq, &[])
+    }
+
+    /// [`Ruleset::replace_batch`] with `flowtables` created in the same table, after the chains
+    /// and before the rules (a `flow add @NAME` rule needs its flowtable to exist). Uses
+    /// [`Ruleset::batch_len_with`] sequence numbers. A flowtable request is described as
+    /// `add flowtable TABLE NAME …`, a rule holding [`Expr::FlowOffload`] as `… (flow add @NAME)`,
+    /// so a caller can tell from [`NetlinkError::Kernel`] whether the kernel refused the fast path.
+    pub fn replace_batch_with(
+        &self,
+        seq: u32,
+        flowtables: &[Flowtable],
+    ) -> Result<Batch, NftError> {
         check_name(&self.table)?;
         let (mut b, mut seq) = Batch::begin(seq);
         let mut acks = Vec::new();
@@ -353,11 +432,35 @@ impl Ruleset {
                 &mut |b, s| encode_chain(b, s, fam, t, chain),
             );
         }
+        for ft in flowtables {
+            check_name(&ft.name)?;
+            for d in &ft.devices {
+                check_device(d)?;
+            }
+            push(
+                &mut b,
+                format!(
+                    "add flowtable {t} {} (devices {})",
+                    ft.name,
+                    ft.devices.join(", ")
+                ),
+                &mut |b, s| encode_flowtable(b, s, fam, t, ft),
+            );
+        }
         for chain in &self.chains {
             for (i, rule) in chain.rules.iter().enumerate() {
+                let flow = rule.iter().find_map(|e| match e {
+                    Expr::FlowOffload { flowtable } => Some(format!(" (flow add @{flowtable})")),
+                    _ => None,
+                });
                 push(
                     &mut b,
-                    format!("add rule {t} {} #{}", chain.name, i + 1),
+                    format!(
+                        "add rule {t} {} #{}{}",
+                        chain.name,
+                        i + 1,
+                        flow.unwrap_or_default()
+                    ),
                     &mut |b, s| encode_rule(b, s, fam, t, &chain.name, rule),
                 );
             }
@@ -367,8 +470,13 @@ impl Ruleset {
 
     /// Number of sequence numbers [`Ruleset::replace_batch`] uses.
     pub fn batch_len(&self) -> u32 {
+        self.batch_len_with(&[])
+    }
+
+    /// Number of sequence numbers [`Ruleset::replace_batch_with`] uses.
+    pub fn batch_len_with(&self, flowtables: &[Flowtable]) -> u32 {
         let rules: usize = self.chains.iter().map(|c| c.rules.len()).sum();
-        (5 + self.chains.len() + rules) as u32
+        (5 + self.chains.len() + flowtables.len() + rules) as u32
     }
 }
 
@@ -406,6 +514,28 @@ fn encode_chain(b: &mut MsgBuilder, seq: u32, family: Family, table: &str, chain
         b.attr_be32(attr::CHAIN_POLICY, base.policy.number());
         b.attr_str(attr::CHAIN_TYPE, &base.kind);
     }
+    b.end();
+}
+
+fn encode_flowtable(b: &mut MsgBuilder, seq: u32, family: Family, table: &str, ft: &Flowtable) {
+    b.begin(
+        nft_type(msg::NEWFLOWTABLE),
+        NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
+        seq,
+        &nfgenmsg(family.number()),
+    );
+    b.attr_str(attr::FLOWTABLE_TABLE, table);
+    b.attr_str(attr::FLOWTABLE_NAME, &ft.name);
+    b.nest_begin(attr::FLOWTABLE_HOOK);
+    b.attr_be32(attr::FLOWTABLE_HOOK_NUM, ft.hook);
+    b.attr_be32(attr::FLOWTABLE_HOOK_PRIORITY, ft.priority as u32);
+    b.nest_begin(attr::FLOWTABLE_HOOK_DEVS);
+    for d in &ft.devices {
+        b.attr_str(attr::DEVICE_NAME, d);
+    }
+    b.nest_end();
+    b.nest_end();
+    b.attr_be32(attr::FLOWTABLE_FLAGS, ft.flags);
     b.end();
 }
 
@@ -620,6 +750,70 @@ pub fn base_chain_info(m: &netlink::Msg<'_>) -> Result<Option<BaseChainInfo>, Ne
 pub fn rule_exprs(m: &netlink::Msg<'_>) -> Vec<Expr> {
     let a = m.payload.get(4..).unwrap_or(&[]);
     expr::decode_list(netlink::attr(a, attr::RULE_EXPRESSIONS).unwrap_or(&[]))
+}
+
+/// The table name and flowtable a flowtable message (`NEWFLOWTABLE`, as a dump answers)
+/// describes, devices sorted. Pure, like [`base_chain_info`]. A message without a name, or
+/// without a hook, is malformed (the kernel always sends both).
+pub fn flowtable_info(m: &netlink::Msg<'_>) -> Result<(String, Flowtable), NetlinkError> {
+    let a = m
+        .payload
+        .get(4..)
+        .ok_or_else(|| NetlinkError::Malformed("short flowtable message".into()))?;
+    let s = |ty| netlink::attr(a, ty).and_then(netlink::string);
+    let table = s(attr::FLOWTABLE_TABLE).unwrap_or_default();
+    let name = s(attr::FLOWTABLE_NAME)
+        .ok_or_else(|| NetlinkError::Malformed("flowtable without a name".into()))?;
+    let hook = netlink::attr(a, attr::FLOWTABLE_HOOK)
+        .ok_or_else(|| NetlinkError::Malformed(format!("flowtable {name} without a hook")))?;
+    let mut devices: Vec<String> = netlink::attr(hook, attr::FLOWTABLE_HOOK_DEVS)
+        .map(|d| {
+            netlink::attrs(d)
+                .filter(|(t, _)| *t == attr::DEVICE_NAME)
+                .map(|(_, p)| netlink::string(p).unwrap_or_else(|| "<not UTF-8>".into()))
+                .collect()
+        })
+        .unwrap_or_default();
+    devices.sort();
+    let ft = Flowtable {
+        name,
+        hook: netlink::attr(hook, attr::FLOWTABLE_HOOK_NUM)
+            .and_then(netlink::be32)
+            .unwrap_or(u32::MAX),
+        priority: netlink::attr(hook, attr::FLOWTABLE_HOOK_PRIORITY)
+            .and_then(netlink::be32)
+            .unwrap_or(0) as i32,
+        devices,
+        flags: netlink::attr(a, attr::FLOWTABLE_FLAGS)
+            .and_then(netlink::be32)
+            .unwrap_or(0),
+    };
+    Ok((table, ft))
+}
+
+/// The flowtables of table `family name`, in the kernel's order (empty when there are none,
+/// when the table does not exist, and on kernels without flowtable support).
+pub fn read_flowtables(
+    sock: &mut Socket,
+    family: Family,
+    name: &str,
+) -> Result<Vec<Flowtable>, NftError> {
+    check_name(name)?;
+    // NFTA_FLOWTABLE_TABLE is type 1 as well: the kernel filters the dump by table.
+    let (req, seq) = dump_request(sock, msg::GETFLOWTABLE, family.number(), Some(name));
+    let mut out = Vec::new();
+    match sock.dump(&req, seq, "list flowtables", KERNEL_TIMEOUT, |m| {
+        let (table, ft) = flowtable_info(m)?;
+        if table == name {
+            out.push(ft);
+        }
+        Ok(())
+    }) {
+        Ok(()) => Ok(out),
+        // The table is gone (or never was): no flowtables.
+        Err(NetlinkError::Kernel { errno: 2, .. }) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Every base chain of every table in every family.

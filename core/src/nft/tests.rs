@@ -168,6 +168,9 @@ fn every_shape() -> Vec<Expr> {
     });
     all.push(Expr::Verdict(VERDICT_DROP));
     all.push(Expr::Verdict(VERDICT_ACCEPT));
+    all.push(Expr::FlowOffload {
+        flowtable: "ft".into(),
+    });
     all
 }
 
@@ -354,4 +357,202 @@ fn golden_counter() {
     b.nest_end();
     assert_eq!(expr::decode_list(b.bytes()), vec![Expr::Counter]);
     assert_eq!(expr::counter_values(b.bytes()), vec![(3, 1500)]);
+}
+
+fn ft(devices: &[&str]) -> Flowtable {
+    Flowtable {
+        name: "ft".into(),
+        hook: FLOWTABLE_HOOK_INGRESS,
+        priority: 0,
+        devices: devices.iter().map(|d| d.to_string()).collect(),
+        flags: 0,
+    }
+}
+
+#[test]
+fn golden_flow_offload() {
+    // NFTA_LIST_ELEM (36, nested)
+    //   NFTA_EXPR_NAME "flow_offload\0" (4 + 13, padded to 20)
+    //   NFTA_EXPR_DATA (12, nested)
+    //     NFTA_FLOW_TABLE_NAME "ft\0" (4 + 3, padded to 8)
+    assert_eq!(
+        encode(&Expr::FlowOffload {
+            flowtable: "ft".into()
+        }),
+        hex("2400 0180
+             1100 0100 666c6f77 5f6f6666 6c6f6164 00000000
+             0c00 0280 0700 0100 66740000")
+    );
+}
+
+#[test]
+fn golden_new_flowtable() {
+    // nlmsghdr: len 84, type (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWFLOWTABLE (22) = 0x0a16,
+    //           flags REQUEST|ACK|CREATE (0x405), seq 5, port 0
+    // nfgenmsg: NFPROTO_IPV4, NFNETLINK_V0, res_id 0
+    // NFTA_FLOWTABLE_TABLE (1) "t\0"            4 + 2 -> 8
+    // NFTA_FLOWTABLE_NAME (2) "ft\0"            4 + 3 -> 8
+    // NFTA_FLOWTABLE_HOOK (3, nested)           40
+    //   NFTA_FLOWTABLE_HOOK_NUM (1) = 0 (NF_NETDEV_INGRESS, be32)
+    //   NFTA_FLOWTABLE_HOOK_PRIORITY (2) = 0 (be32)
+    //   NFTA_FLOWTABLE_HOOK_DEVS (3, nested)    20
+    //     NFTA_DEVICE_NAME (1) "a0\0", NFTA_DEVICE_NAME (1) "b0\0"
+    // NFTA_FLOWTABLE_FLAGS (7) = 0 (be32)
+    let want = hex("54000000 160a 0504 05000000 00000000 02000000
+         0600 0100 74000000
+         0700 0200 66740000
+         2800 0380
+           0800 0100 00000000
+           0800 0200 00000000
+           1400 0380 0700 0100 61300000 0700 0100 62300000
+         0800 0700 00000000");
+    let mut b = MsgBuilder::new();
+    encode_flowtable(&mut b, 5, Family::Ip, "t", &ft(&["a0", "b0"]));
+    assert_eq!(b.bytes(), &want[..]);
+
+    // The decoder reads it back (as the kernel answers a dump, with USE and HANDLE too).
+    let msg = crate::netlink::messages(&want)
+        .next()
+        .expect("one")
+        .expect("msg");
+    assert_eq!(
+        flowtable_info(&msg).expect("decode"),
+        ("t".into(), ft(&["a0", "b0"]))
+    );
+}
+
+#[test]
+fn flowtable_dump_messages_decode() {
+    // Kernel-shaped answer: devices in hook order (unsorted), a negative priority, USE (4),
+    // HANDLE (5, be64) and a counter flag.
+    let mut b = MsgBuilder::new();
+    b.begin(0x0a16, crate::netlink::NLM_F_MULTI, 9, &[2, 0, 0, 7]);
+    b.attr_str(1, "clawster_nat");
+    b.attr_str(2, "ft");
+    b.nest_begin(3);
+    b.attr_be32(1, 0);
+    b.attr_be32(2, -100i32 as u32);
+    b.nest_begin(3);
+    b.attr_str(1, "out0");
+    b.attr_str(1, "in0");
+    b.nest_end();
+    b.nest_end();
+    b.attr_be32(4, 1);
+    b.attr(5, &7u64.to_be_bytes());
+    b.attr_be32(7, 2);
+    b.end();
+    let bytes = b.into_bytes();
+    let msg = crate::netlink::messages(&bytes)
+        .next()
+        .expect("one")
+        .expect("msg");
+    let (table, got) = flowtable_info(&msg).expect("decode");
+    assert_eq!(table, "clawster_nat");
+    assert_eq!(
+        got,
+        Flowtable {
+            priority: -100,
+            flags: 2,
+            ..ft(&["in0", "out0"])
+        }
+    );
+
+    // Malformed: no name, no hook, a short payload.
+    for body in [
+        vec![2u8, 0, 0, 0, 6, 0, 1, 0, b't', 0, 0, 0],
+        vec![2u8, 0, 0, 0, 7, 0, 2, 0, b'f', b't', 0, 0],
+        vec![2u8, 0],
+    ] {
+        let m = crate::netlink::Msg {
+            ty: 0x0a16,
+            flags: 0,
+            seq: 1,
+            payload: &body,
+        };
+        assert!(flowtable_info(&m).is_err(), "{body:?}");
+    }
+}
+
+#[test]
+fn replace_batch_with_a_flowtable_orders_and_names_the_fast_path() {
+    let rs = Ruleset {
+        family: Family::Ip,
+        table: "clawster_nat".into(),
+        chains: vec![Chain {
+            name: "forward".into(),
+            base: Some(BaseChain {
+                kind: "filter".into(),
+                hook: Hook::Forward,
+                priority: 0,
+                policy: Policy::Drop,
+            }),
+            rules: vec![
+                vec![Expr::FlowOffload {
+                    flowtable: "ft".into(),
+                }],
+                vec![Expr::Verdict(VERDICT_ACCEPT)],
+            ],
+        }],
+    };
+    let fts = [ft(&["in0", "out0"])];
+    let batch = rs.replace_batch_with(1, &fts).expect("batch");
+    assert_eq!(rs.batch_len_with(&fts), 9);
+    let types: Vec<u16> = crate::netlink::messages(&batch.bytes)
+        .map(|m| m.expect("msg").ty)
+        .collect();
+    // begin, table x3, chain, flowtable (before the rule that names it), two rules, end
+    assert_eq!(
+        types,
+        [0x10, 0x0a00, 0x0a02, 0x0a00, 0x0a03, 0x0a16, 0x0a06, 0x0a06, 0x11]
+    );
+    let what: Vec<&str> = batch.acks.iter().map(|(_, w)| w.as_str()).collect();
+    assert_eq!(what[4], "add flowtable clawster_nat ft (devices in0, out0)");
+    assert_eq!(what[5], "add rule clawster_nat forward #1 (flow add @ft)");
+    assert_eq!(what[6], "add rule clawster_nat forward #2");
+    // Without flowtables the batch is byte for byte the old one.
+    assert_eq!(
+        rs.replace_batch_with(1, &[]).expect("batch").bytes,
+        rs.replace_batch(1).expect("batch").bytes
+    );
+    // The dry run is the same batch without its BATCH_END (20 bytes).
+    let dry = batch.dry_run_bytes();
+    assert_eq!(dry, &batch.bytes[..batch.bytes.len() - 20]);
+    assert_eq!(
+        crate::netlink::messages(dry)
+            .last()
+            .expect("last")
+            .expect("msg")
+            .ty,
+        0x0a06
+    );
+    // Bad device names are refused before anything is sent.
+    for bad in ["", "a/b", "sixteen-chars-xx", "a\0b"] {
+        assert!(rs.replace_batch_with(1, &[ft(&[bad])]).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn flow_offload_decodes_to_itself() {
+    let all = vec![
+        Expr::FlowOffload {
+            flowtable: "ft".into(),
+        },
+        Expr::Verdict(VERDICT_ACCEPT),
+    ];
+    let mut b = MsgBuilder::new();
+    for e in &all {
+        e.encode(&mut b);
+    }
+    assert_eq!(expr::decode_list(b.bytes()), all);
+    // Without its table name it is not a flow_offload we model.
+    let mut b = MsgBuilder::new();
+    b.nest_begin(1);
+    b.attr_str(1, "flow_offload");
+    b.nest_begin(2);
+    b.nest_end();
+    b.nest_end();
+    assert_eq!(
+        expr::decode_list(b.bytes()),
+        vec![Expr::Unknown("flow_offload".into())]
+    );
 }

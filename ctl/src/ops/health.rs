@@ -423,6 +423,9 @@ mod tests {
                 policy_drop: true,
             }],
             conntrack: Some((12, 65536)),
+            fast_path: false,
+            fast_path_devices: Vec::new(),
+            fast_path_off: Some("disabled by --no-fast-path".into()),
             problems: vec!["IP forwarding is off".into()],
         };
         let json = serde_json::to_string_pretty(&nat).expect("json");
