@@ -175,19 +175,20 @@ fn lifecycle_of_two_bots_against_moto() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let reg = registrar(&moto, stop.clone());
-    let deploy = |bot: &str| {
+    let deploy_with = |bot: &str, config: &str| {
         moto.ctl(&[
             "deploy",
             bot,
             "--artifacts",
             dist,
             "--openclaw-config",
-            oc,
+            config,
             "--yes",
             "--timeout",
             "10m",
         ])
     };
+    let deploy = |bot: &str| deploy_with(bot, oc);
 
     // First bot: both stacks, the secret, the uploads, the service at 1.
     let out = deploy("alpha");
@@ -318,17 +319,8 @@ fn lifecycle_of_two_bots_against_moto() {
         ),
     )
     .unwrap();
-    let out = moto.ctl(&[
-        "deploy",
-        "alpha",
-        "--artifacts",
-        dist,
-        "--openclaw-config",
-        oc2.to_str().unwrap(),
-        "--yes",
-        "--timeout",
-        "10m",
-    ]);
+    let oc2 = oc2.to_str().unwrap();
+    let out = deploy_with("alpha", oc2);
     printed += &text(&out);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
@@ -348,15 +340,7 @@ fn lifecycle_of_two_bots_against_moto() {
     assert_ne!(second_deployment, first_deployment);
     assert_eq!(secret_versions(&rt, &aws, "clawster/alpha/config"), 2);
     // And the same new configuration again restarts nothing.
-    let out = moto.ctl(&[
-        "deploy",
-        "alpha",
-        "--artifacts",
-        dist,
-        "--openclaw-config",
-        oc2.to_str().unwrap(),
-        "--yes",
-    ]);
+    let out = deploy_with("alpha", oc2);
     printed += &text(&out);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("unchanged (no new version)"));

@@ -79,6 +79,23 @@ impl Env {
         self.run_agent(ns, &args)
     }
 
+    /// `status --json` with `extra`: the process output (exit code: healthy or not) and its JSON.
+    fn status(&self, ns: &Netns, extra: &[&str]) -> Result<(Output, Value)> {
+        let root = self.root();
+        let mut args = vec![
+            "status",
+            "--json",
+            "--root",
+            &root,
+            "--imds-endpoint",
+            "off",
+        ];
+        args.extend_from_slice(extra);
+        let out = self.run_agent(ns, &args)?;
+        let v: Value = serde_json::from_str(&out.stdout)?;
+        Ok((out, v))
+    }
+
     fn list_json(&self, ns: &Netns, table: &str) -> Result<Value> {
         let nft = self.nft.display().to_string();
         let out = ns.exec_ok(&nft, &["-j", "list", "table", "ip", table])?;
@@ -220,19 +237,8 @@ fn apply_twice_is_identical_and_status_is_healthy() -> Result<()> {
         "nft -j listing changed between applies"
     );
 
-    let root = e.root();
-    let mut st = vec![
-        "status",
-        "--json",
-        "--root",
-        &root,
-        "--imds-endpoint",
-        "off",
-    ];
-    st.extend_from_slice(&args);
-    let out = e.run_agent(&t.nat, &st)?;
+    let (out, v) = e.status(&t.nat, &args)?;
     ok(&out);
-    let v: Value = serde_json::from_str(&out.stdout)?;
     assert_eq!(v["healthy"], true, "{v}");
     assert_eq!(v["ruleset_verified"], true);
 
@@ -240,7 +246,7 @@ fn apply_twice_is_identical_and_status_is_healthy() -> Result<()> {
     let nft = e.nft.display().to_string();
     t.nat
         .exec_ok(&nft, &["flush", "chain", "ip", "clawster_nat", "forward"])?;
-    let out = e.run_agent(&t.nat, &st)?;
+    let (out, _) = e.status(&t.nat, &args)?;
     assert_eq!(out.status, 1, "status after drift:\n{}", out.stdout);
     assert!(
         out.stdout.contains("chain forward has 0 rules"),
@@ -437,19 +443,8 @@ fn foreign_drop_chain_is_reported() -> Result<()> {
         "{}",
         out.stderr
     );
-    let root = e.root();
-    let mut st = vec![
-        "status",
-        "--json",
-        "--root",
-        &root,
-        "--imds-endpoint",
-        "off",
-    ];
-    st.extend_from_slice(STD);
-    let out = e.run_agent(&t.nat, &st)?;
+    let (out, v) = e.status(&t.nat, STD)?;
     assert_eq!(out.status, 1, "a foreign drop chain makes status unhealthy");
-    let v: Value = serde_json::from_str(&out.stdout)?;
     assert_eq!(v["foreign_drop_chains"][0]["table"], "dockerish", "{v}");
     assert_eq!(v["ruleset_verified"], true);
     // And it is real: the foreign chain drops what our table accepts.
@@ -1043,19 +1038,8 @@ fn fast_path_is_used_or_falls_back_cleanly() -> Result<()> {
     let out = e.apply(&t.nat, &bulk)?;
     ok(&out);
     assert!(!out.stderr.contains("replacing table"), "{}", out.stderr);
-    let root = e.root();
-    let mut st = vec![
-        "status",
-        "--json",
-        "--root",
-        &root,
-        "--imds-endpoint",
-        "off",
-    ];
-    st.extend_from_slice(&bulk);
-    let out = e.run_agent(&t.nat, &st)?;
+    let (out, s) = e.status(&t.nat, &bulk)?;
     ok(&out);
-    let s: Value = serde_json::from_str(&out.stdout)?;
     assert_eq!(s["healthy"], true, "{s}");
     assert_eq!(s["fast_path"], supported, "{s}");
 
