@@ -82,6 +82,15 @@ pub struct NatStatus {
     /// Connection tracking entries and their maximum.
     #[serde(default)]
     pub conntrack: Option<(u64, u64)>,
+    /// The flowtable fast path is programmed and verified (`None` from agents before it).
+    #[serde(default)]
+    pub fast_path: Option<bool>,
+    /// Its devices, when on.
+    #[serde(default)]
+    pub fast_path_devices: Vec<String>,
+    /// Why it is off, when off.
+    #[serde(default)]
+    pub fast_path_off: Option<String>,
     /// Problems, in words.
     #[serde(default)]
     pub problems: Vec<String>,
@@ -136,6 +145,26 @@ impl NatStatus {
                 "ok",
                 format!("{n} of {max} entries"),
             ));
+        }
+        // Informational: without the fast path the NAT still works, through conntrack alone.
+        match (self.fast_path, &self.fast_path_off) {
+            (Some(true), _) => rows.push(Row::new(
+                "nat.fast_path",
+                "ok",
+                format!(
+                    "flowtable on {} carries established flows",
+                    self.fast_path_devices.join(", ")
+                ),
+            )),
+            (Some(false), why) => rows.push(Row::new(
+                "nat.fast_path",
+                "off",
+                format!(
+                    "established flows take the full path ({})",
+                    why.as_deref().unwrap_or("no reason given")
+                ),
+            )),
+            (None, _) => {}
         }
         for c in &self.foreign_drop_chains {
             rows.push(Row::new(
@@ -440,6 +469,7 @@ mod tests {
              nat.ruleset        ok        table ip clawster_nat verified; egress ens5; VPC 10.0.0.0/16\n\
              nat.forwarding     failed    net.ipv4.ip_forward = 0\n\
              nat.conntrack      ok        12 of 65536 entries\n\
+             nat.fast_path      off       established flows take the full path (disabled by --no-fast-path)\n\
              nat.foreign_chain  degraded  ip filter FORWARD (priority 0) drops forwarded packets\n\
              nat.problem        failed    IP forwarding is off\n\
              overall: degraded\n"
@@ -460,5 +490,18 @@ mod tests {
         let r = nat_status(healthy, "");
         assert_eq!(r.exit_code, 0);
         assert!(r.text.ends_with("overall: ok\n"));
+        assert!(
+            !r.text.contains("nat.fast_path"),
+            "an older agent says nothing of it"
+        );
+        let on = r#"{"healthy":true,"table":"clawster_nat","ruleset_verified":true,"ip_forward":true,"fast_path":true,"fast_path_devices":["ens5"]}"#;
+        let r = nat_status(on, "");
+        assert_eq!(r.exit_code, 0);
+        assert!(
+            r.text
+                .contains("nat.fast_path   ok      flowtable on ens5 carries established flows"),
+            "{}",
+            r.text
+        );
     }
 }
