@@ -510,10 +510,44 @@ fn bench_bootstrap_vs_seed_shell_vs_xz() -> Result<()> {
     // the seed's `tar xf` does for the binaries, without fsync).
     const DROP: &str = "sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; true";
     const XZ_TAR: &str = "mkdir /root/floor && xz -dc /root/data.tar.xz | tar xf - -C /root/floor";
-    let (mut b, mut x, mut xt) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..rounds {
+    // A second agent binary to compare with in the same rounds (e.g. the build before a change).
+    let baseline = std::env::var_os("BENCH_BASELINE_AGENT").map(std::path::PathBuf::from);
+    if let Some(p) = &baseline {
+        host.copy_in(p, "/usr/local/bin/clawster-agent-baseline", 0o755)?;
+    }
+    let mut boot_base = boot.to_vec();
+    boot_base[0] = "clawster-agent-baseline";
+    let own_time = |host: &TestHost| -> Result<String> {
+        let r = host.journal_json(&[
+            "-t",
+            "clawster-agent",
+            "-n",
+            "1",
+            "CLAWSTER_CHECK=bootstrap",
+        ])?;
+        Ok(r.last()
+            .and_then(|r| r["MESSAGE"].as_str())
+            .unwrap_or("")
+            .to_string())
+    };
+    let (mut b, mut x, mut xt, mut bb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
         host.exec_ok(&["sh", "-c", RESET])?;
         b.push(measure(&host, &boot)?);
+        println!(
+            "bench: round {round}: bootstrap wall {:.3} s, its own record: {}",
+            b[round].wall,
+            own_time(&host)?
+        );
+        if baseline.is_some() {
+            host.exec_ok(&["sh", "-c", RESET])?;
+            bb.push(measure(&host, &boot_base)?);
+            println!(
+                "bench: round {round}: baseline agent wall {:.3} s, its own record: {}",
+                bb[round].wall,
+                own_time(&host)?
+            );
+        }
         host.exec_ok(&["sh", "-c", DROP])?;
         x.push(measure(&host, &["xz", "-dc", "/root/data.tar.xz"])?);
         host.exec_ok(&["sh", "-c", "rm -rf /root/floor"])?;
@@ -532,7 +566,7 @@ fn bench_bootstrap_vs_seed_shell_vs_xz() -> Result<()> {
         ratios(&b, &x),
         ratios(&b, &xt)
     );
-    // Where bootstrap's time went in its last round: its own journal records (one per step), each
+    // Where bootstrap's time went in the last run: its own journal records (one per step), each
     // with the time since the record before it.
     let records = host.journal_json(&["-t", "clawster-agent", "-n", "300"])?;
     let last_run: Vec<&serde_json::Value> = {
@@ -571,7 +605,7 @@ fn bench_bootstrap_vs_seed_shell_vs_xz() -> Result<()> {
             msg = msg.chars().take(60).collect();
         }
         println!(
-            "bench:   last bootstrap round: +{:>4} ms {check}: {msg}",
+            "bench:   last bootstrap run (the baseline agent's when given): +{:>4} ms {check}: {msg}",
             usec(r).saturating_sub(prev) / 1000
         );
         prev = usec(r);
@@ -616,6 +650,29 @@ fn bench_bootstrap_vs_seed_shell_vs_xz() -> Result<()> {
         .file_type()
         .is_symlink();
 
+    if !bb.is_empty() {
+        println!(
+            "bench: per round (interleaved): bootstrap/baseline agent {:?}",
+            ratios(&b, &bb)
+        );
+        let bb = median(bb);
+        let (bm, xm, xtm) = (
+            b.iter().map(|s| s.wall).collect::<Vec<_>>(),
+            x.iter().map(|s| s.wall).collect::<Vec<_>>(),
+            xt.iter().map(|s| s.wall).collect::<Vec<_>>(),
+        );
+        let med = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "bench: baseline agent (BENCH_BASELINE_AGENT) wall {:>7.3} s = {:.2}x the xz floor, {:.2}x the xz|tar floor; this agent is {:.2}x its time",
+            bb.wall,
+            bb.wall / med(xm),
+            bb.wall / med(xtm),
+            med(bm) / bb.wall
+        );
+    }
     let (b, x, xt, s) = (median(b), median(x), median(xt), median(s));
     let mib = |k: u64| k as f64 / 1024.0;
     println!("bench: median of {rounds} rounds on the booted test host (merged /usr); peak RSS is the max over rounds");
