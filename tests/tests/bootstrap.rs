@@ -532,13 +532,7 @@ fn bench_bootstrap_vs_seed_shell_vs_xz() -> Result<()> {
     };
     let (mut b, mut x, mut xt, mut bb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
-        host.exec_ok(&["sh", "-c", RESET])?;
-        b.push(measure(&host, &boot)?);
-        println!(
-            "bench: round {round}: bootstrap wall {:.3} s, its own record: {}",
-            b[round].wall,
-            own_time(&host)?
-        );
+        // The baseline first, so the last run (whose steps are printed below) is this agent's.
         if baseline.is_some() {
             host.exec_ok(&["sh", "-c", RESET])?;
             bb.push(measure(&host, &boot_base)?);
@@ -548,6 +542,13 @@ fn bench_bootstrap_vs_seed_shell_vs_xz() -> Result<()> {
                 own_time(&host)?
             );
         }
+        host.exec_ok(&["sh", "-c", RESET])?;
+        b.push(measure(&host, &boot)?);
+        println!(
+            "bench: round {round}: bootstrap wall {:.3} s, its own record: {}",
+            b[round].wall,
+            own_time(&host)?
+        );
         host.exec_ok(&["sh", "-c", DROP])?;
         x.push(measure(&host, &["xz", "-dc", "/root/data.tar.xz"])?);
         host.exec_ok(&["sh", "-c", "rm -rf /root/floor"])?;
@@ -566,7 +567,7 @@ fn bench_bootstrap_vs_seed_shell_vs_xz() -> Result<()> {
         ratios(&b, &x),
         ratios(&b, &xt)
     );
-    // Where bootstrap's time went in the last run: its own journal records (one per step), each
+    // Where bootstrap's time went in the last round: its own journal records (one per step), each
     // with the time since the record before it.
     let records = host.journal_json(&["-t", "clawster-agent", "-n", "300"])?;
     let last_run: Vec<&serde_json::Value> = {
@@ -605,7 +606,7 @@ fn bench_bootstrap_vs_seed_shell_vs_xz() -> Result<()> {
             msg = msg.chars().take(60).collect();
         }
         println!(
-            "bench:   last bootstrap run (the baseline agent's when given): +{:>4} ms {check}: {msg}",
+            "bench:   last bootstrap round: +{:>4} ms {check}: {msg}",
             usec(r).saturating_sub(prev) / 1000
         );
         prev = usec(r);
