@@ -22,6 +22,8 @@ use common::*;
 struct FakeSystemd {
     calls: Mutex<Vec<String>>,
     active: Mutex<bool>,
+    /// A unit whose file changed on disk after the manager loaded it (a killed run's leftovers).
+    stale: Mutex<Option<String>>,
 }
 
 impl Systemd for FakeSystemd {
@@ -61,6 +63,26 @@ impl Systemd for FakeSystemd {
     }
     fn unit_file_state(&self, _unit: &str) -> Result<String, String> {
         Ok("enabled".into())
+    }
+    fn need_daemon_reload(&self, unit: &str) -> Result<bool, String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("NeedDaemonReload {unit}"));
+        Ok(self.stale.lock().unwrap().as_deref() == Some(unit))
+    }
+    fn wants(&self, unit: &str) -> Result<Vec<String>, String> {
+        self.calls.lock().unwrap().push(format!("Wants {unit}"));
+        // What the manager shows once the batch was enabled and reloaded.
+        Ok(match unit {
+            "multi-user.target" => vec!["sysbox.service".into()],
+            "sysbox.service" => vec!["sysbox-mgr.service".into(), "sysbox-fs.service".into()],
+            "sockets.target" => vec![
+                "clawster-window.socket".into(),
+                "clawster-docker-guard.socket".into(),
+            ],
+            _ => vec![],
+        })
     }
 }
 
@@ -176,17 +198,16 @@ fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager()
     assert_eq!(
         calls,
         vec![
-            "EnableUnitFiles sysbox.service,sysbox-mgr.service,sysbox-fs.service".to_string(),
+            // Every unit file is written before systemd is asked anything; then ONE enable of
+            // the Sysbox units and both sockets, ONE reload (the files are new), and the starts.
+            "EnableUnitFiles sysbox.service,sysbox-mgr.service,sysbox-fs.service,\
+             clawster-window.socket,clawster-docker-guard.socket"
+                .to_string(),
             "Reload".into(),
             "ActiveState sysbox.service".into(),
             "StartUnit sysbox.service replace".into(),
-            // The maintenance window's socket (the fake reports every unit active by now).
-            "EnableUnitFiles clawster-window.socket".into(),
-            "Reload".into(),
+            // The sockets (the fake reports every unit active once anything was started).
             "ActiveState clawster-window.socket".into(),
-            // The docker guard's socket (its own step, after Sysbox's).
-            "EnableUnitFiles clawster-docker-guard.socket".into(),
-            "Reload".into(),
             "ActiveState clawster-docker-guard.socket".into(),
         ]
     );
@@ -220,14 +241,66 @@ fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager()
         "a key this kernel lacks was persisted: {conf}"
     );
 
-    // Second run: Sysbox is active, so it is not started again, and dockerd is not signalled.
+    // Second run: nothing changed, so systemd is only asked whether it already sees the files
+    // (no Reload); Sysbox is active, so it is not started again, and dockerd is not signalled.
     sd.calls.lock().unwrap().clear();
     let report = bootstrap::run(&opts, &b).unwrap();
     assert!(report.unchanged(), "{report:#?}");
     let calls = sd.calls.lock().unwrap().clone();
-    assert!(
-        !calls.iter().any(|c| c.starts_with("StartUnit")),
+    assert_eq!(
+        calls,
+        vec![
+            "EnableUnitFiles sysbox.service,sysbox-mgr.service,sysbox-fs.service,\
+             clawster-window.socket,clawster-docker-guard.socket"
+                .to_string(),
+            "NeedDaemonReload sysbox.service".into(),
+            "NeedDaemonReload sysbox-mgr.service".into(),
+            "NeedDaemonReload sysbox-fs.service".into(),
+            "NeedDaemonReload clawster-window.socket".into(),
+            "NeedDaemonReload clawster-docker-guard.socket".into(),
+            "NeedDaemonReload docker.service".into(),
+            "Wants multi-user.target".into(),
+            "Wants sysbox.service".into(),
+            "Wants sysbox.service".into(),
+            "Wants sockets.target".into(),
+            "Wants sockets.target".into(),
+            "ActiveState sysbox.service".into(),
+            "ActiveState clawster-window.socket".into(),
+            "ActiveState clawster-docker-guard.socket".into(),
+        ]
+    );
+    let units = report
+        .steps
+        .iter()
+        .find(|s| s.check == "sysbox.units")
+        .unwrap();
+    assert!(units.message.contains("no Reload needed"), "{units:?}");
+
+    // A killed earlier run wrote the drop-in but never reloaded: nothing changes on disk now,
+    // yet systemd says docker.service is stale, so the re-run reloads (once) and converges.
+    *sd.stale.lock().unwrap() = Some("docker.service".into());
+    sd.calls.lock().unwrap().clear();
+    let report = bootstrap::run(&opts, &b).unwrap();
+    assert!(!report.failed(), "{report:#?}");
+    let calls = sd.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls.iter().filter(|c| *c == "Reload").count(),
+        1,
         "{calls:?}"
+    );
+    assert!(
+        calls.iter().position(|c| c == "Reload")
+            < calls.iter().position(|c| c == "ActiveState sysbox.service"),
+        "{calls:?}"
+    );
+    let units = report
+        .steps
+        .iter()
+        .find(|s| s.check == "sysbox.units")
+        .unwrap();
+    assert!(
+        units.message.contains("docker.service changed on disk"),
+        "{units:?}"
     );
     assert_eq!(*dockerd.hups.lock().unwrap(), 1);
 }
