@@ -1,7 +1,8 @@
 //! The live-host path of bootstrap with test doubles at the process boundaries (systemd over
-//! D-Bus, package manager, dockerd) and a fake /proc/sys: call sequence, non-blocking start,
-//! never restarting an active Sysbox, SIGHUP only when daemon.json changed, prerequisites
-//! installed concurrently with the package work.
+//! D-Bus, package manager, dockerd) and a fake /proc/sys: call sequence (one batched enable and
+//! reload, no reload when systemd already sees the files, nothing started before the binaries
+//! are in place), non-blocking start, never restarting an active Sysbox, SIGHUP only when
+//! daemon.json changed, prerequisites installed concurrently with the package work.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -21,9 +22,12 @@ use common::*;
 #[derive(Default)]
 struct FakeSystemd {
     calls: Mutex<Vec<String>>,
-    active: Mutex<bool>,
+    /// Units started so far (they stay active).
+    active: Mutex<Vec<String>>,
     /// A unit whose file changed on disk after the manager loaded it (a killed run's leftovers).
     stale: Mutex<Option<String>>,
+    /// A binary that must be in place before anything is started.
+    binary: Option<std::path::PathBuf>,
 }
 
 impl Systemd for FakeSystemd {
@@ -36,18 +40,25 @@ impl Systemd for FakeSystemd {
             .lock()
             .unwrap()
             .push(format!("EnableUnitFiles {}", units.join(",")));
-        Ok(if *self.active.lock().unwrap() {
-            vec![]
+        // Symlinks are made on the first enable only (the units are active from then on).
+        Ok(if self.active.lock().unwrap().is_empty() {
+            units
+                .iter()
+                .map(|u| {
+                    format!("symlink /etc/systemd/system/x.wants/{u} -> /etc/systemd/system/{u}")
+                })
+                .collect()
         } else {
-            vec!["symlink a -> b".into()]
+            vec![]
         })
     }
     fn start_no_block(&self, unit: &str) -> Result<String, String> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(format!("StartUnit {unit} replace"));
-        *self.active.lock().unwrap() = true;
+        let early = self.binary.as_ref().is_some_and(|b| !b.exists());
+        self.calls.lock().unwrap().push(format!(
+            "StartUnit {unit} replace{}",
+            if early { " BEFORE THE BINARIES" } else { "" }
+        ));
+        self.active.lock().unwrap().push(unit.to_string());
         Ok("/org/freedesktop/systemd1/job/1".into())
     }
     fn active_state(&self, unit: &str) -> Result<String, String> {
@@ -55,7 +66,7 @@ impl Systemd for FakeSystemd {
             .lock()
             .unwrap()
             .push(format!("ActiveState {unit}"));
-        Ok(if *self.active.lock().unwrap() {
+        Ok(if self.active.lock().unwrap().iter().any(|u| u == unit) {
             "active".into()
         } else {
             "inactive".into()
@@ -163,7 +174,10 @@ fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager()
     opts.source = Source::File(debp);
     opts.sha256 = Some(sha256_hex(&bytes));
     opts.cluster = Some("live".into());
-    let sd = FakeSystemd::default();
+    let sd = FakeSystemd {
+        binary: Some(root.join("usr/bin/sysbox-runc")),
+        ..FakeSystemd::default()
+    };
     let dockerd = FakeDockerd::default();
     let pm = SlowPm {
         root: root.clone(),
@@ -204,11 +218,13 @@ fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager()
              clawster-window.socket,clawster-docker-guard.socket"
                 .to_string(),
             "Reload".into(),
+            // The sockets first, Sysbox's start last (then dockerd's SIGHUP).
+            "ActiveState clawster-window.socket".into(),
+            "StartUnit clawster-window.socket replace".into(),
+            "ActiveState clawster-docker-guard.socket".into(),
+            "StartUnit clawster-docker-guard.socket replace".into(),
             "ActiveState sysbox.service".into(),
             "StartUnit sysbox.service replace".into(),
-            // The sockets (the fake reports every unit active once anything was started).
-            "ActiveState clawster-window.socket".into(),
-            "ActiveState clawster-docker-guard.socket".into(),
         ]
     );
     assert!(root
@@ -264,9 +280,9 @@ fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager()
             "Wants sysbox.service".into(),
             "Wants sockets.target".into(),
             "Wants sockets.target".into(),
-            "ActiveState sysbox.service".into(),
             "ActiveState clawster-window.socket".into(),
             "ActiveState clawster-docker-guard.socket".into(),
+            "ActiveState sysbox.service".into(),
         ]
     );
     let units = report
@@ -288,11 +304,12 @@ fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager()
         1,
         "{calls:?}"
     );
-    assert!(
-        calls.iter().position(|c| c == "Reload")
-            < calls.iter().position(|c| c == "ActiveState sysbox.service"),
-        "{calls:?}"
-    );
+    let reload = calls.iter().position(|c| c == "Reload").unwrap();
+    let first_state = calls
+        .iter()
+        .position(|c| c.starts_with("ActiveState"))
+        .unwrap();
+    assert!(reload < first_state, "{calls:?}");
     let units = report
         .steps
         .iter()

@@ -4,7 +4,8 @@
 //! Checks: files, owners and modes; the /lib layout untouched; units enabled and active (asked
 //! over D-Bus with busctl); daemon.json merged with the old keys kept and `docker info` listing
 //! sysbox-runc after the SIGHUP (dockerd not restarted); ecs.config; the user; journal records with
-//! structured fields; `health --json`; a second run reports unchanged; a malformed daemon.json is
+//! structured fields; `health --json`; a second run reports unchanged and does no daemon-reload,
+//! a drop-in systemd has not reloaded gets its reload on a re-run; a malformed daemon.json is
 //! left untouched and fails clearly; SIGKILL at several points, then a re-run converges.
 #![allow(clippy::unwrap_used)]
 
@@ -272,6 +273,38 @@ fn e2e(layout: Layout) -> Result<()> {
         let st = line.split_whitespace().nth(1).unwrap_or("");
         assert!(st == "ok" || st == "skipped", "second run: {line}");
     }
+
+    // ... and talks to systemd without a daemon-reload: it asked systemd whether it already sees
+    // every file (the record says so).
+    assert!(
+        out2.stdout.contains("no Reload needed"),
+        "second run reloaded: {}",
+        out2.stdout
+    );
+
+    // A killed run that rewrote the Docker drop-in but never reloaded: systemd has loaded another
+    // text than the one on disk, which is what we ship. Nothing is written on the re-run, yet
+    // systemd's NeedDaemonReload makes it reload once, after which systemd is current again.
+    let dropin = "/etc/systemd/system/docker.service.d/10-clawster-sysbox.conf";
+    let shipped = std::fs::read(host.path(dropin))?;
+    host.write_file(dropin, b"[Unit]\nWants=sysbox.service\n", 0o644)?;
+    host.exec_ok(&["systemctl", "daemon-reload"])?;
+    host.write_file(dropin, &shipped, 0o644)?;
+    let stale = host.exec(&args)?;
+    assert!(stale.success(), "{stale:?}");
+    assert!(
+        stale
+            .stdout
+            .contains("docker.service changed on disk since it was loaded"),
+        "a stale docker.service was not reloaded: {}",
+        stale.stdout
+    );
+    let again = host.exec(&args)?;
+    assert!(
+        again.stdout.contains("no Reload needed"),
+        "{}",
+        again.stdout
+    );
 
     // A malformed daemon.json is left byte for byte and fails clearly.
     let bad = b"{\"log-level\": \"warn\",, }";

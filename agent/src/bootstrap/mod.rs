@@ -9,9 +9,10 @@
 //!    steps 3-4. *Non-fatal* (`degraded` when a tool stays missing).
 //! 3. Obtain the package: cache, local file or download, SHA256-verified before use ([`download`]). *Fatal.*
 //! 4. Read the package natively, refusing anything unexpected before replacing any file; then put
-//!    the binaries in place ([`deb`]). *Fatal.*
-//! 5. Units and the Docker drop-in, the `sysbox` user, /var/lib/sysboxfs, sysctls (live: raise only),
-//!    daemon.json, ecs.config. *Fatal* on write errors.
+//!    the binaries in place ([`deb`]): their last syncs and the renames run on a thread while
+//!    steps 5-7 and the first half of step 8 go on (the reload overlaps the syncs). *Fatal*; a
+//!    failure to put them in place after step 8's enable leaves the units enabled, not started.
+//! 5. The Sysbox units and the Docker drop-in (*fatal* on write errors).
 //! 6. The package maintenance window's files: its units, sysusers.d line and client group.
 //!    *Fatal* on write errors.
 //! 7. The bot's Docker socket's files: the docker-guard units and the bot's state directory
@@ -21,15 +22,18 @@
 //!    three Sysbox units and both sockets; ONE `Reload`, skipped only when provably unneeded (no
 //!    unit file written and no enablement changed by this run, and systemd reports no loaded unit
 //!    of ours nor docker.service as `NeedDaemonReload` and every `WantedBy=` target already
-//!    wants its unit: so a killed earlier run's unreloaded files still get their reload); then
-//!    `sysbox.service` started without waiting, dockerd's SIGHUP if daemon.json changed and it
-//!    runs (after the runtime is registered and Sysbox's start is queued; docker.service wants
-//!    and orders after Sysbox through the drop-in, loaded by that same reload), and both
-//!    sockets started without waiting. A running unit is never restarted. Offline or
-//!    `--no-start`: the enablement symlinks only. The records stay per step (`sysbox.units`,
-//!    `docker.reload`, `window.units`, `docker_guard.units`) and say what was batched.
-//!    *Non-fatal, recorded as failed* (no marker, exit 1): a failed enable or reload fails all
-//!    three unit records; a failed start fails only its own.
+//!    wants its unit: so a killed earlier run's unreloaded files still get their reload). Then,
+//!    with the binaries in place: the `sysbox` user, /var/lib/sysboxfs, sysctls (live: raise
+//!    only), daemon.json, ecs.config (*fatal* on write errors); `sysbox.service` started without
+//!    waiting; dockerd's SIGHUP if daemon.json changed and it runs (after the runtime is
+//!    registered and Sysbox's start is queued; docker.service wants and orders after Sysbox
+//!    through the drop-in, loaded by that same reload); both sockets are started (without
+//!    waiting) just before Sysbox.
+//!    A running unit is never restarted. Offline or `--no-start`: the enablement symlinks only.
+//!    The records stay per step (`sysbox.units`, `docker.reload`, `window.units`,
+//!    `docker_guard.units`) and say what was batched. *Non-fatal, recorded as failed* (no
+//!    marker, exit 1): a failed enable or reload fails all three unit records; a failed start
+//!    fails only its own.
 //! 9. With `--baseline PROFILE` (`ecs-host` on ECS bot hosts): the host security baseline
 //!    ([`crate::baseline::apply`]: SSM agent, SSH masked, firewall). A malformed UFW file stops the
 //!    run (*fatal*, file left byte for byte); a control that fails is recorded as failed (no
@@ -288,7 +292,29 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
         let deb = obtain(opts, b, &sha256, &mut report)?;
         let t = Instant::now();
         let mut staged = deb::stage_sysbox(&deb, root).context("installing the Sysbox package")?;
-        let bins = staged.commit_binaries()?;
+        let read_took = t.elapsed();
+        // The whole package is read and checked. The binaries' last syncs and their renames run
+        // on a thread while every unit file is written and systemd enables them and reloads
+        // (once), so the reload overlaps the syncs; nothing is started before both are done.
+        let mut bins = deb::Staged {
+            binaries: std::mem::take(&mut staged.binaries),
+            units: Vec::new(),
+            sysctl_conf: String::new(),
+            skipped_docs: 0,
+        };
+        let commit = scope.spawn(move || bins.commit_binaries());
+        let unit_files = units::write_units(root, &staged.units)?;
+        let window_files = write_window_files(opts)?;
+        let files_changed = UnitFiles {
+            sysbox: unit_files.changed(),
+            window: window_files.changed(),
+            guard: crate::docker_guard::install::write_files(root),
+        };
+        let batch = enable_batch(opts, b, &staged.units, &files_changed);
+        let bins = commit
+            .join()
+            .map_err(|_| anyhow::anyhow!("the thread putting the binaries in place panicked"))?
+            .context("putting the Sysbox binaries in place")?;
         let changed: Vec<&str> = bins
             .iter()
             .filter(|(_, o)| o.changed())
@@ -303,15 +329,14 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
             "sysbox.binaries",
             status,
             format!(
-                "{} in place ({} changed), read in {:?}; {} documentation entries skipped",
+                "{} in place ({} changed), read in {read_took:?}, in place after {:?}; {} \
+                 documentation entries skipped",
                 bins.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", "),
                 changed.len(),
                 t.elapsed(),
                 staged.skipped_docs
             ),
         );
-
-        let unit_files = units::write_units(root, &staged.units)?;
         report.record(
             "sysbox.unit_files",
             outcome_status(unit_files),
@@ -461,18 +486,13 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
             }
         }
 
-        let window_changed = window_files(opts, &mut report)?;
-        let guard_files = crate::docker_guard::install::write_files(root);
-        let files_changed = UnitFiles {
-            sysbox: unit_files.changed(),
-            window: window_changed,
-            guard: guard_files,
-        };
+        record_window_files(&mut report, window_files);
         units_step(
             opts,
             b,
             &staged.units,
             &files_changed,
+            batch,
             d.outcome,
             &mut report,
         );
@@ -507,9 +527,9 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// Writes the maintenance window's units, sysusers.d line and group (step 6); returns whether
-/// anything changed. Its socket is enabled in the batch of [`units_step`].
-fn window_files(opts: &Options, report: &mut Report) -> anyhow::Result<bool> {
+/// Writes the maintenance window's units, sysusers.d line and group (step 6). Its socket is
+/// enabled in the batch of [`enable_batch`].
+fn write_window_files(opts: &Options) -> anyhow::Result<WriteOutcome> {
     use crate::window::units as wu;
     let root = &opts.root;
     let o = wu::write_units(root).context("writing the window units")?;
@@ -521,9 +541,15 @@ fn window_files(opts: &Options, report: &mut Report) -> anyhow::Result<bool> {
             .map_err(anyhow::Error::from)
     }
     .with_context(|| format!("adding the group {}", wu::CLIENT_GROUP))?;
+    Ok(o.or(g))
+}
+
+/// The record of [`write_window_files`].
+fn record_window_files(report: &mut Report, o: WriteOutcome) {
+    use crate::window::units as wu;
     report.record(
         "window.files",
-        outcome_status(o.or(g)),
+        outcome_status(o),
         format!(
             "{} and {} in {}, {}; group {}",
             wu::SOCKET_UNIT,
@@ -533,7 +559,6 @@ fn window_files(opts: &Options, report: &mut Report) -> anyhow::Result<bool> {
             wu::CLIENT_GROUP
         ),
     );
-    Ok(o.or(g).changed())
 }
 
 /// Removes temporary files a killed earlier run left next to any file bootstrap writes (the run
@@ -674,116 +699,41 @@ struct UnitFiles {
     guard: Result<bool, String>,
 }
 
-/// Steps 6-8 on systemd, in one batch (see the module doc): live, ONE `EnableUnitFiles` of the
-/// Sysbox units and both sockets, at most ONE `Reload`, then the starts (never waited for) and
-/// dockerd's SIGHUP right after Sysbox's start is queued; offline or `--no-start`, the
-/// enablement symlinks. Each step keeps its record (`sysbox.units`, `docker.reload`,
-/// `window.units`, `docker_guard.units`), which says what was batched. *Non-fatal, recorded as
-/// failed.*
-fn units_step(
+/// What [`enable_batch`] did with systemd.
+enum Batch<'a> {
+    /// Offline or `--no-start`: nothing asked (enablement as files in [`units_step`]).
+    Files,
+    /// Enabling or reloading failed, or there is no D-Bus: the reason, for every unit record.
+    Failed(String),
+    /// Enabled and (if needed) reloaded.
+    Ready {
+        sd: &'a dyn crate::host::systemd::Systemd,
+        /// The symlinks `EnableUnitFiles` changed.
+        changes: Vec<String>,
+        /// What was batched and what it took.
+        note: String,
+    },
+}
+
+/// Step 8's first half, live: ONE `EnableUnitFiles` of the Sysbox units and both sockets (the
+/// guard's only when its files are in place), then at most ONE `Reload`. Runs while the
+/// binaries' last syncs and renames go on; starts nothing.
+fn enable_batch<'a>(
     opts: &Options,
-    b: &Boundaries<'_>,
+    b: &Boundaries<'a>,
     sysbox_units: &[(String, Vec<u8>)],
     files: &UnitFiles,
-    daemon_json: WriteOutcome,
-    report: &mut Report,
-) {
+) -> Batch<'a> {
     use crate::docker_guard::install as gi;
     use crate::host::systemd as sdf;
     use crate::window::units as wu;
-    let guard_tail = format!(
-        "the bot's Docker socket is {}, bind root {}",
-        crate::docker_guard::DEFAULT_LISTEN,
-        crate::docker_guard::policy::DEFAULT_BIND_ROOT
-    );
     if !opts.live || opts.no_start {
-        match sdf::enable_as_files(&opts.root, sysbox_units) {
-            Ok(made) => report.record(
-                "sysbox.units",
-                if made.is_empty() {
-                    Status::Ok
-                } else {
-                    Status::Changed
-                },
-                format!(
-                    "enabled as files ({} symlinks made); not started (offline)",
-                    made.len()
-                ),
-            ),
-            Err(e) => report.record("sysbox.units", Status::Failed, format!("{e:#}")),
-        }
-        report.record(
-            "docker.reload",
-            Status::Skipped,
-            if opts.live {
-                "--no-start: dockerd not signalled"
-            } else {
-                "offline root: no processes touched"
-            },
-        );
-        report.left_for_boot.push(
-            "sysbox.service starts at boot (multi-user.target) and with Docker (drop-in)".into(),
-        );
-        if daemon_json.changed() {
-            report
-                .left_for_boot
-                .push("dockerd reads daemon.json at its next start".into());
-        }
-        let one = |unit: &str, text: &str| {
-            sdf::enable_as_files(&opts.root, &[(unit.to_string(), text.as_bytes().to_vec())])
-                .map_err(|e| format!("{e:#}"))
-        };
-        match one(wu::SOCKET_UNIT, wu::SOCKET_TEXT) {
-            Ok(made) => report.record(
-                "window.units",
-                if made.is_empty() {
-                    Status::Ok
-                } else {
-                    Status::Changed
-                },
-                format!(
-                    "{} enabled as files; it starts at the next boot",
-                    wu::SOCKET_UNIT
-                ),
-            ),
-            Err(e) => report.record("window.units", Status::Failed, e),
-        }
-        match files
-            .guard
-            .clone()
-            .and_then(|ch| Ok((ch, one(gi::SOCKET_UNIT, gi::socket_text())?)))
-        {
-            Ok((ch, made)) => report.record(
-                "docker_guard.units",
-                if ch || !made.is_empty() {
-                    Status::Changed
-                } else {
-                    Status::Ok
-                },
-                format!(
-                    "{} enabled as files; it starts at the next boot; {guard_tail}",
-                    gi::SOCKET_UNIT
-                ),
-            ),
-            Err(e) => report.record("docker_guard.units", Status::Failed, e),
-        }
-        return;
+        return Batch::Files;
     }
-
     let sd = match &b.systemd {
         Ok(sd) => *sd,
-        Err(e) => {
-            let e = format!("no systemd over D-Bus: {e}");
-            report.record("sysbox.units", Status::Failed, e.clone());
-            docker_reload(b, daemon_json, report);
-            report.record("window.units", Status::Failed, e.clone());
-            let e = files.guard.clone().err().unwrap_or(e);
-            report.record("docker_guard.units", Status::Failed, e);
-            return;
-        }
+        Err(e) => return Batch::Failed(format!("no systemd over D-Bus: {e}")),
     };
-
-    // The batch: what is enabled together (the guard's socket only when its files are in place).
     let texts: Vec<(String, String)> = sysbox_units
         .iter()
         .map(|(n, t)| (n.clone(), String::from_utf8_lossy(t).into_owned()))
@@ -821,17 +771,124 @@ fn units_step(
             let t = Instant::now();
             sd.reload()?;
             format!(
-                "EnableUnitFiles took {enable_took:.1?}; one Reload for all ({}) took {:.1?}",
+                "EnableUnitFiles took {enable_took:.1?}; one Reload for all ({}) took {:.1?}, \
+                 overlapping the binaries' syncs",
                 why.join("; "),
                 t.elapsed()
             )
         };
         Ok((changes, how))
     })();
-    let (changes, how) = match enabled {
-        Ok(x) => x,
-        Err(e) => {
-            let e = format!("enabling {} in one batch: {e}", names.join(", "));
+    match enabled {
+        Ok((changes, how)) => Batch::Ready {
+            sd,
+            changes,
+            note: format!("one EnableUnitFiles of {}; {how}", names.join(", ")),
+        },
+        Err(e) => Batch::Failed(format!("enabling {} in one batch: {e}", names.join(", "))),
+    }
+}
+
+/// Step 8's second half (see the module doc): live, the starts (never waited for) of what
+/// [`enable_batch`] enabled, and dockerd's SIGHUP right after Sysbox's start is queued; offline
+/// or `--no-start`, the enablement symlinks. Each step keeps its record (`sysbox.units`,
+/// `docker.reload`, `window.units`, `docker_guard.units`), which says what was batched.
+/// *Non-fatal, recorded as failed.*
+fn units_step(
+    opts: &Options,
+    b: &Boundaries<'_>,
+    sysbox_units: &[(String, Vec<u8>)],
+    files: &UnitFiles,
+    batch: Batch<'_>,
+    daemon_json: WriteOutcome,
+    report: &mut Report,
+) {
+    use crate::docker_guard::install as gi;
+    use crate::host::systemd as sdf;
+    use crate::window::units as wu;
+    let guard_tail = format!(
+        "the bot's Docker socket is {}, bind root {}",
+        crate::docker_guard::DEFAULT_LISTEN,
+        crate::docker_guard::policy::DEFAULT_BIND_ROOT
+    );
+    let (sd, changes, batch_note) = match batch {
+        Batch::Ready { sd, changes, note } => (sd, changes, note),
+        // Offline or --no-start: the enablement symlinks.
+        Batch::Files => {
+            match sdf::enable_as_files(&opts.root, sysbox_units) {
+                Ok(made) => report.record(
+                    "sysbox.units",
+                    if made.is_empty() {
+                        Status::Ok
+                    } else {
+                        Status::Changed
+                    },
+                    format!(
+                        "enabled as files ({} symlinks made); not started (offline)",
+                        made.len()
+                    ),
+                ),
+                Err(e) => report.record("sysbox.units", Status::Failed, format!("{e:#}")),
+            }
+            report.record(
+                "docker.reload",
+                Status::Skipped,
+                if opts.live {
+                    "--no-start: dockerd not signalled"
+                } else {
+                    "offline root: no processes touched"
+                },
+            );
+            report.left_for_boot.push(
+                "sysbox.service starts at boot (multi-user.target) and with Docker (drop-in)"
+                    .into(),
+            );
+            if daemon_json.changed() {
+                report
+                    .left_for_boot
+                    .push("dockerd reads daemon.json at its next start".into());
+            }
+            let one = |unit: &str, text: &str| {
+                sdf::enable_as_files(&opts.root, &[(unit.to_string(), text.as_bytes().to_vec())])
+                    .map_err(|e| format!("{e:#}"))
+            };
+            match one(wu::SOCKET_UNIT, wu::SOCKET_TEXT) {
+                Ok(made) => report.record(
+                    "window.units",
+                    if made.is_empty() {
+                        Status::Ok
+                    } else {
+                        Status::Changed
+                    },
+                    format!(
+                        "{} enabled as files; it starts at the next boot",
+                        wu::SOCKET_UNIT
+                    ),
+                ),
+                Err(e) => report.record("window.units", Status::Failed, e),
+            }
+            match files
+                .guard
+                .clone()
+                .and_then(|ch| Ok((ch, one(gi::SOCKET_UNIT, gi::socket_text())?)))
+            {
+                Ok((ch, made)) => report.record(
+                    "docker_guard.units",
+                    if ch || !made.is_empty() {
+                        Status::Changed
+                    } else {
+                        Status::Ok
+                    },
+                    format!(
+                        "{} enabled as files; it starts at the next boot; {guard_tail}",
+                        gi::SOCKET_UNIT
+                    ),
+                ),
+                Err(e) => report.record("docker_guard.units", Status::Failed, e),
+            }
+            return;
+        }
+        Batch::Failed(e) => {
             report.record("sysbox.units", Status::Failed, e.clone());
             docker_reload(b, daemon_json, report);
             report.record("window.units", Status::Failed, e.clone());
@@ -840,7 +897,6 @@ fn units_step(
             return;
         }
     };
-    let batch_note = format!("one EnableUnitFiles of {}; {how}", names.join(", "));
     let changes_of = |units: &[&str]| {
         changes
             .iter()
@@ -848,8 +904,15 @@ fn units_step(
             .count()
     };
 
-    // Sysbox first: docker.service wants and orders after it (drop-in), and dockerd gets its
-    // SIGHUP only once the runtime is registered and Sysbox's start is queued.
+    // The sockets first (binding them is quick), Sysbox's start last: once it is queued systemd
+    // is busy forking its daemons, and nothing of ours waits on that. dockerd gets its SIGHUP
+    // only once the runtime is registered and Sysbox's start is queued (docker.service wants and
+    // orders after it through the drop-in). The records keep their order.
+    let window = start_unless_active(sd, wu::SOCKET_UNIT);
+    let guard = files
+        .guard
+        .clone()
+        .and_then(|ch| Ok((ch, start_unless_active(sd, gi::SOCKET_UNIT)?)));
     let n = changes_of(&deb::SYSBOX_UNITS);
     match start_unless_active(sd, units::MAIN_UNIT) {
         Ok((started, start)) => report.record(
@@ -874,7 +937,7 @@ fn units_step(
     docker_reload(b, daemon_json, report);
 
     let n = changes_of(&[wu::SOCKET_UNIT]);
-    match start_unless_active(sd, wu::SOCKET_UNIT) {
+    match window {
         Ok((started, start)) => report.record(
             "window.units",
             if n == 0 && !started {
@@ -890,16 +953,9 @@ fn units_step(
         Err(e) => report.record("window.units", Status::Failed, e),
     }
 
-    let guard_changed = match &files.guard {
-        Ok(ch) => *ch,
-        Err(e) => {
-            report.record("docker_guard.units", Status::Failed, e.clone());
-            return;
-        }
-    };
     let n = changes_of(&[gi::SOCKET_UNIT]);
-    match start_unless_active(sd, gi::SOCKET_UNIT) {
-        Ok((started, start)) => report.record(
+    match guard {
+        Ok((guard_changed, (started, start))) => report.record(
             "docker_guard.units",
             if n == 0 && !started && !guard_changed {
                 Status::Ok
