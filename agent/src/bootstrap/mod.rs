@@ -12,7 +12,7 @@
 //!    the binaries in place ([`deb`]): their last syncs and the renames run on a thread while
 //!    steps 5-7 and the first half of step 8 go on (the reload overlaps the syncs). *Fatal*; a
 //!    failure to put them in place after step 8's enable leaves the units enabled, not started.
-//! 5. The Sysbox units and the Docker drop-in (*fatal* on write errors).
+//! 5. The Sysbox units and the Docker drop-in, the `sysbox` user (*fatal* on write errors).
 //! 6. The package maintenance window's files: its units, sysusers.d line and client group.
 //!    *Fatal* on write errors.
 //! 7. The bot's Docker socket's files: the docker-guard units and the bot's state directory
@@ -23,8 +23,8 @@
 //!    unit file written and no enablement changed by this run, and systemd reports no loaded unit
 //!    of ours nor docker.service as `NeedDaemonReload` and every `WantedBy=` target already
 //!    wants its unit: so a killed earlier run's unreloaded files still get their reload). Then,
-//!    with the binaries in place: the `sysbox` user, /var/lib/sysboxfs, sysctls (live: raise
-//!    only), daemon.json, ecs.config (*fatal* on write errors); `sysbox.service` started without
+//!    with the binaries in place: /var/lib/sysboxfs, sysctls (live: raise only), daemon.json,
+//!    ecs.config (*fatal* on write errors); `sysbox.service` started without
 //!    waiting; dockerd's SIGHUP if daemon.json changed and it runs (after the runtime is
 //!    registered and Sysbox's start is queued; docker.service wants and orders after Sysbox
 //!    through the drop-in, loaded by that same reload); both sockets are started (without
@@ -304,6 +304,15 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
         };
         let commit = scope.spawn(move || bins.commit_binaries());
         let unit_files = units::write_units(root, &staged.units)?;
+        // The sysbox user before the window's group, so ids are given out in the same order
+        // as ever.
+        let user = if opts.live {
+            crate::host::accounts::add_system_user_live(root, &install::SYSBOX_ACCOUNT)
+                .map_err(anyhow::Error::msg)
+                .context("adding the sysbox user")?
+        } else {
+            crate::host::accounts::add_system_user_files(root, &install::SYSBOX_ACCOUNT)?
+        };
         let window_files = write_window_files(opts)?;
         let files_changed = UnitFiles {
             sysbox: unit_files.changed(),
@@ -348,16 +357,9 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
             ),
         );
 
-        let o = if opts.live {
-            crate::host::accounts::add_system_user_live(root, &install::SYSBOX_ACCOUNT)
-                .map_err(anyhow::Error::msg)
-                .context("adding the sysbox user")?
-        } else {
-            crate::host::accounts::add_system_user_files(root, &install::SYSBOX_ACCOUNT)?
-        };
         report.record(
             "sysbox.user",
-            outcome_status(o),
+            outcome_status(user),
             "system user sysbox (no login shell)",
         );
 
