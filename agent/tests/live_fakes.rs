@@ -1,7 +1,8 @@
 //! The live-host path of bootstrap with test doubles at the process boundaries (systemd over
-//! D-Bus, package manager, dockerd) and a fake /proc/sys: call sequence, non-blocking start,
-//! never restarting an active Sysbox, SIGHUP only when daemon.json changed, prerequisites
-//! installed concurrently with the package work.
+//! D-Bus, package manager, dockerd) and a fake /proc/sys: call sequence (one batched enable and
+//! reload, no reload when systemd already sees the files, nothing started before the binaries
+//! are in place), non-blocking start, never restarting an active Sysbox, SIGHUP only when
+//! daemon.json changed, prerequisites installed concurrently with the package work.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -21,7 +22,12 @@ use common::*;
 #[derive(Default)]
 struct FakeSystemd {
     calls: Mutex<Vec<String>>,
-    active: Mutex<bool>,
+    /// Units started so far (they stay active).
+    active: Mutex<Vec<String>>,
+    /// A unit whose file changed on disk after the manager loaded it (a killed run's leftovers).
+    stale: Mutex<Option<String>>,
+    /// A binary that must be in place before anything is started.
+    binary: Option<std::path::PathBuf>,
 }
 
 impl Systemd for FakeSystemd {
@@ -34,18 +40,25 @@ impl Systemd for FakeSystemd {
             .lock()
             .unwrap()
             .push(format!("EnableUnitFiles {}", units.join(",")));
-        Ok(if *self.active.lock().unwrap() {
-            vec![]
+        // Symlinks are made on the first enable only (the units are active from then on).
+        Ok(if self.active.lock().unwrap().is_empty() {
+            units
+                .iter()
+                .map(|u| {
+                    format!("symlink /etc/systemd/system/x.wants/{u} -> /etc/systemd/system/{u}")
+                })
+                .collect()
         } else {
-            vec!["symlink a -> b".into()]
+            vec![]
         })
     }
     fn start_no_block(&self, unit: &str) -> Result<String, String> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(format!("StartUnit {unit} replace"));
-        *self.active.lock().unwrap() = true;
+        let early = self.binary.as_ref().is_some_and(|b| !b.exists());
+        self.calls.lock().unwrap().push(format!(
+            "StartUnit {unit} replace{}",
+            if early { " BEFORE THE BINARIES" } else { "" }
+        ));
+        self.active.lock().unwrap().push(unit.to_string());
         Ok("/org/freedesktop/systemd1/job/1".into())
     }
     fn active_state(&self, unit: &str) -> Result<String, String> {
@@ -53,7 +66,7 @@ impl Systemd for FakeSystemd {
             .lock()
             .unwrap()
             .push(format!("ActiveState {unit}"));
-        Ok(if *self.active.lock().unwrap() {
+        Ok(if self.active.lock().unwrap().iter().any(|u| u == unit) {
             "active".into()
         } else {
             "inactive".into()
@@ -61,6 +74,26 @@ impl Systemd for FakeSystemd {
     }
     fn unit_file_state(&self, _unit: &str) -> Result<String, String> {
         Ok("enabled".into())
+    }
+    fn need_daemon_reload(&self, unit: &str) -> Result<bool, String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("NeedDaemonReload {unit}"));
+        Ok(self.stale.lock().unwrap().as_deref() == Some(unit))
+    }
+    fn wants(&self, unit: &str) -> Result<Vec<String>, String> {
+        self.calls.lock().unwrap().push(format!("Wants {unit}"));
+        // What the manager shows once the batch was enabled and reloaded.
+        Ok(match unit {
+            "multi-user.target" => vec!["sysbox.service".into()],
+            "sysbox.service" => vec!["sysbox-mgr.service".into(), "sysbox-fs.service".into()],
+            "sockets.target" => vec![
+                "clawster-window.socket".into(),
+                "clawster-docker-guard.socket".into(),
+            ],
+            _ => vec![],
+        })
     }
 }
 
@@ -141,7 +174,10 @@ fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager()
     opts.source = Source::File(debp);
     opts.sha256 = Some(sha256_hex(&bytes));
     opts.cluster = Some("live".into());
-    let sd = FakeSystemd::default();
+    let sd = FakeSystemd {
+        binary: Some(root.join("usr/bin/sysbox-runc")),
+        ..FakeSystemd::default()
+    };
     let dockerd = FakeDockerd::default();
     let pm = SlowPm {
         root: root.clone(),
@@ -176,18 +212,19 @@ fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager()
     assert_eq!(
         calls,
         vec![
-            "EnableUnitFiles sysbox.service,sysbox-mgr.service,sysbox-fs.service".to_string(),
+            // Every unit file is written before systemd is asked anything; then ONE enable of
+            // the Sysbox units and both sockets, ONE reload (the files are new), and the starts.
+            "EnableUnitFiles sysbox.service,sysbox-mgr.service,sysbox-fs.service,\
+             clawster-window.socket,clawster-docker-guard.socket"
+                .to_string(),
             "Reload".into(),
+            // The sockets first, Sysbox's start last (then dockerd's SIGHUP).
+            "ActiveState clawster-window.socket".into(),
+            "StartUnit clawster-window.socket replace".into(),
+            "ActiveState clawster-docker-guard.socket".into(),
+            "StartUnit clawster-docker-guard.socket replace".into(),
             "ActiveState sysbox.service".into(),
             "StartUnit sysbox.service replace".into(),
-            // The maintenance window's socket (the fake reports every unit active by now).
-            "EnableUnitFiles clawster-window.socket".into(),
-            "Reload".into(),
-            "ActiveState clawster-window.socket".into(),
-            // The docker guard's socket (its own step, after Sysbox's).
-            "EnableUnitFiles clawster-docker-guard.socket".into(),
-            "Reload".into(),
-            "ActiveState clawster-docker-guard.socket".into(),
         ]
     );
     assert!(root
@@ -220,14 +257,67 @@ fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager()
         "a key this kernel lacks was persisted: {conf}"
     );
 
-    // Second run: Sysbox is active, so it is not started again, and dockerd is not signalled.
+    // Second run: nothing changed, so systemd is only asked whether it already sees the files
+    // (no Reload); Sysbox is active, so it is not started again, and dockerd is not signalled.
     sd.calls.lock().unwrap().clear();
     let report = bootstrap::run(&opts, &b).unwrap();
     assert!(report.unchanged(), "{report:#?}");
     let calls = sd.calls.lock().unwrap().clone();
-    assert!(
-        !calls.iter().any(|c| c.starts_with("StartUnit")),
+    assert_eq!(
+        calls,
+        vec![
+            "EnableUnitFiles sysbox.service,sysbox-mgr.service,sysbox-fs.service,\
+             clawster-window.socket,clawster-docker-guard.socket"
+                .to_string(),
+            "NeedDaemonReload sysbox.service".into(),
+            "NeedDaemonReload sysbox-mgr.service".into(),
+            "NeedDaemonReload sysbox-fs.service".into(),
+            "NeedDaemonReload clawster-window.socket".into(),
+            "NeedDaemonReload clawster-docker-guard.socket".into(),
+            "NeedDaemonReload docker.service".into(),
+            "Wants multi-user.target".into(),
+            "Wants sysbox.service".into(),
+            "Wants sysbox.service".into(),
+            "Wants sockets.target".into(),
+            "Wants sockets.target".into(),
+            "ActiveState clawster-window.socket".into(),
+            "ActiveState clawster-docker-guard.socket".into(),
+            "ActiveState sysbox.service".into(),
+        ]
+    );
+    let units = report
+        .steps
+        .iter()
+        .find(|s| s.check == "sysbox.units")
+        .unwrap();
+    assert!(units.message.contains("no Reload needed"), "{units:?}");
+
+    // A killed earlier run wrote the drop-in but never reloaded: nothing changes on disk now,
+    // yet systemd says docker.service is stale, so the re-run reloads (once) and converges.
+    *sd.stale.lock().unwrap() = Some("docker.service".into());
+    sd.calls.lock().unwrap().clear();
+    let report = bootstrap::run(&opts, &b).unwrap();
+    assert!(!report.failed(), "{report:#?}");
+    let calls = sd.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls.iter().filter(|c| *c == "Reload").count(),
+        1,
         "{calls:?}"
+    );
+    let reload = calls.iter().position(|c| c == "Reload").unwrap();
+    let first_state = calls
+        .iter()
+        .position(|c| c.starts_with("ActiveState"))
+        .unwrap();
+    assert!(reload < first_state, "{calls:?}");
+    let units = report
+        .steps
+        .iter()
+        .find(|s| s.check == "sysbox.units")
+        .unwrap();
+    assert!(
+        units.message.contains("docker.service changed on disk"),
+        "{units:?}"
     );
     assert_eq!(*dockerd.hups.lock().unwrap(), 1);
 }

@@ -9,6 +9,10 @@
 //! [`write_atomic`] compares first and reports [`WriteOutcome::Unchanged`] when the file already
 //! has the wanted bytes, mode and owner, so callers can skip needless reloads and a re-run
 //! converges without touching anything.
+//!
+//! Several files written together ([`commit_all`], [`write_atomic_all`]) keep the same order per
+//! file (content durable before its rename, directory synced after) but sync concurrently and each
+//! directory once, instead of one file's syncs after another's.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, Permissions};
@@ -192,6 +196,12 @@ impl AtomicFile {
         &self.dest
     }
 
+    /// The open temporary file, e.g. to start syncing it on another thread (`try_clone`) while the
+    /// caller goes on with other work; [`commit_all`] still syncs it before the rename.
+    pub fn file(&self) -> &File {
+        self.file.as_ref().expect("file is open until commit")
+    }
+
     /// Flushes the content to disk, renames over the destination and syncs the directory.
     pub fn commit(mut self) -> Result<(), FsError> {
         let file = self.file.take().expect("file is open until commit");
@@ -201,6 +211,66 @@ impl AtomicFile {
         fs::rename(&self.temp, &self.dest)
             .map_err(|e| FsError::new("rename into", &self.dest, e))?;
         sync_parent(&self.dest)
+    }
+}
+
+/// Commits several files with the guarantees of one [`AtomicFile::commit`] each, without waiting
+/// for their syncs one after another: every temporary file is fsynced (concurrently, one thread per
+/// file), then all are renamed over their destinations, then each distinct directory is fsynced once.
+///
+/// Crash safety is that of the one-file commit: no rename happens before every file's content and
+/// inode are durable, so after a crash each destination holds either its old or its complete new
+/// content, never a truncated mix; the directory syncs make the renames durable before this returns
+/// (and so before any completion marker a caller writes afterwards). What is given up is only the
+/// per-file order: a crash between two renames leaves some files new and some old, which a re-run
+/// converges exactly like a crash between two separate commits did.
+///
+/// A failed sync renames nothing (all temporaries are removed); a failed rename leaves the files
+/// before it committed (their directories unsynced, as a failed single commit would) and removes the
+/// temporaries of the rest.
+pub fn commit_all(mut files: Vec<AtomicFile>) -> Result<(), FsError> {
+    let sync = |f: &AtomicFile| {
+        f.file()
+            .sync_all()
+            .map_err(|e| FsError::new("fsync", &f.temp, e))
+    };
+    match files.as_slice() {
+        [] => return Ok(()),
+        [one] => sync(one)?,
+        many => std::thread::scope(|s| {
+            let running: Vec<_> = many.iter().map(|f| s.spawn(move || sync(f))).collect();
+            running
+                .into_iter()
+                .map(|h| h.join().expect("fsync thread does not panic"))
+                .collect::<Result<Vec<()>, FsError>>()
+        })
+        .map(drop)?,
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for mut f in files.drain(..) {
+        drop(f.file.take());
+        fs::rename(&f.temp, &f.dest).map_err(|e| FsError::new("rename into", &f.dest, e))?;
+        let (dir, _) = split_parent(&f.dest)?;
+        if !dirs.iter().any(|d| d == dir) {
+            dirs.push(dir.to_path_buf());
+        }
+    }
+    for dir in dirs {
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| FsError::new("fsync directory", &dir, e))?;
+    }
+    Ok(())
+}
+
+impl AtomicFile {
+    /// Renames over the destination without making the content durable first (no fsync of the file
+    /// or the directory). Only for files whose every reader verifies them before use, such as a
+    /// cache of hash-pinned downloads: after a crash such a file may be torn or empty, and the
+    /// next reader refuses it. Readers see the whole new file or none of it while the host runs.
+    pub fn commit_unsynced(mut self) -> Result<(), FsError> {
+        drop(self.file.take());
+        fs::rename(&self.temp, &self.dest).map_err(|e| FsError::new("rename into", &self.dest, e))
     }
 }
 
@@ -286,6 +356,28 @@ pub fn write_atomic(path: &Path, contents: &[u8], own: Ownership) -> Result<Writ
         .map_err(|e| FsError::new("write", path, e))?;
     f.commit()?;
     Ok(WriteOutcome::Changed)
+}
+
+/// [`write_atomic`] for several files at once: each is compared first and left alone when it
+/// already is exactly that; the others are committed together by [`commit_all`] (their syncs run
+/// concurrently, then one sync per directory). Outcomes come in the order of `files`. Every parent
+/// directory must exist.
+pub fn write_atomic_all(files: &[(&Path, &[u8], Ownership)]) -> Result<Vec<WriteOutcome>, FsError> {
+    let mut out = Vec::with_capacity(files.len());
+    let mut staged = Vec::new();
+    for &(path, contents, own) in files {
+        if file_matches(path, contents, own)? {
+            out.push(WriteOutcome::Unchanged);
+            continue;
+        }
+        let mut f = AtomicFile::create(path, own)?;
+        f.write_all(contents)
+            .map_err(|e| FsError::new("write", path, e))?;
+        staged.push(f);
+        out.push(WriteOutcome::Changed);
+    }
+    commit_all(staged)?;
+    Ok(out)
 }
 
 /// Reads a file that may be absent: `Ok(None)` when it does not exist.
@@ -425,6 +517,61 @@ mod tests {
         }
         assert_eq!(fs::read(&p).expect("read"), b"{\"old\":true}");
         assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[test]
+    fn commit_all_replaces_every_destination_and_leaves_no_temporaries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).expect("mkdir");
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        let c = sub.join("c");
+        fs::write(&a, b"old a").expect("seed");
+        let mut files = Vec::new();
+        for (p, text) in [(&a, "new a"), (&b, "new b"), (&c, "new c")] {
+            let mut f = AtomicFile::create(p, me(0o640)).expect("create");
+            f.write_all(text.as_bytes()).expect("write");
+            files.push(f);
+        }
+        // Nothing is visible before the commit.
+        assert_eq!(fs::read(&a).expect("read"), b"old a");
+        assert!(!b.exists());
+        commit_all(files).expect("commit");
+        assert_eq!(fs::read(&a).expect("read"), b"new a");
+        assert_eq!(fs::read(&b).expect("read"), b"new b");
+        assert_eq!(fs::read(&c).expect("read"), b"new c");
+        assert_eq!(fs::metadata(&b).expect("stat").mode() & 0o7777, 0o640);
+        assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 3);
+        assert_eq!(fs::read_dir(&sub).expect("ls").count(), 1);
+        commit_all(Vec::new()).expect("nothing to commit");
+    }
+
+    #[test]
+    fn write_atomic_all_reports_each_file_and_converges() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.service");
+        let b = dir.path().join("b.service");
+        fs::write(&a, b"same").expect("seed");
+        fs::set_permissions(&a, Permissions::from_mode(0o644)).expect("chmod");
+        let files = [
+            (a.as_path(), b"same".as_slice(), me(0o644)),
+            (b.as_path(), b"new".as_slice(), me(0o644)),
+        ];
+        assert_eq!(
+            write_atomic_all(&files).expect("write"),
+            vec![WriteOutcome::Unchanged, WriteOutcome::Changed]
+        );
+        assert_eq!(fs::read(&b).expect("read"), b"new");
+        assert_eq!(
+            write_atomic_all(&files).expect("rewrite"),
+            vec![WriteOutcome::Unchanged, WriteOutcome::Unchanged]
+        );
+        assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 2);
+        let missing = dir.path().join("nope/c");
+        let err = write_atomic_all(&[(missing.as_path(), b"x".as_slice(), me(0o644))])
+            .expect_err("missing parent");
+        assert!(err.to_string().contains("nope"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! the pinned value, and nothing reads a byte of it as a package before that.
 //!
 //! The cache is `/var/cache/clawster/sysbox/<sha256>.deb` (root, 0600, directory 0700): a re-run
-//! re-hashes the cached file and uses it without downloading.
+//! re-hashes the cached file and uses it without downloading. Because of that re-hash the cache is
+//! not fsynced: a cached file a crash left torn fails the hash and is fetched again.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use clawster_core::fs::{ensure_dir, AtomicFile, FsError, HostRoot, Ownership};
 use sha2::Digest;
 
-use super::deb::{sha256_file, HashingWriter};
+use super::deb::{copy_large, sha256_file, HashingWriter};
 
 /// Directory of verified packages.
 pub const CACHE_DIR: &str = "/var/cache/clawster/sysbox";
@@ -197,7 +198,10 @@ fn store_verified(
             bytes: w.n,
         });
     }
-    w.inner.commit()?;
+    // No fsync: the cache holds only what hashed to the pin, and every use re-hashes it first
+    // (`prepare_cache`), so a file torn by a crash is refused and fetched again. Syncing 10+ MB here
+    // would only delay the install (issue 22); the installed files themselves are synced.
+    w.inner.commit_unsynced()?;
     Ok(())
 }
 
@@ -213,7 +217,8 @@ pub fn obtain_local(
     }
     let mut src = File::open(file).map_err(|e| FetchError::Local(file.to_path_buf(), e))?;
     store_verified(&path, sha256, &file.display().to_string(), |w| {
-        io::copy(&mut (&mut src).take(MAX_DOWNLOAD), w)
+        let mut buf = vec![0u8; 1 << 20];
+        copy_large(&mut (&mut src).take(MAX_DOWNLOAD), w, &mut buf)
             .map_err(|e| FetchError::Local(file.to_path_buf(), e))
     })?;
     Ok((path, Obtained::Copied))

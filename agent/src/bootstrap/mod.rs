@@ -9,17 +9,31 @@
 //!    steps 3-4. *Non-fatal* (`degraded` when a tool stays missing).
 //! 3. Obtain the package: cache, local file or download, SHA256-verified before use ([`download`]). *Fatal.*
 //! 4. Read the package natively, refusing anything unexpected before replacing any file; then put
-//!    the binaries in place ([`deb`]). *Fatal.*
-//! 5. Units and the Docker drop-in, the `sysbox` user, /var/lib/sysboxfs, sysctls (live: raise only),
-//!    daemon.json, ecs.config. *Fatal* on write errors.
-//! 6. Live host: over D-Bus enable, reload, start `sysbox.service` without waiting; SIGHUP dockerd if
-//!    daemon.json changed and it runs. Offline: enablement symlinks only. *Non-fatal, recorded as failed*
-//!    (no marker, exit 1).
-//! 7. The package maintenance window: its units, sysusers.d line and client group (*fatal* on
-//!    write errors), then enablement of its socket (live: over D-Bus, started without waiting;
-//!    offline: the `sockets.target.wants` symlink). Enablement is *non-fatal, recorded as failed*.
-//! 8. The bot's Docker socket: the docker-guard units, the bot's state directory, the socket
-//!    enabled (and started live) ([`crate::docker_guard::install`]). *Non-fatal, recorded as failed.*
+//!    the binaries in place ([`deb`]): their last syncs and the renames run on a thread while
+//!    steps 5-7 and the first half of step 8 go on (the reload overlaps the syncs). *Fatal*; a
+//!    failure to put them in place after step 8's enable leaves the units enabled, not started.
+//! 5. The Sysbox units and the Docker drop-in, the `sysbox` user (*fatal* on write errors).
+//! 6. The package maintenance window's files: its units, sysusers.d line and client group.
+//!    *Fatal* on write errors.
+//! 7. The bot's Docker socket's files: the docker-guard units and the bot's state directory
+//!    ([`crate::docker_guard::install::write_files`]). *Non-fatal, recorded as failed*
+//!    (`docker_guard.units`; its socket is then left out of step 8).
+//! 8. systemd, in one batch once every unit file is on disk. Live: ONE `EnableUnitFiles` of the
+//!    three Sysbox units and both sockets; ONE `Reload`, skipped only when provably unneeded (no
+//!    unit file written and no enablement changed by this run, and systemd reports no loaded unit
+//!    of ours nor docker.service as `NeedDaemonReload` and every `WantedBy=` target already
+//!    wants its unit: so a killed earlier run's unreloaded files still get their reload). Then,
+//!    with the binaries in place: /var/lib/sysboxfs, sysctls (live: raise only), daemon.json,
+//!    ecs.config (*fatal* on write errors); `sysbox.service` started without
+//!    waiting; dockerd's SIGHUP if daemon.json changed and it runs (after the runtime is
+//!    registered and Sysbox's start is queued; docker.service wants and orders after Sysbox
+//!    through the drop-in, loaded by that same reload); both sockets are started (without
+//!    waiting) just before Sysbox.
+//!    A running unit is never restarted. Offline or `--no-start`: the enablement symlinks only.
+//!    The records stay per step (`sysbox.units`, `docker.reload`, `window.units`,
+//!    `docker_guard.units`) and say what was batched. *Non-fatal, recorded as failed* (no
+//!    marker, exit 1): a failed enable or reload fails all three unit records; a failed start
+//!    fails only its own.
 //! 9. With `--baseline PROFILE` (`ecs-host` on ECS bot hosts): the host security baseline
 //!    ([`crate::baseline::apply`]: SSM agent, SSH masked, firewall). A malformed UFW file stops the
 //!    run (*fatal*, file left byte for byte); a control that fails is recorded as failed (no
@@ -278,7 +292,38 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
         let deb = obtain(opts, b, &sha256, &mut report)?;
         let t = Instant::now();
         let mut staged = deb::stage_sysbox(&deb, root).context("installing the Sysbox package")?;
-        let bins = staged.commit_binaries()?;
+        let read_took = t.elapsed();
+        // The whole package is read and checked. The binaries' last syncs and their renames run
+        // on a thread while every unit file is written and systemd enables them and reloads
+        // (once), so the reload overlaps the syncs; nothing is started before both are done.
+        let mut bins = deb::Staged {
+            binaries: std::mem::take(&mut staged.binaries),
+            units: Vec::new(),
+            sysctl_conf: String::new(),
+            skipped_docs: 0,
+        };
+        let commit = scope.spawn(move || bins.commit_binaries());
+        let unit_files = units::write_units(root, &staged.units)?;
+        // The sysbox user before the window's group, so ids are given out in the same order
+        // as ever.
+        let user = if opts.live {
+            crate::host::accounts::add_system_user_live(root, &install::SYSBOX_ACCOUNT)
+                .map_err(anyhow::Error::msg)
+                .context("adding the sysbox user")?
+        } else {
+            crate::host::accounts::add_system_user_files(root, &install::SYSBOX_ACCOUNT)?
+        };
+        let window_files = write_window_files(opts)?;
+        let files_changed = UnitFiles {
+            sysbox: unit_files.changed(),
+            window: window_files.changed(),
+            guard: crate::docker_guard::install::write_files(root),
+        };
+        let batch = enable_batch(opts, b, &staged.units, &files_changed);
+        let bins = commit
+            .join()
+            .map_err(|_| anyhow::anyhow!("the thread putting the binaries in place panicked"))?
+            .context("putting the Sysbox binaries in place")?;
         let changed: Vec<&str> = bins
             .iter()
             .filter(|(_, o)| o.changed())
@@ -293,18 +338,17 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
             "sysbox.binaries",
             status,
             format!(
-                "{} in place ({} changed), read in {:?}; {} documentation entries skipped",
+                "{} in place ({} changed), read in {read_took:?}, in place after {:?}; {} \
+                 documentation entries skipped",
                 bins.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", "),
                 changed.len(),
                 t.elapsed(),
                 staged.skipped_docs
             ),
         );
-
-        let o = units::write_units(root, &staged.units)?;
         report.record(
             "sysbox.unit_files",
-            outcome_status(o),
+            outcome_status(unit_files),
             format!(
                 "{} and {} in {}",
                 deb::SYSBOX_UNITS.join(", "),
@@ -313,16 +357,9 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
             ),
         );
 
-        let o = if opts.live {
-            crate::host::accounts::add_system_user_live(root, &install::SYSBOX_ACCOUNT)
-                .map_err(anyhow::Error::msg)
-                .context("adding the sysbox user")?
-        } else {
-            crate::host::accounts::add_system_user_files(root, &install::SYSBOX_ACCOUNT)?
-        };
         report.record(
             "sysbox.user",
-            outcome_status(o),
+            outcome_status(user),
             "system user sysbox (no login shell)",
         );
 
@@ -451,9 +488,16 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
             }
         }
 
-        systemd_step(opts, b, &staged.units, d.outcome, &mut report);
-        window_step(opts, b, &mut report)?;
-        guard_step(opts, b, &mut report);
+        record_window_files(&mut report, window_files);
+        units_step(
+            opts,
+            b,
+            &staged.units,
+            &files_changed,
+            batch,
+            d.outcome,
+            &mut report,
+        );
         Ok(())
     })?;
 
@@ -485,8 +529,9 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// Installs the maintenance window's units and group, and enables its socket (step 7).
-fn window_step(opts: &Options, b: &Boundaries<'_>, report: &mut Report) -> anyhow::Result<()> {
+/// Writes the maintenance window's units, sysusers.d line and group (step 6). Its socket is
+/// enabled in the batch of [`enable_batch`].
+fn write_window_files(opts: &Options) -> anyhow::Result<WriteOutcome> {
     use crate::window::units as wu;
     let root = &opts.root;
     let o = wu::write_units(root).context("writing the window units")?;
@@ -498,9 +543,15 @@ fn window_step(opts: &Options, b: &Boundaries<'_>, report: &mut Report) -> anyho
             .map_err(anyhow::Error::from)
     }
     .with_context(|| format!("adding the group {}", wu::CLIENT_GROUP))?;
+    Ok(o.or(g))
+}
+
+/// The record of [`write_window_files`].
+fn record_window_files(report: &mut Report, o: WriteOutcome) {
+    use crate::window::units as wu;
     report.record(
         "window.files",
-        outcome_status(o.or(g)),
+        outcome_status(o),
         format!(
             "{} and {} in {}, {}; group {}",
             wu::SOCKET_UNIT,
@@ -510,30 +561,6 @@ fn window_step(opts: &Options, b: &Boundaries<'_>, report: &mut Report) -> anyho
             wu::CLIENT_GROUP
         ),
     );
-    let sd = if opts.live && !opts.no_start {
-        match &b.systemd {
-            Ok(sd) => Some(*sd),
-            Err(e) => {
-                report.record(
-                    "window.units",
-                    Status::Failed,
-                    format!("no systemd over D-Bus: {e}"),
-                );
-                return Ok(());
-            }
-        }
-    } else {
-        None
-    };
-    match crate::host::systemd::enable_and_start(root, sd, wu::SOCKET_UNIT, wu::SOCKET_TEXT) {
-        Ok((changed, msg)) => report.record(
-            "window.units",
-            if changed { Status::Changed } else { Status::Ok },
-            msg,
-        ),
-        Err(e) => report.record("window.units", Status::Failed, e),
-    }
-    Ok(())
 }
 
 /// Removes temporary files a killed earlier run left next to any file bootstrap writes (the run
@@ -546,7 +573,10 @@ fn sweep_stale_temps(root: &HostRoot) {
     for u in [
         crate::window::units::SOCKET_UNIT,
         crate::window::units::SERVICE_UNIT,
-    ] {
+    ]
+    .into_iter()
+    .chain(crate::docker_guard::UNITS.iter().map(|(n, _)| *n))
+    {
         paths.push(format!("{}/{u}", units::UNIT_DIR));
         paths.push(format!("{}/sockets.target.wants/{u}", units::UNIT_DIR));
     }
@@ -664,132 +694,324 @@ fn baseline_step(
     Ok(())
 }
 
-/// Step 8: the bot's Docker socket ([`crate::docker_guard::install`]). *Non-fatal, recorded as failed.*
-fn guard_step(opts: &Options, b: &Boundaries<'_>, report: &mut Report) {
-    let sd = if opts.live && !opts.no_start {
-        match &b.systemd {
-            Ok(sd) => Ok(Some(*sd)),
-            Err(e) => Err(format!("no systemd over D-Bus: {e}")),
-        }
-    } else {
-        Ok(None)
+/// Which unit files this run changed, per step (the guard's `Err` says why its files failed).
+struct UnitFiles {
+    sysbox: bool,
+    window: bool,
+    guard: Result<bool, String>,
+}
+
+/// What [`enable_batch`] did with systemd.
+enum Batch<'a> {
+    /// Offline or `--no-start`: nothing asked (enablement as files in [`units_step`]).
+    Files,
+    /// Enabling or reloading failed, or there is no D-Bus: the reason, for every unit record.
+    Failed(String),
+    /// Enabled and (if needed) reloaded.
+    Ready {
+        sd: &'a dyn crate::host::systemd::Systemd,
+        /// The symlinks `EnableUnitFiles` changed.
+        changes: Vec<String>,
+        /// What was batched and what it took.
+        note: String,
+    },
+}
+
+/// Step 8's first half, live: ONE `EnableUnitFiles` of the Sysbox units and both sockets (the
+/// guard's only when its files are in place), then at most ONE `Reload`. Runs while the
+/// binaries' last syncs and renames go on; starts nothing.
+fn enable_batch<'a>(
+    opts: &Options,
+    b: &Boundaries<'a>,
+    sysbox_units: &[(String, Vec<u8>)],
+    files: &UnitFiles,
+) -> Batch<'a> {
+    use crate::docker_guard::install as gi;
+    use crate::host::systemd as sdf;
+    use crate::window::units as wu;
+    if !opts.live || opts.no_start {
+        return Batch::Files;
+    }
+    let sd = match &b.systemd {
+        Ok(sd) => *sd,
+        Err(e) => return Batch::Failed(format!("no systemd over D-Bus: {e}")),
     };
-    match sd.and_then(|sd| crate::docker_guard::install::install(&opts.root, sd)) {
-        Ok((st, msg)) => report.record("docker_guard.units", st, msg),
-        Err(e) => report.record("docker_guard.units", Status::Failed, e),
+    let texts: Vec<(String, String)> = sysbox_units
+        .iter()
+        .map(|(n, t)| (n.clone(), String::from_utf8_lossy(t).into_owned()))
+        .collect();
+    let mut batch: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    batch.push((wu::SOCKET_UNIT, wu::SOCKET_TEXT));
+    if files.guard.is_ok() {
+        batch.push((gi::SOCKET_UNIT, gi::socket_text()));
+    }
+    let names: Vec<&str> = batch.iter().map(|(n, _)| *n).collect();
+    let enabled = (|| -> Result<(Vec<String>, String), String> {
+        let t = Instant::now();
+        let changes = sd.enable(&names)?;
+        let enable_took = t.elapsed();
+        // A Reload is skipped only when provably unnecessary: no unit file of ours changed, the
+        // enablement changed nothing, and systemd confirms it already sees every file as it is
+        // (this covers a killed earlier run that wrote or enabled without reloading).
+        let guard_changed = matches!(files.guard, Ok(true));
+        let why = if files.sysbox || files.window || guard_changed {
+            vec!["unit files written".to_string()]
+        } else if !changes.is_empty() {
+            vec![format!("{} enablement changes", changes.len())]
+        } else {
+            sdf::reload_reasons(sd, &batch, &["docker.service"])
+                .unwrap_or_else(|e| vec![format!("could not tell whether systemd is current: {e}")])
+        };
+        let how = if why.is_empty() {
+            format!(
+                "EnableUnitFiles took {enable_took:.1?}; no Reload needed (systemd already sees these files)"
+            )
+        } else {
+            let t = Instant::now();
+            sd.reload()?;
+            format!(
+                "EnableUnitFiles took {enable_took:.1?}; one Reload for all ({}) took {:.1?}, \
+                 overlapping the binaries' syncs",
+                why.join("; "),
+                t.elapsed()
+            )
+        };
+        Ok((changes, how))
+    })();
+    match enabled {
+        Ok((changes, how)) => Batch::Ready {
+            sd,
+            changes,
+            note: format!("one EnableUnitFiles of {}; {how}", names.join(", ")),
+        },
+        Err(e) => Batch::Failed(format!("enabling {} in one batch: {e}", names.join(", "))),
     }
 }
 
-fn systemd_step(
+/// Step 8's second half (see the module doc): live, the starts (never waited for) of what
+/// [`enable_batch`] enabled, and dockerd's SIGHUP right after Sysbox's start is queued; offline
+/// or `--no-start`, the enablement symlinks. Each step keeps its record (`sysbox.units`,
+/// `docker.reload`, `window.units`, `docker_guard.units`), which says what was batched.
+/// *Non-fatal, recorded as failed.*
+fn units_step(
     opts: &Options,
     b: &Boundaries<'_>,
-    unit_texts: &[(String, Vec<u8>)],
+    sysbox_units: &[(String, Vec<u8>)],
+    files: &UnitFiles,
+    batch: Batch<'_>,
     daemon_json: WriteOutcome,
     report: &mut Report,
 ) {
-    let names: Vec<&str> = deb::SYSBOX_UNITS.to_vec();
-    if !opts.live || opts.no_start {
-        match crate::host::systemd::enable_as_files(&opts.root, unit_texts) {
-            Ok(made) => {
-                let st = if made.is_empty() {
-                    Status::Ok
-                } else {
-                    Status::Changed
-                };
-                report.record(
+    use crate::docker_guard::install as gi;
+    use crate::host::systemd as sdf;
+    use crate::window::units as wu;
+    let guard_tail = format!(
+        "the bot's Docker socket is {}, bind root {}",
+        crate::docker_guard::DEFAULT_LISTEN,
+        crate::docker_guard::policy::DEFAULT_BIND_ROOT
+    );
+    let (sd, changes, batch_note) = match batch {
+        Batch::Ready { sd, changes, note } => (sd, changes, note),
+        // Offline or --no-start: the enablement symlinks.
+        Batch::Files => {
+            match sdf::enable_as_files(&opts.root, sysbox_units) {
+                Ok(made) => report.record(
                     "sysbox.units",
-                    st,
+                    if made.is_empty() {
+                        Status::Ok
+                    } else {
+                        Status::Changed
+                    },
                     format!(
                         "enabled as files ({} symlinks made); not started (offline)",
                         made.len()
                     ),
-                );
+                ),
+                Err(e) => report.record("sysbox.units", Status::Failed, format!("{e:#}")),
             }
-            Err(e) => report.record("sysbox.units", Status::Failed, format!("{e:#}")),
-        }
-        report.record(
-            "docker.reload",
-            Status::Skipped,
-            if opts.live {
-                "--no-start: dockerd not signalled"
-            } else {
-                "offline root: no processes touched"
-            },
-        );
-        report.left_for_boot.push(
-            "sysbox.service starts at boot (multi-user.target) and with Docker (drop-in)".into(),
-        );
-        if daemon_json.changed() {
-            report
-                .left_for_boot
-                .push("dockerd reads daemon.json at its next start".into());
-        }
-        return;
-    }
-    let sd = match &b.systemd {
-        Ok(sd) => *sd,
-        Err(e) => {
             report.record(
-                "sysbox.units",
-                Status::Failed,
-                format!("no systemd over D-Bus: {e}"),
+                "docker.reload",
+                Status::Skipped,
+                if opts.live {
+                    "--no-start: dockerd not signalled"
+                } else {
+                    "offline root: no processes touched"
+                },
             );
+            report.left_for_boot.push(
+                "sysbox.service starts at boot (multi-user.target) and with Docker (drop-in)"
+                    .into(),
+            );
+            if daemon_json.changed() {
+                report
+                    .left_for_boot
+                    .push("dockerd reads daemon.json at its next start".into());
+            }
+            let one = |unit: &str, text: &str| {
+                sdf::enable_as_files(&opts.root, &[(unit.to_string(), text.as_bytes().to_vec())])
+                    .map_err(|e| format!("{e:#}"))
+            };
+            match one(wu::SOCKET_UNIT, wu::SOCKET_TEXT) {
+                Ok(made) => report.record(
+                    "window.units",
+                    if made.is_empty() {
+                        Status::Ok
+                    } else {
+                        Status::Changed
+                    },
+                    format!(
+                        "{} enabled as files; it starts at the next boot",
+                        wu::SOCKET_UNIT
+                    ),
+                ),
+                Err(e) => report.record("window.units", Status::Failed, e),
+            }
+            match files
+                .guard
+                .clone()
+                .and_then(|ch| Ok((ch, one(gi::SOCKET_UNIT, gi::socket_text())?)))
+            {
+                Ok((ch, made)) => report.record(
+                    "docker_guard.units",
+                    if ch || !made.is_empty() {
+                        Status::Changed
+                    } else {
+                        Status::Ok
+                    },
+                    format!(
+                        "{} enabled as files; it starts at the next boot; {guard_tail}",
+                        gi::SOCKET_UNIT
+                    ),
+                ),
+                Err(e) => report.record("docker_guard.units", Status::Failed, e),
+            }
+            return;
+        }
+        Batch::Failed(e) => {
+            report.record("sysbox.units", Status::Failed, e.clone());
+            docker_reload(b, daemon_json, report);
+            report.record("window.units", Status::Failed, e.clone());
+            let e = files.guard.clone().err().unwrap_or(e);
+            report.record("docker_guard.units", Status::Failed, e);
             return;
         }
     };
-    let result = (|| -> Result<(Status, String), String> {
-        // EnableUnitFiles works on the files on disk; one Reload afterwards makes the manager see
-        // the new units, their enablement and the docker.service drop-in. (Always one: a killed
-        // earlier run may have written the files without reloading.)
-        let changes = sd.enable(&names)?;
-        sd.reload()?;
-        let state = sd.active_state(units::MAIN_UNIT)?;
-        let start = if state == "active" || state == "activating" || state == "reloading" {
-            format!("{} already {state} (never restarted)", units::MAIN_UNIT)
-        } else {
-            let job = sd.start_no_block(units::MAIN_UNIT)?;
+    let changes_of = |units: &[&str]| {
+        changes
+            .iter()
+            .filter(|c| units.iter().any(|u| c.contains(&format!("/{u}"))))
+            .count()
+    };
+
+    // The sockets first (binding them is quick), Sysbox's start last: once it is queued systemd
+    // is busy forking its daemons, and nothing of ours waits on that. dockerd gets its SIGHUP
+    // only once the runtime is registered and Sysbox's start is queued (docker.service wants and
+    // orders after it through the drop-in). The records keep their order.
+    let window = start_unless_active(sd, wu::SOCKET_UNIT);
+    let guard = files
+        .guard
+        .clone()
+        .and_then(|ch| Ok((ch, start_unless_active(sd, gi::SOCKET_UNIT)?)));
+    let n = changes_of(&deb::SYSBOX_UNITS);
+    match start_unless_active(sd, units::MAIN_UNIT) {
+        Ok((started, start)) => report.record(
+            "sysbox.units",
+            if n == 0 && !started {
+                Status::Ok
+            } else {
+                Status::Changed
+            },
             format!(
-                "start of {} queued as {job} (not waited for)",
-                units::MAIN_UNIT
-            )
-        };
-        let st = if changes.is_empty() && start.contains("already") {
-            Status::Ok
-        } else {
-            Status::Changed
-        };
-        Ok((
-            st,
-            format!(
-                "enabled {} ({} changes); {start}; docker.service wants and orders after it",
-                names.join(", "),
-                changes.len()
+                "{} enabled ({n} changes); {start}; docker.service wants and orders after it \
+                 [{batch_note}]",
+                deb::SYSBOX_UNITS.join(", ")
             ),
-        ))
-    })();
-    match result {
-        Ok((st, msg)) => report.record("sysbox.units", st, msg),
-        Err(e) => report.record("sysbox.units", Status::Failed, e),
+        ),
+        Err(e) => report.record(
+            "sysbox.units",
+            Status::Failed,
+            format!("{e} [{batch_note}]"),
+        ),
     }
-    if daemon_json.changed() {
-        match b.dockerd.reload() {
-            Ok(Some(pid)) => report.record(
-                "docker.reload",
-                Status::Changed,
-                format!("sent SIGHUP to dockerd (pid {pid}) to load the runtime"),
+    docker_reload(b, daemon_json, report);
+
+    let n = changes_of(&[wu::SOCKET_UNIT]);
+    match window {
+        Ok((started, start)) => report.record(
+            "window.units",
+            if n == 0 && !started {
+                Status::Ok
+            } else {
+                Status::Changed
+            },
+            format!(
+                "{} enabled ({n} changes, in the batch of sysbox.units); {start}",
+                wu::SOCKET_UNIT
             ),
-            Ok(None) => report.record(
-                "docker.reload",
-                Status::Ok,
-                "dockerd not running; it reads daemon.json when it starts",
+        ),
+        Err(e) => report.record("window.units", Status::Failed, e),
+    }
+
+    let n = changes_of(&[gi::SOCKET_UNIT]);
+    match guard {
+        Ok((guard_changed, (started, start))) => report.record(
+            "docker_guard.units",
+            if n == 0 && !started && !guard_changed {
+                Status::Ok
+            } else {
+                Status::Changed
+            },
+            format!(
+                "{} enabled ({n} changes, in the batch of sysbox.units); {start}; {guard_tail}",
+                gi::SOCKET_UNIT
             ),
-            Err(e) => report.record("docker.reload", Status::Failed, e),
-        }
-    } else {
+        ),
+        Err(e) => report.record("docker_guard.units", Status::Failed, e),
+    }
+}
+
+/// Queues the unit's start (`StartUnit` replace, not waited for) unless it is already active,
+/// activating or reloading: a running unit is never restarted. Returns whether a start was
+/// queued and what was done.
+fn start_unless_active(
+    sd: &dyn crate::host::systemd::Systemd,
+    unit: &str,
+) -> Result<(bool, String), String> {
+    let state = sd.active_state(unit)?;
+    if state == "active" || state == "activating" || state == "reloading" {
+        return Ok((false, format!("{unit} already {state} (never restarted)")));
+    }
+    let job = sd.start_no_block(unit)?;
+    Ok((
+        true,
+        format!("start of {unit} queued as {job} (not waited for)"),
+    ))
+}
+
+/// dockerd's SIGHUP when daemon.json changed (it re-reads its runtimes; never a restart).
+fn docker_reload(b: &Boundaries<'_>, daemon_json: WriteOutcome, report: &mut Report) {
+    if !daemon_json.changed() {
         report.record(
             "docker.reload",
             Status::Ok,
             "daemon.json unchanged; no reload needed",
         );
+        return;
+    }
+    match b.dockerd.reload() {
+        Ok(Some(pid)) => report.record(
+            "docker.reload",
+            Status::Changed,
+            format!("sent SIGHUP to dockerd (pid {pid}) to load the runtime"),
+        ),
+        Ok(None) => report.record(
+            "docker.reload",
+            Status::Ok,
+            "dockerd not running; it reads daemon.json when it starts",
+        ),
+        Err(e) => report.record("docker.reload", Status::Failed, e),
     }
 }

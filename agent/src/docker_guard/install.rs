@@ -16,26 +16,11 @@ pub const SOCKET_UNIT: &str = "clawster-docker-guard.socket";
 
 /// Writes the units and the state directory, then enables the socket: over D-Bus when
 /// `systemd` is given (enable, reload, start without waiting), else as files (offline root or
-/// `--no-start`). Returns the step's status and message; `Err` names what failed.
+/// `--no-start`). Returns the step's status and message; `Err` names what failed. (Bootstrap
+/// calls [`write_files`] and enables the socket in its one batch with the other units.)
 pub fn install(root: &HostRoot, systemd: Option<&dyn Systemd>) -> Result<(Status, String), String> {
-    let files: Vec<(&str, &[u8])> = UNITS.iter().map(|(n, t)| (*n, t.as_bytes())).collect();
-    let mut changed = write_unit_files(root, &files)
-        .map_err(|e| format!("{e:#}"))?
-        .changed();
-    for d in ["/var/lib/clawster", DEFAULT_BIND_ROOT] {
-        let p = root.path(d);
-        if !p.exists() {
-            changed |= ensure_dir(&p, Ownership::root(0o700))
-                .map_err(|e| format!("{e:#}"))?
-                .changed();
-        }
-    }
-    let text = UNITS
-        .iter()
-        .find(|(n, _)| *n == SOCKET_UNIT)
-        .map(|(_, t)| *t)
-        .ok_or_else(|| format!("{SOCKET_UNIT} is not among the shipped units"))?;
-    let (started, how) = enable_and_start(root, systemd, SOCKET_UNIT, text)?;
+    let changed = write_files(root)?;
+    let (started, how) = enable_and_start(root, systemd, SOCKET_UNIT, socket_text())?;
     let st = if changed || started {
         Status::Changed
     } else {
@@ -48,6 +33,33 @@ pub fn install(root: &HostRoot, systemd: Option<&dyn Systemd>) -> Result<(Status
             super::DEFAULT_LISTEN
         ),
     ))
+}
+
+/// Writes both units to /etc/systemd/system and makes the state directories; returns whether
+/// anything changed, `Err` names what failed.
+pub fn write_files(root: &HostRoot) -> Result<bool, String> {
+    let files: Vec<(&str, &[u8])> = UNITS.iter().map(|(n, t)| (*n, t.as_bytes())).collect();
+    let mut changed = write_unit_files(root, &files)
+        .map_err(|e| format!("{e:#}"))?
+        .changed();
+    for d in ["/var/lib/clawster", DEFAULT_BIND_ROOT] {
+        let p = root.path(d);
+        if !p.exists() {
+            changed |= ensure_dir(&p, Ownership::root(0o700))
+                .map_err(|e| format!("{e:#}"))?
+                .changed();
+        }
+    }
+    Ok(changed)
+}
+
+/// The shipped text of [`SOCKET_UNIT`].
+pub fn socket_text() -> &'static str {
+    UNITS
+        .iter()
+        .find(|(n, _)| *n == SOCKET_UNIT)
+        .map(|(_, t)| *t)
+        .unwrap_or_default()
 }
 
 /// The health check: both units as shipped, the state directory present, and the socket
@@ -72,12 +84,7 @@ pub fn check(root: &HostRoot, systemd: Option<&dyn Systemd>) -> (bool, String) {
             Err(e) => bad.push(e),
         },
         None => {
-            let text = UNITS
-                .iter()
-                .find(|(n, _)| *n == SOCKET_UNIT)
-                .map(|(_, t)| *t)
-                .unwrap_or_default();
-            if !crate::host::systemd::enabled_as_files(root, SOCKET_UNIT, text) {
+            if !crate::host::systemd::enabled_as_files(root, SOCKET_UNIT, socket_text()) {
                 bad.push(format!("{SOCKET_UNIT} is not enabled"));
             }
         }

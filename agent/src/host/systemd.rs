@@ -66,6 +66,19 @@ pub trait Systemd {
             "LoadState of {unit}: not supported by this systemd boundary"
         ))
     }
+    /// The unit's `NeedDaemonReload`: true when its file or drop-ins on disk changed since the
+    /// manager loaded it.
+    fn need_daemon_reload(&self, unit: &str) -> Result<bool, String> {
+        Err(format!(
+            "NeedDaemonReload of {unit}: not supported by this systemd boundary"
+        ))
+    }
+    /// The unit's `Wants` property (as loaded by the manager).
+    fn wants(&self, unit: &str) -> Result<Vec<String>, String> {
+        Err(format!(
+            "Wants of {unit}: not supported by this systemd boundary"
+        ))
+    }
     /// `KillUnit(unit, "main", signal)`: signals the unit's main process (e.g. SIGUSR2 makes
     /// journald rotate its files).
     fn kill_main(&self, unit: &str, signal: i32) -> Result<(), String> {
@@ -221,6 +234,16 @@ impl Systemd for DbusSystemd {
         self.call("GetUnitFileState", &(unit,))
     }
 
+    fn need_daemon_reload(&self, unit: &str) -> Result<bool, String> {
+        let v = self.unit_property(unit, "NeedDaemonReload")?;
+        bool::try_from(v).map_err(|e| format!("NeedDaemonReload of {unit}: {e}"))
+    }
+
+    fn wants(&self, unit: &str) -> Result<Vec<String>, String> {
+        let v = self.unit_property(unit, "Wants")?;
+        Vec::<String>::try_from(v).map_err(|e| format!("Wants of {unit}: {e}"))
+    }
+
     fn kill_main(&self, unit: &str, signal: i32) -> Result<(), String> {
         self.call::<_, ()>("KillUnit", &(unit, "main", signal))
     }
@@ -342,6 +365,37 @@ pub fn enable_and_start(
     }
     let job = sd.start_no_block(unit)?;
     Ok((true, format!("{unit} enabled; start queued as {job}")))
+}
+
+/// Why the manager's view of `units` (name, shipped text) and of `dropin_owners` (units that
+/// have a drop-in of ours) differs from the files on disk, i.e. why a `Reload` is needed; empty
+/// when it provably is not. Asked after enabling: a unit whose file or drop-ins changed since it
+/// was loaded says `NeedDaemonReload`; an enablement symlink the loaded target does not show in
+/// its `Wants` was made after the target was loaded. A unit the manager has not loaded yet is
+/// loaded from disk by the question itself (`LoadUnit`), so it cannot be stale.
+pub fn reload_reasons(
+    sd: &dyn Systemd,
+    units: &[(&str, &str)],
+    dropin_owners: &[&str],
+) -> Result<Vec<String>, String> {
+    let mut why = Vec::new();
+    for u in units
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(dropin_owners.iter().copied())
+    {
+        if sd.need_daemon_reload(u)? {
+            why.push(format!("{u} changed on disk since it was loaded"));
+        }
+    }
+    for (name, text) in units {
+        for target in wanted_by(text) {
+            if !sd.wants(&target)?.iter().any(|w| w == name) {
+                why.push(format!("{target} does not want {name} yet"));
+            }
+        }
+    }
+    Ok(why)
 }
 
 /// True when every `WantedBy=` symlink of the unit exists and points at our unit file.
