@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::bot::{self, BotOptions};
 use crate::manifest::Release;
+use crate::names::InstanceType;
 use crate::shared;
 
 /// The price list, as compiled in.
@@ -214,6 +215,49 @@ impl Cost {
             + sum(&self.extras_shared)
             + f64::from(bots) * sum(&self.extras_per_bot)
     }
+}
+
+/// The same size in the other architecture's burstable family (t3 and t3a against t4g), for the
+/// plan's comparison; other families have no one counterpart.
+fn counterpart(instance_type: &str) -> Option<String> {
+    let (family, size) = instance_type.split_once('.')?;
+    match family {
+        "t4g" => Some(format!("t3.{size}")),
+        "t3" | "t3a" => Some(format!("t4g.{size}")),
+        _ => None,
+    }
+}
+
+/// The plan's host type and its counterpart in the other architecture, cheapest first:
+/// (architecture, type, exact cost per bot a month at `bots`, is the plan's own). `None` when
+/// the type has no counterpart or the price list lacks it.
+fn by_arch(
+    p: &Prices,
+    o: &BotOptions,
+    cost: &Cost,
+    bots: u32,
+) -> Option<Vec<(&'static str, String, f64, bool)>> {
+    let other = counterpart(o.instance_type.as_str())?;
+    let other_type: InstanceType = other.parse().ok()?;
+    let other_cost = Cost::new(p, &other).ok()?;
+    let n = bots.max(1);
+    let per_bot = |c: &Cost| c.region_exact(n) / f64::from(n);
+    let mut rows = vec![
+        (
+            o.instance_type.arch().as_str(),
+            o.instance_type.to_string(),
+            per_bot(cost),
+            true,
+        ),
+        (
+            other_type.arch().as_str(),
+            other,
+            per_bot(&other_cost),
+            false,
+        ),
+    ];
+    rows.sort_by(|a, b| a.2.total_cmp(&b.2));
+    Some(rows)
 }
 
 /// Rounds a dollar amount to whole dollars, halves up.
@@ -515,6 +559,22 @@ pub fn render(input: &PlanInput<'_>) -> Result<String, String> {
         );
     }
     let _ = writeln!(w);
+    if let Some(rows) = by_arch(p, o, &cost, input.bots_in_region) {
+        let _ = writeln!(
+            w,
+            "  By host architecture, {} bot(s) in the region (per bot a month, shared part included):",
+            input.bots_in_region.max(1)
+        );
+        for (arch, kind, per_bot, this) in rows {
+            let _ = writeln!(
+                w,
+                "    {arch:<7} {kind:<10} {:>8}{}",
+                format!("${per_bot:.2}"),
+                if this { "  <- this plan" } else { "" }
+            );
+        }
+        let _ = writeln!(w);
+    }
     let _ = writeln!(w, "  Per month is the architecture's budget: whole-dollar subtotals, shared + bots x per bot.");
     let _ = writeln!(
         w,
@@ -607,6 +667,14 @@ mod tests {
         );
         assert_eq!(p.hours_per_month, 730.0);
         assert!(p.ec2_hourly.contains_key("t4g.nano") && p.ec2_hourly.contains_key("t3.small"));
+    }
+
+    #[test]
+    fn counterparts_are_the_same_size_in_the_other_burstable_family() {
+        assert_eq!(counterpart("t4g.small").as_deref(), Some("t3.small"));
+        assert_eq!(counterpart("t3.medium").as_deref(), Some("t4g.medium"));
+        assert_eq!(counterpart("t3a.large").as_deref(), Some("t4g.large"));
+        assert_eq!(counterpart("m7g.large"), None);
     }
 
     #[test]
