@@ -86,13 +86,13 @@ async fn templates(aws: &Aws) -> Vec<String> {
     out
 }
 
-/// The id of the bot service's primary deployment (a forced deployment makes a new one).
-fn deployment_id(
+/// The bot's ECS service as moto describes it.
+fn service(
     rt: &tokio::runtime::Runtime,
     aws: &Aws,
     bot: &clawsterctl::stack::StackInfo,
-) -> String {
-    let svc = rt
+) -> aws_sdk_ecs::types::Service {
+    let out = rt
         .block_on(
             aws.ecs
                 .describe_services()
@@ -101,7 +101,17 @@ fn deployment_id(
                 .send(),
         )
         .unwrap();
-    let d = svc.services()[0]
+    out.services()[0].clone()
+}
+
+/// The id of the bot service's primary deployment (a forced deployment makes a new one).
+fn deployment_id(
+    rt: &tokio::runtime::Runtime,
+    aws: &Aws,
+    bot: &clawsterctl::stack::StackInfo,
+) -> String {
+    let svc = service(rt, aws, bot);
+    let d = svc
         .deployments()
         .iter()
         .find(|d| d.status() == Some("PRIMARY"))
@@ -256,16 +266,7 @@ fn lifecycle_of_two_bots_against_moto() {
         "full ARN with its suffix: {:?}",
         bot.parameters
     );
-    let svc = rt
-        .block_on(
-            aws.ecs
-                .describe_services()
-                .cluster(&bot.outputs["ClusterName"])
-                .services(&bot.outputs["ServiceName"])
-                .send(),
-        )
-        .unwrap();
-    assert_eq!(svc.services()[0].desired_count(), 1);
+    assert_eq!(service(&rt, &aws, &bot).desired_count(), 1);
     let first_deployment = deployment_id(&rt, &aws, &bot);
     stored_templates.extend(rt.block_on(templates(&aws)));
 

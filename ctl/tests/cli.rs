@@ -219,26 +219,31 @@ fn plan_defaults_to_graviton_and_costs_less_per_bot() {
         args.extend_from_slice(extra);
         let d = dist();
         args.extend_from_slice(&["--artifacts", &d]);
-        cost_rows(&ok(&args))
+        ok(&args)
     };
-    let graviton = plan(&[]);
-    let x86 = plan(&["--instance-type", "t3.small"]);
+    let graviton = cost_rows(&plan(&[]));
+    let x86 = cost_rows(&plan(&["--instance-type", "t3.small"]));
     // t3.small $0.0208/h, t4g.small $0.0168/h, 730 h a month: $2.92 a bot.
     for (g, x) in graviton.iter().zip(&x86) {
         assert_eq!(g.0, x.0);
         let saving = (x.2 - g.2) / f64::from(g.0);
         assert!((saving - 2.92).abs() < 0.01, "{} bots: {saving}", g.0);
     }
-    let text = ok(&[
-        "plan",
-        "demo",
-        "--region",
-        "us-east-1",
-        "--artifacts",
-        &dist(),
-    ]);
+    let text = plan(&[]);
     assert!(text.contains("t4g.small"), "{text}");
     assert!(text.contains("aarch64-unknown-linux-musl"), "{text}");
+    // Both architectures side by side at the region's bot count, cheapest first.
+    let ten = plan(&["--bots-in-region", "10", "--instance-type", "t3.small"]);
+    let at = ten.find("By host architecture, 10 bot(s)").expect(&ten);
+    let block: Vec<&str> = ten[at..].lines().skip(1).take(2).collect();
+    assert!(
+        block[0].contains("arm64   t4g.small    $39.56"),
+        "{block:?}"
+    );
+    assert!(
+        block[1].contains("x86_64  t3.small     $42.48  <- this plan"),
+        "{block:?}"
+    );
 }
 
 #[test]
