@@ -10,6 +10,10 @@ mod common;
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// bootstrap's one enable: the Sysbox units and both sockets.
+const ENABLE_ALL: &str = "EnableUnitFiles sysbox.service,sysbox-mgr.service,sysbox-fs.service,\
+                          clawster-window.socket,clawster-docker-guard.socket";
+
 use clawster_agent::bootstrap::{
     self, docker::Dockerd, download::HttpFetcher, Arch, Boundaries, Options, Source,
 };
@@ -214,9 +218,7 @@ fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager()
         vec![
             // Every unit file is written before systemd is asked anything; then ONE enable of
             // the Sysbox units and both sockets, ONE reload (the files are new), and the starts.
-            "EnableUnitFiles sysbox.service,sysbox-mgr.service,sysbox-fs.service,\
-             clawster-window.socket,clawster-docker-guard.socket"
-                .to_string(),
+            ENABLE_ALL.to_string(),
             "Reload".into(),
             // The sockets first, Sysbox's start last (then dockerd's SIGHUP).
             "ActiveState clawster-window.socket".into(),
@@ -266,9 +268,7 @@ fn live_run_talks_to_systemd_without_blocking_and_overlaps_the_package_manager()
     assert_eq!(
         calls,
         vec![
-            "EnableUnitFiles sysbox.service,sysbox-mgr.service,sysbox-fs.service,\
-             clawster-window.socket,clawster-docker-guard.socket"
-                .to_string(),
+            ENABLE_ALL.to_string(),
             "NeedDaemonReload sysbox.service".into(),
             "NeedDaemonReload sysbox-mgr.service".into(),
             "NeedDaemonReload sysbox-fs.service".into(),

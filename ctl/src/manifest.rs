@@ -16,9 +16,6 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const AGENT: &str = "clawster-agent";
 /// The NAT-instance agent.
 pub const NAT_AGENT: &str = "clawster-nat-agent";
-/// Target of x86_64 bot hosts (ECS-optimized AL2023 x86_64); Graviton hosts run
-/// [`NAT_TARGET`]'s agent.
-pub const BOT_TARGET: &str = "x86_64-unknown-linux-musl";
 /// Target of the NAT instance (t4g.nano, AL2023 arm64).
 pub const NAT_TARGET: &str = "aarch64-unknown-linux-musl";
 
@@ -256,9 +253,9 @@ mod tests {
         Manifest {
             version: "0.1.0".into(),
             artifacts: vec![
-                artifact(AGENT, BOT_TARGET),
+                artifact(AGENT, Arch::X86_64.target()),
                 artifact(AGENT, NAT_TARGET),
-                artifact(NAT_AGENT, BOT_TARGET),
+                artifact(NAT_AGENT, Arch::X86_64.target()),
                 artifact(NAT_AGENT, NAT_TARGET),
             ],
         }
@@ -267,7 +264,7 @@ mod tests {
     #[test]
     fn picks_the_agent_of_each_arch_and_the_arm_nat_agent() {
         let r = Release::from_manifest(manifest(), Path::new("m.json")).expect("release");
-        assert_eq!(r.agent(Arch::X86_64).target, BOT_TARGET);
+        assert_eq!(r.agent(Arch::X86_64).target, Arch::X86_64.target());
         assert_eq!(r.agent(Arch::Arm64).target, NAT_TARGET);
         assert_eq!(r.agent(Arch::Arm64).name, AGENT);
         assert_eq!(r.nat_agent.target, NAT_TARGET);

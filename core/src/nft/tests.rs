@@ -13,6 +13,24 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// Table `ip clawster_nat` with one base chain `forward` (filter, policy drop) holding `rules`.
+fn forward_chain(rules: Vec<Vec<Expr>>) -> Ruleset {
+    Ruleset {
+        family: Family::Ip,
+        table: "clawster_nat".into(),
+        chains: vec![Chain {
+            name: "forward".into(),
+            base: Some(BaseChain {
+                kind: "filter".into(),
+                hook: Hook::Forward,
+                priority: 0,
+                policy: Policy::Drop,
+            }),
+            rules,
+        }],
+    }
+}
+
 fn encode(e: &Expr) -> Vec<u8> {
     let mut b = MsgBuilder::new();
     e.encode(&mut b);
@@ -201,23 +219,10 @@ fn unknown_expressions_are_kept_as_unknown() {
 
 #[test]
 fn replace_batch_numbers_every_request() {
-    let rs = Ruleset {
-        family: Family::Ip,
-        table: "clawster_nat".into(),
-        chains: vec![Chain {
-            name: "forward".into(),
-            base: Some(BaseChain {
-                kind: "filter".into(),
-                hook: Hook::Forward,
-                priority: 0,
-                policy: Policy::Drop,
-            }),
-            rules: vec![
-                vec![Expr::Verdict(VERDICT_ACCEPT)],
-                vec![Expr::Verdict(VERDICT_DROP)],
-            ],
-        }],
-    };
+    let rs = forward_chain(vec![
+        vec![Expr::Verdict(VERDICT_ACCEPT)],
+        vec![Expr::Verdict(VERDICT_DROP)],
+    ]);
     let batch = rs.replace_batch(1).expect("batch");
     let seqs: Vec<u32> = batch.acks.iter().map(|(s, _)| *s).collect();
     assert_eq!(seqs, [2, 3, 4, 5, 6, 7], "table x3, chain, two rules");
@@ -475,25 +480,12 @@ fn flowtable_dump_messages_decode() {
 
 #[test]
 fn replace_batch_with_a_flowtable_orders_and_names_the_fast_path() {
-    let rs = Ruleset {
-        family: Family::Ip,
-        table: "clawster_nat".into(),
-        chains: vec![Chain {
-            name: "forward".into(),
-            base: Some(BaseChain {
-                kind: "filter".into(),
-                hook: Hook::Forward,
-                priority: 0,
-                policy: Policy::Drop,
-            }),
-            rules: vec![
-                vec![Expr::FlowOffload {
-                    flowtable: "ft".into(),
-                }],
-                vec![Expr::Verdict(VERDICT_ACCEPT)],
-            ],
+    let rs = forward_chain(vec![
+        vec![Expr::FlowOffload {
+            flowtable: "ft".into(),
         }],
-    };
+        vec![Expr::Verdict(VERDICT_ACCEPT)],
+    ]);
     let fts = [ft(&["in0", "out0"])];
     let batch = rs.replace_batch_with(1, &fts).expect("batch");
     assert_eq!(rs.batch_len_with(&fts), 9);

@@ -69,33 +69,34 @@ pub struct ServiceRef {
 
 /// Sets the desired count.
 pub async fn set_desired(aws: &Aws, s: &ServiceRef, count: i32) -> Result<(), AwsError> {
-    aws.ecs
-        .update_service()
-        .cluster(&s.cluster)
-        .service(&s.service)
-        .desired_count(count)
-        .send()
-        .await
-        .map_err(|e| {
-            AwsError::from_sdk(&format!("UpdateService {} (desired {count})", s.service), e)
-        })?;
-    Ok(())
+    update(aws, s, count, false).await
 }
 
 /// Starts one new deployment of the service at one task, so its task reads the secrets again
 /// (ECS resolves them only when a task starts).
 pub async fn force_new_deployment(aws: &Aws, s: &ServiceRef) -> Result<(), AwsError> {
-    aws.ecs
+    update(aws, s, 1, true).await
+}
+
+/// `UpdateService` with a desired count and, with `force`, a new deployment.
+async fn update(aws: &Aws, s: &ServiceRef, count: i32, force: bool) -> Result<(), AwsError> {
+    let mut call = aws
+        .ecs
         .update_service()
         .cluster(&s.cluster)
         .service(&s.service)
-        .desired_count(1)
-        .force_new_deployment(true)
-        .send()
-        .await
-        .map_err(|e| {
-            AwsError::from_sdk(&format!("UpdateService {} (new deployment)", s.service), e)
-        })?;
+        .desired_count(count);
+    if force {
+        call = call.force_new_deployment(true);
+    }
+    call.send().await.map_err(|e| {
+        let what = if force {
+            "new deployment".to_string()
+        } else {
+            format!("desired {count}")
+        };
+        AwsError::from_sdk(&format!("UpdateService {} ({what})", s.service), e)
+    })?;
     Ok(())
 }
 
