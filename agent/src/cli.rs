@@ -471,7 +471,7 @@ pub struct StateArgs {
     #[arg(long, value_name = "DIR", default_value = crate::state::WORK_DIR)]
     pub work: PathBuf,
     /// Lease lifetime in seconds: a host that has not renewed for this long is taken over.
-    #[arg(long, value_name = "SECS", default_value_t = 90, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    #[arg(long, value_name = "SECS", env = "CLAWSTER_STATE_LEASE_TTL", default_value_t = 90, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub lease_ttl: u64,
     /// Print JSON.
     #[arg(long)]
@@ -501,7 +501,7 @@ pub enum StateCommand {
         #[command(flatten)]
         args: StateArgs,
         /// Seconds between passes.
-        #[arg(long, value_name = "SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=300))]
+        #[arg(long, value_name = "SECS", env = "CLAWSTER_STATE_INTERVAL", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=300))]
         interval: u64,
     },
     /// Take a pass now (a backup): through the running service, or itself if none runs.

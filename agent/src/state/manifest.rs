@@ -76,8 +76,22 @@ pub struct Manifest {
     pub generation: u64,
     /// When it was taken (`2026-12-07T12:00:00Z`).
     pub taken_at: String,
+    /// The state directory's own owner and mode (a new host makes it so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<Owner>,
     /// Every replicated path, sorted.
     pub files: Vec<Entry>,
+}
+
+/// An owner and permission bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// uid.
+    pub uid: u32,
+    /// gid.
+    pub gid: u32,
+    /// Permission bits.
+    pub mode: u32,
 }
 
 impl Manifest {
@@ -186,6 +200,7 @@ mod tests {
             instance: "i-1".into(),
             generation: 1,
             taken_at: "2026-12-07T12:00:00Z".into(),
+            root: None,
             files,
         })
         .unwrap()

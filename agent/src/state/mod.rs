@@ -199,6 +199,15 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+fn dir_owner(dir: &Path) -> Option<manifest::Owner> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(dir).ok().map(|md| manifest::Owner {
+        uid: md.uid(),
+        gid: md.gid(),
+        mode: md.mode() & 0o7777,
+    })
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     // Writing into a Vec cannot fail.
@@ -446,7 +455,10 @@ impl Replica {
         }
         collect::clear_dir(&snaps)?;
         let now = unix_now();
-        let same = t.last.as_ref().is_some_and(|m| m.files == entries);
+        let same = t
+            .last
+            .as_ref()
+            .is_some_and(|m| m.files == entries && m.root == dir_owner(&self.dir));
         let mut deleted = 0usize;
         let generation = if same {
             t.last.as_ref().map_or(0, |m| m.generation)
@@ -458,6 +470,7 @@ impl Replica {
                 instance: self.instance.clone(),
                 generation,
                 taken_at: fmt_utc(now),
+                root: dir_owner(&self.dir),
                 files: entries,
             };
             let body = serde_json::to_vec_pretty(&m).map_err(|e| e.to_string())?;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::manifest::{Keys, Kind, Manifest};
+use super::manifest::{Keys, Kind, Manifest, Owner};
 use crate::host::s3::Bucket;
 
 /// What a restore put in place.
@@ -55,8 +55,22 @@ fn gunzip_limited(bytes: &[u8], limit: u64) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Restores `manifest` into `dir`.
+/// Restores `manifest` into `dir`; on any failure the staging directory is removed and `dir`
+/// is as it was.
 pub fn restore(
+    bucket: &Bucket,
+    keys: &Keys,
+    manifest: &Manifest,
+    dir: &Path,
+) -> Result<Restored, String> {
+    let result = build_and_swap(bucket, keys, manifest, dir);
+    if result.is_err() {
+        let _ = fs::remove_dir_all(staging(dir));
+    }
+    result
+}
+
+fn build_and_swap(
     bucket: &Bucket,
     keys: &Keys,
     manifest: &Manifest,
@@ -144,7 +158,7 @@ pub fn restore(
             .and_then(|d| d.sync_all())
             .map_err(|err| format!("syncing {}: {err}", p.display()))?;
     }
-    swap_in(&stage, dir)?;
+    swap_in(&stage, dir, manifest.root)?;
     Ok(Restored {
         generation: manifest.generation,
         taken_at: manifest.taken_at.clone(),
@@ -153,17 +167,31 @@ pub fn restore(
     })
 }
 
-/// Gives the staging directory the state directory's owner and mode, moves the state directory
-/// aside (keeping one previous copy) and renames the staging directory into its place.
-pub fn swap_in(stage: &Path, dir: &Path) -> Result<(), String> {
+/// Gives the staging directory the state directory's owner and mode (the existing directory's,
+/// else the manifest's, else root 0700), moves the state directory aside (keeping one previous
+/// copy) and renames the staging directory into its place.
+pub fn swap_in(stage: &Path, dir: &Path, recorded: Option<Owner>) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     let old = replaced(dir);
-    match fs::metadata(dir) {
-        Ok(md) => {
-            std::os::unix::fs::chown(stage, Some(md.uid()), Some(md.gid()))
-                .map_err(|e| format!("chown {}: {e}", stage.display()))?;
-            fs::set_permissions(stage, fs::Permissions::from_mode(md.mode() & 0o7777))
-                .map_err(|e| format!("chmod {}: {e}", stage.display()))?;
+    let existing = fs::metadata(dir);
+    let owner = match &existing {
+        Ok(md) => Owner {
+            uid: md.uid(),
+            gid: md.gid(),
+            mode: md.mode() & 0o7777,
+        },
+        Err(_) => recorded.unwrap_or(Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o700,
+        }),
+    };
+    std::os::unix::fs::chown(stage, Some(owner.uid), Some(owner.gid))
+        .map_err(|e| format!("chown {}: {e}", stage.display()))?;
+    fs::set_permissions(stage, fs::Permissions::from_mode(owner.mode))
+        .map_err(|e| format!("chmod {}: {e}", stage.display()))?;
+    match existing {
+        Ok(_) => {
             if old.exists() {
                 fs::remove_dir_all(&old).map_err(|e| format!("removing {}: {e}", old.display()))?;
             }
