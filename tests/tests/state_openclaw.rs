@@ -134,7 +134,8 @@ fn boot(
     host.exec_ok(&[
         "sh",
         "-c",
-        "useradd --uid 1000 --user-group --home-dir /var/lib/openclaw-home --create-home openclaw",
+        "useradd --uid 1000 --user-group --home-dir /var/lib/openclaw-home --create-home openclaw \
+         && install -d -m 0700 -o openclaw -g openclaw /var/lib/clawster/openclaw",
     ])?;
     host.exec_ok(&["systemctl", "daemon-reload"])?;
     Ok(host)
@@ -180,7 +181,7 @@ fn start_gateway(host: &TestHost, what: &str) -> Result<Duration> {
     ])?;
     wait_for(
         &format!("gateway /healthz ({what})"),
-        Duration::from_secs(300),
+        Duration::from_secs(240),
         || {
             if host
                 .exec(&["systemctl", "is-failed", "clawster-state-restore.service"])?
@@ -201,8 +202,37 @@ fn start_gateway(host: &TestHost, what: &str) -> Result<Duration> {
             }
             healthy(host)
         },
-    )?;
+    )
+    .map_err(|e| {
+        let log = host
+            .exec(&[
+                "journalctl",
+                "--no-pager",
+                "-n",
+                "80",
+                "-u",
+                "openclaw-gateway.service",
+                "-u",
+                "clawster-state.service",
+                "-u",
+                "clawster-state-restore.service",
+            ])
+            .map(|o| o.stdout)
+            .unwrap_or_default();
+        e.context(format!("the units' journal:\n{log}"))
+    })?;
     Ok(t0.elapsed())
+}
+
+/// The restore's own journal record (its outcome and how the lease was taken).
+fn restore_record(host: &TestHost) -> Result<String> {
+    host.exec_ok(&[
+        "journalctl",
+        "--no-pager",
+        "-o",
+        "cat",
+        "CLAWSTER_CHECK=state.restore",
+    ])
 }
 
 fn device_id(host: &TestHost) -> Result<String> {
@@ -278,14 +308,7 @@ fn openclaw_host_replaced() -> Result<()> {
         "state e2e: host 1 gateway healthy {:.1} s after start (restore of a new bot included)",
         took.as_secs_f64()
     );
-    let restore_log = h1.exec_ok(&[
-        "journalctl",
-        "--no-pager",
-        "-o",
-        "cat",
-        "-u",
-        "clawster-state-restore.service",
-    ])?;
+    let restore_log = restore_record(&h1)?;
     assert!(restore_log.contains("a new bot"), "{restore_log}");
     let identity = device_id(&h1)?;
     assert_eq!(identity.len(), 64, "{identity}");
@@ -320,22 +343,48 @@ fn openclaw_host_replaced() -> Result<()> {
     assert!(sessions(&h1)?.contains(&"before-crash".to_string()));
     let (generation, lag) = replicated(&moto, "agents/main/agent/openclaw-agent.sqlite", 0)?;
     eprintln!("state e2e: the session reached the replica (generation {generation}) {:.1} s after the turn", lag.as_secs_f64());
-    // Wait one more pass so the pairing written with the session is in too.
-    std::thread::sleep(Duration::from_secs(6));
+    // An idle gateway for 60 s: what it still writes is what an idle bot's replica grows by.
+    let idle = Duration::from_secs(60);
+    std::thread::sleep(idle);
+    let log = h1.exec_ok(&[
+        "journalctl",
+        "--no-pager",
+        "-o",
+        "cat",
+        "-u",
+        "clawster-state.service",
+        "--since",
+        "-60s",
+    ])?;
+    let written: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("objects uploaded ("))
+        .collect();
+    let bytes: u64 = written
+        .iter()
+        .filter_map(|l| {
+            l.split("objects uploaded (")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    eprintln!(
+        "state e2e: idle gateway, {} s: {} generations, {bytes} bytes uploaded (about {:.1} MB per idle day before compression of history); last: {:?}",
+        idle.as_secs(),
+        written.len(),
+        bytes as f64 * 86_400.0 / idle.as_secs_f64() / 1e6,
+        written.last()
+    );
     h1.power_off_hard();
     let crashed_at = Instant::now();
 
     // 2. A fresh host: the restore waits for the lease to expire, then the gateway starts.
     let h2 = boot(2, &oc, &outside, &agent)?;
     let took = start_gateway(&h2, "host 2 after a hard power-off")?;
-    let log = h2.exec_ok(&[
-        "journalctl",
-        "--no-pager",
-        "-o",
-        "cat",
-        "-u",
-        "clawster-state-restore.service",
-    ])?;
+    let log = restore_record(&h2)?;
     eprintln!(
         "state e2e: host 2 healthy {:.1} s after start, {:.1} s after host 1 died; restore: {log}",
         took.as_secs_f64(),
@@ -381,14 +430,7 @@ fn openclaw_host_replaced() -> Result<()> {
         "state e2e: host 3 healthy {:.1} s after start (graceful handover)",
         took.as_secs_f64()
     );
-    let log = h3.exec_ok(&[
-        "journalctl",
-        "--no-pager",
-        "-o",
-        "cat",
-        "-u",
-        "clawster-state-restore.service",
-    ])?;
+    let log = restore_record(&h3)?;
     assert!(log.contains("Released"), "{log}");
     assert!(t0.elapsed() < Duration::from_secs(240));
     let s = sessions(&h3)?;

@@ -50,8 +50,21 @@ pub struct Found {
     pub stamp: Option<Stamp>,
 }
 
-/// What the previous scan learnt, by path: identity, hash, version id.
-pub type Known = BTreeMap<String, (Stamp, String, String)>;
+/// What the previous pass learnt of a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// The file's identity then.
+    pub stamp: Stamp,
+    /// SHA256 of the content replicated (for a database: of its snapshot).
+    pub sha256: String,
+    /// Size of that content (for a database: of its snapshot, not of the live file).
+    pub size: u64,
+    /// The S3 version id it was stored as.
+    pub version_id: String,
+}
+
+/// What the previous pass learnt, by path.
+pub type Known = BTreeMap<String, Seen>;
 
 /// A scan's result.
 #[derive(Debug, Default)]
@@ -158,7 +171,12 @@ fn skipped_name(rel: &str, depth: usize, name: &str) -> bool {
 /// Scans `dir`. Databases whose identity changed since `known` are snapshotted into `work`
 /// (a private directory; the previous scan's snapshots in it are removed first); other content
 /// keeps its known hash when its identity is unchanged.
-pub fn scan(dir: &Path, work: &Path, known: &Known) -> Result<Scan, String> {
+///
+/// With `dbs` false, a database that changed keeps its last snapshot's entry (and its old
+/// identity, so it counts as changed again next time); only a database never seen before is
+/// snapshotted. The run loop snapshots databases at most once a minute this way, which bounds
+/// what a gateway that writes every few seconds even when idle uploads.
+pub fn scan(dir: &Path, work: &Path, known: &Known, dbs: bool) -> Result<Scan, String> {
     clear_dir(work)?;
     let mut scan = Scan::default();
     let mut stack = vec![(dir.to_path_buf(), String::new(), 0usize)];
@@ -239,15 +257,15 @@ pub fn scan(dir: &Path, work: &Path, known: &Known) -> Result<Scan, String> {
                 };
                 let stamp = stamp_of(&md, wal_md.as_ref());
                 entry.kind = if sqlite { Kind::Sqlite } else { Kind::File };
-                if let Some((s, sha, version)) = known.get(&path) {
-                    if *s == stamp {
-                        entry.sha256.clone_from(sha);
-                        entry.version_id.clone_from(version);
-                        entry.size = md.size();
+                if let Some(seen) = known.get(&path) {
+                    if seen.stamp == stamp || (sqlite && !dbs) {
+                        entry.sha256.clone_from(&seen.sha256);
+                        entry.version_id.clone_from(&seen.version_id);
+                        entry.size = seen.size;
                         scan.found.push(Found {
                             entry,
                             source: None,
-                            stamp: Some(stamp),
+                            stamp: Some(seen.stamp),
                         });
                         continue;
                     }
@@ -311,7 +329,7 @@ mod tests {
             .unwrap();
         assert!(PathBuf::from(format!("{}-wal", db.display())).exists());
 
-        let s = scan(&dir, &work, &Known::new()).unwrap();
+        let s = scan(&dir, &work, &Known::new(), true).unwrap();
         let paths: Vec<&str> = s.found.iter().map(|f| f.entry.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -336,16 +354,24 @@ mod tests {
                 f.stamp.map(|st| {
                     (
                         f.entry.path.clone(),
-                        (st, f.entry.sha256.clone(), "v1".into()),
+                        Seen {
+                            stamp: st,
+                            sha256: f.entry.sha256.clone(),
+                            size: f.entry.size,
+                            version_id: "v1".into(),
+                        },
                     )
                 })
             })
             .collect();
-        let again = scan(&dir, &work, &known).unwrap();
+        let again = scan(&dir, &work, &known, true).unwrap();
         assert!(again.found.iter().all(|f| f.source.is_none()));
+        // The kept size is the snapshot's, not the live file's (whose rows sit in the WAL).
+        assert_eq!(again.found[2].entry.size, dbf.entry.size);
+        assert_ne!(fs::metadata(&db).unwrap().len(), dbf.entry.size);
         // A commit changes the WAL, so the database is snapshotted again.
         w.execute("INSERT INTO t VALUES ('session')", []).unwrap();
-        let third = scan(&dir, &work, &known).unwrap();
+        let third = scan(&dir, &work, &known, true).unwrap();
         let changed: Vec<&str> = third
             .found
             .iter()
@@ -353,5 +379,28 @@ mod tests {
             .map(|f| f.entry.path.as_str())
             .collect();
         assert_eq!(changed, ["state/openclaw.sqlite"]);
+        // Between database rounds the change waits; it is still seen as a change afterwards.
+        let later = scan(&dir, &work, &known, false).unwrap();
+        assert!(later.found.iter().all(|f| f.source.is_none()));
+        assert_eq!(later.found[2].entry.sha256, dbf.entry.sha256);
+        let known_later: Known = later
+            .found
+            .iter()
+            .filter_map(|f| {
+                let st = f.stamp?;
+                Some((
+                    f.entry.path.clone(),
+                    Seen {
+                        stamp: st,
+                        sha256: f.entry.sha256.clone(),
+                        size: f.entry.size,
+                        version_id: "v1".into(),
+                    },
+                ))
+            })
+            .collect();
+        assert!(scan(&dir, &work, &known_later, true).unwrap().found[2]
+            .source
+            .is_some());
     }
 }

@@ -101,13 +101,18 @@ pub fn command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        StateCommand::Run { args, interval } => {
+        StateCommand::Run {
+            args,
+            interval,
+            db_interval,
+        } => {
             let r = open(&args).map_err(anyhow::Error::msg)?;
             let _lock = hold_run_lock(&r.work).map_err(anyhow::Error::msg)?;
             run(
                 &r,
                 RunOptions {
                     interval: Duration::from_secs(interval),
+                    db_interval: Duration::from_secs(db_interval),
                 },
             )
             .map_err(anyhow::Error::msg)?;

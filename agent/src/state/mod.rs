@@ -16,8 +16,9 @@
 //!    *Fatal*: a held lease, a missing or torn replica, or any S3 error fails the unit, so the
 //!    ECS agent and with it the bot do not start on empty or partial state.
 //! 2. **run** (unit `clawster-state.service`): every `--interval` (15 s) one pass: scan
-//!    ([`collect`]: databases through `VACUUM INTO`, other files as they are), upload what
-//!    changed, delete what went, and write a new manifest only if anything differs (an idle
+//!    ([`collect`]: other files as they are; databases through `VACUUM INTO`, at most every
+//!    `--db-interval` (50 s), because an idle gateway still writes its main database every few
+//!    seconds), upload what changed, delete what went, and write a new manifest only if anything differs (an idle
 //!    bot writes nothing). The lease is renewed every third of its lifetime. *Non-fatal*: a
 //!    failed pass is recorded (`state.sync` failed) and retried next interval; the lag grows
 //!    and `health` reports it. *Fatal*: losing the lease to another host (stop writing).
@@ -25,7 +26,8 @@
 //!    (instance refresh, `destroy`, terminate) systemd stops it only after Docker stopped the
 //!    bot's container with its stop timeout and the gateway closed its databases; `run` then
 //!    takes a final pass and releases the lease: nothing written before the stop is lost.
-//!    A crash or hard power-off loses at most the writes of the last interval plus one upload.
+//!    A crash or hard power-off loses at most the database writes of the last `--db-interval`
+//!    plus one upload (under the minute the issue allows), and file writes of the last interval.
 //!
 //! `state sync` asks the running service for a pass now (or takes one itself when no service
 //! runs); `state restore --at TIME` restores the generation current at TIME (the bot's task
@@ -174,6 +176,8 @@ pub struct Pass {
     pub wrote: bool,
     /// Objects uploaded.
     pub uploaded: usize,
+    /// The paths uploaded (the first 8).
+    pub uploaded_paths: Vec<String>,
     /// Bytes uploaded (compressed).
     pub uploaded_bytes: u64,
     /// Objects deleted.
@@ -404,8 +408,14 @@ impl Replica {
     /// One pass: scan, upload what changed, delete what went, write a manifest if anything
     /// differs. Updates `status.json`.
     pub fn pass(&self, t: &mut Tracker) -> Result<Pass, String> {
+        self.pass_with(t, true)
+    }
+
+    /// One pass; `dbs` false leaves changed databases for the next database round (see
+    /// [`collect::scan`]).
+    pub fn pass_with(&self, t: &mut Tracker, dbs: bool) -> Result<Pass, String> {
         let snaps = self.work.join("snapshots");
-        let scan = collect::scan(&self.dir, &snaps, &t.known)?;
+        let scan = collect::scan(&self.dir, &snaps, &t.known, dbs)?;
         let prev: BTreeMap<&str, &manifest::Entry> = t
             .last
             .as_ref()
@@ -414,6 +424,7 @@ impl Replica {
         let mut entries = Vec::with_capacity(scan.found.len());
         let mut known = Known::new();
         let (mut uploaded, mut uploaded_bytes) = (0usize, 0u64);
+        let mut uploaded_paths = Vec::new();
         for f in &scan.found {
             let mut e = f.entry.clone();
             if matches!(e.kind, Kind::File | Kind::Sqlite) && e.version_id.is_empty() {
@@ -445,11 +456,22 @@ impl Replica {
                             .map_err(|err| err.to_string())?;
                         uploaded += 1;
                         uploaded_bytes += packed.len() as u64;
+                        if uploaded_paths.len() < 8 {
+                            uploaded_paths.push(e.path.clone());
+                        }
                     }
                 }
             }
             if let Some(st) = f.stamp {
-                known.insert(e.path.clone(), (st, e.sha256.clone(), e.version_id.clone()));
+                known.insert(
+                    e.path.clone(),
+                    collect::Seen {
+                        stamp: st,
+                        sha256: e.sha256.clone(),
+                        size: e.size,
+                        version_id: e.version_id.clone(),
+                    },
+                );
             }
             entries.push(e);
         }
@@ -509,6 +531,7 @@ impl Replica {
             generation,
             wrote: !same,
             uploaded,
+            uploaded_paths,
             uploaded_bytes,
             deleted,
             bytes,
@@ -562,8 +585,10 @@ pub enum RestoreOutcome {
 /// The `run` loop's knobs.
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
-    /// Between passes.
+    /// Between passes (files).
     pub interval: Duration,
+    /// Between database snapshots (a changed database waits at most this long).
+    pub db_interval: Duration,
 }
 
 /// Step 2 and 3: replicate until SIGTERM, then a final pass and the lease released.
@@ -575,21 +600,31 @@ pub fn run(r: &Replica, opts: RunOptions) -> Result<(), String> {
     let renew_every = r.lease_ttl / 3;
     let mut last_renew = Instant::now();
     let mut next_pass = Instant::now();
+    let mut last_db = Instant::now() - opts.db_interval;
     let request = r.work.join("sync-request");
     loop {
         let stopping = signals::stopping();
         let asked = signals::take_sync_request() || request.exists();
         if stopping || asked || Instant::now() >= next_pass {
             let _ = fs::remove_file(&request);
-            match r.pass(&mut tracker) {
+            let db_round = stopping || asked || last_db.elapsed() >= opts.db_interval;
+            if db_round {
+                last_db = Instant::now();
+            }
+            match r.pass_with(&mut tracker, db_round) {
                 Ok(p) => {
                     if p.wrote {
                         health(
                             "state.sync",
                             Status::Ok,
                             &format!(
-                                "generation {} written: {} objects uploaded ({} bytes), {} deleted; state {} bytes",
-                                p.generation, p.uploaded, p.uploaded_bytes, p.deleted, p.bytes
+                                "generation {} written: {} objects uploaded ({} bytes: {}), {} deleted; state {} bytes",
+                                p.generation,
+                                p.uploaded,
+                                p.uploaded_bytes,
+                                p.uploaded_paths.join(", "),
+                                p.deleted,
+                                p.bytes
                             ),
                         );
                     }
