@@ -79,16 +79,21 @@ pub fn command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                     };
                     health("state.restore", Status::Ok, &format!("{what}: {detail}"));
                     if args.json {
-                        let (generation, files, bytes) = match &o {
-                            RestoreOutcome::Restored { restored, .. } => {
-                                (restored.generation, restored.files, restored.bytes)
+                        let (generation, taken_at, files, bytes) = match &o {
+                            RestoreOutcome::Restored { restored, .. } => (
+                                restored.generation,
+                                Some(restored.taken_at.clone()),
+                                restored.files,
+                                restored.bytes,
+                            ),
+                            RestoreOutcome::KeptLocal { generation, .. } => {
+                                (*generation, None, 0, 0)
                             }
-                            RestoreOutcome::KeptLocal { generation, .. } => (*generation, 0, 0),
-                            RestoreOutcome::NewBot { .. } => (0, 0, 0),
+                            RestoreOutcome::NewBot { .. } => (0, None, 0, 0),
                         };
                         println!(
                             "{}",
-                            json!({"outcome": what, "generation": generation, "files": files, "bytes": bytes, "seconds": secs})
+                            json!({"outcome": what, "generation": generation, "taken_at": taken_at, "files": files, "bytes": bytes, "seconds": secs})
                         );
                     } else {
                         println!("{what}: {detail}");
