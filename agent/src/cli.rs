@@ -86,6 +86,20 @@ pub enum Command {
     )]
     DockerGuard(DockerGuardCommand),
 
+    /// The bot's state replica: restore before the bot starts, replicate while it runs.
+    ///
+    /// The state directory (/var/lib/clawster/openclaw) is replicated to the region's shared
+    /// bucket under state/<bot>/: SQLite databases through consistent snapshots (never a raw copy
+    /// of a live WAL database), other files as they are, every --interval when they changed;
+    /// tmp/, logs/, caches and -wal/-shm files never. One host writes at a time (a lease in the
+    /// bucket). Settings come from /etc/clawster/state.json (written by bootstrap from
+    /// --state-bucket and --bot) unless --bot and --bucket are given.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  clawster-agent state status\n  clawster-agent state sync --json                       # a backup now\n  clawster-agent state restore --at 2026-12-07T12:00:00Z  # the bot's task stopped first"
+    )]
+    State(StateCommand),
+
     /// Write one test record to the journal and say where logging goes.
     ///
     /// Use it on a new host to check that health records reach the journal:
@@ -144,6 +158,16 @@ pub struct BootstrapArgs {
     /// SSM agent, SSH masked, firewall); see `clawster-agent baseline apply --help`.
     #[arg(long, value_enum, value_name = "PROFILE")]
     pub baseline: Option<Profile>,
+
+    /// Replicate the bot's state to this bucket (the region's shared bucket, under
+    /// state/<bot>/); needs --bot. Installs clawster-state-restore.service (ecs.service waits
+    /// for it) and clawster-state.service; see `clawster-agent state --help`.
+    #[arg(long, value_name = "BUCKET", requires = "bot")]
+    pub state_bucket: Option<String>,
+
+    /// The bot this host runs (with --state-bucket).
+    #[arg(long, value_name = "NAME", requires = "state_bucket")]
+    pub bot: Option<String>,
 
     /// Package manager program called as `PROGRAM install -y -- PKGS` instead of dnf/apt-get
     /// (benchmarks and tests).
@@ -418,4 +442,86 @@ pub struct HealthArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StateArgs {
+    /// Settings file (bot, bucket, region, endpoint), written by bootstrap.
+    #[arg(long, value_name = "FILE", default_value = crate::state::CONFIG_PATH)]
+    pub config: PathBuf,
+    /// The bot (with --bucket: no settings file needed).
+    #[arg(long, value_name = "NAME", requires = "bucket")]
+    pub bot: Option<String>,
+    /// The shared bucket.
+    #[arg(long, value_name = "BUCKET", requires = "bot")]
+    pub bucket: Option<String>,
+    /// The bucket's region (default: the settings', else this instance's).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// An S3 endpoint other than AWS's, path-style (tests, emulators).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// This host's id in the lease (default: the EC2 instance id from IMDS).
+    #[arg(long, value_name = "ID", env = "CLAWSTER_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// The state directory.
+    #[arg(long, value_name = "DIR", default_value = crate::state::STATE_DIR)]
+    pub dir: PathBuf,
+    /// The agent's work directory (snapshots, status).
+    #[arg(long, value_name = "DIR", default_value = crate::state::WORK_DIR)]
+    pub work: PathBuf,
+    /// Lease lifetime in seconds: a host that has not renewed for this long is taken over.
+    #[arg(long, value_name = "SECS", env = "CLAWSTER_STATE_LEASE_TTL", default_value_t = 90, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub lease_ttl: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Take the lease and put the replica in place before the bot starts (unit
+    /// clawster-state-restore.service, which ecs.service requires).
+    ///
+    /// A reboot keeps the local state; a new host restores the current generation; a new bot
+    /// (init.json from `clawsterctl deploy`) starts empty. With --at, the generation current at
+    /// that time replaces the local state (kept once as <dir>.before-restore); stop the bot's
+    /// task first. Exit status: 0 done, 1 failed (a held lease, a missing or torn replica: the
+    /// bot must not start).
+    Restore {
+        #[command(flatten)]
+        args: StateArgs,
+        /// Restore the generation current at this UTC time (2026-12-07T12:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+    /// Replicate until stopped (unit clawster-state.service); on SIGTERM take a final pass and
+    /// release the lease. SIGUSR1 asks for a pass now.
+    Run {
+        #[command(flatten)]
+        args: StateArgs,
+        /// Seconds between passes.
+        #[arg(long, value_name = "SECS", env = "CLAWSTER_STATE_INTERVAL", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=300))]
+        interval: u64,
+        /// Seconds between database snapshots: a changed database waits at most this long
+        /// (what a crash can lose), so an idle gateway's steady writes are uploaded once per
+        /// round, not every pass.
+        #[arg(long, value_name = "SECS", env = "CLAWSTER_STATE_DB_INTERVAL", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=300))]
+        db_interval: u64,
+    },
+    /// Take a pass now (a backup): through the running service, or itself if none runs.
+    Sync {
+        #[command(flatten)]
+        args: StateArgs,
+        /// How long to wait for the service's pass, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 120)]
+        wait: u64,
+    },
+    /// The last successful sync, its generation and the lag (local only, no S3 call).
+    ///
+    /// Exit status: 0 in sync within 2 intervals, 1 lagging or failing, 2 never synced.
+    Status {
+        #[command(flatten)]
+        args: StateArgs,
+    },
 }

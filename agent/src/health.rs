@@ -125,6 +125,35 @@ fn window_check(c: &mut Checks, root: &HostRoot, sd: Option<&dyn Systemd>) {
     );
 }
 
+/// The state replication (only on hosts that have it): the last successful pass and the lag.
+fn state_check(c: &mut Checks, root: &HostRoot) {
+    use crate::state::{command, SyncStatus, CONFIG_PATH, WORK_DIR};
+    if !root.path(CONFIG_PATH).exists() {
+        return;
+    }
+    let now = crate::host::s3::unix_now();
+    let s = SyncStatus::load(&root.path(WORK_DIR));
+    let message = match &s {
+        Some(s) if s.last_sync > 0 => format!(
+            "replication lag {} s (limit {} s), generation {}, {} bytes{}",
+            s.lag(now).unwrap_or(0),
+            command::LAG_LIMIT,
+            s.generation,
+            s.bytes,
+            s.last_error
+                .as_ref()
+                .map(|e| format!("; last pass failed: {e}"))
+                .unwrap_or_default()
+        ),
+        _ => "never synced: is clawster-state.service running? (journalctl -u clawster-state.service)".into(),
+    };
+    let status = match command::status_code(s.as_ref(), now) {
+        0 => Status::Ok,
+        _ => Status::Degraded,
+    };
+    c.add_status("state.replication", status, message);
+}
+
 /// Runs every check. `live` carries the live host's sysctl view and systemd (None offline).
 pub fn check(root: &HostRoot, live: Option<(&Sysctl, &dyn Systemd)>) -> HealthReport {
     let mut c = Checks(Vec::new());
@@ -376,6 +405,8 @@ pub fn check(root: &HostRoot, live: Option<(&Sysctl, &dyn Systemd)>) -> HealthRe
             format!("missing: {}", missing.join(", ")),
         );
     }
+
+    state_check(&mut c, root);
 
     c.add(
         "bootstrap.marker",

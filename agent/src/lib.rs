@@ -18,4 +18,5 @@ pub mod cli;
 pub mod docker_guard;
 pub mod health;
 pub mod host;
+pub mod state;
 pub mod window;

@@ -56,6 +56,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Baseline(c) => run_baseline(c),
         Command::Window(w) => run_window(w),
         Command::DockerGuard(DockerGuardCommand::Serve(a)) => run_guard(a),
+        Command::State(c) => clawster_agent::state::command::command(c),
     }
 }
 
@@ -194,6 +195,15 @@ fn run_bootstrap(a: BootstrapArgs) -> anyhow::Result<ExitCode> {
     opts.retry.attempts = a.download_attempts.max(1);
     opts.prereq_timeout = Duration::from_secs(a.prereq_timeout);
     opts.baseline = a.baseline;
+    if let (Some(bucket), Some(bot)) = (a.state_bucket, a.bot) {
+        clawster_agent::state::check_bot(&bot).map_err(anyhow::Error::msg)?;
+        opts.state = Some(clawster_agent::state::Settings {
+            bot,
+            bucket,
+            region: String::new(),
+            endpoint: None,
+        });
+    }
 
     let fetcher = download::HttpFetcher::default();
     let dockerd = docker::LiveDockerd;

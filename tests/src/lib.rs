@@ -11,6 +11,7 @@
 //! machine's loopback or the containers and namespaces the tests create.
 
 pub mod bins;
+pub mod moto;
 pub mod netns;
 pub mod openclaw;
 pub mod prereq;

@@ -561,6 +561,16 @@ impl TestHost {
         Ok(found.expect("wait_for returned only once a record was found"))
     }
 
+    /// Cuts the power: SIGKILL to the container's init (every process of the container dies at
+    /// once, nothing is stopped or flushed), then nspawn; the work directory stays until drop.
+    pub fn power_off_hard(&mut self) {
+        self.kill_leader();
+        if let Some(mut child) = self.nspawn.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Powers the container off and removes its work directory, reporting any failure.
     pub fn shutdown(mut self) -> Result<()> {
         self.stop()

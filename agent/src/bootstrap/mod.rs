@@ -34,6 +34,11 @@
 //!    `docker_guard.units`) and say what was batched. *Non-fatal, recorded as failed* (no
 //!    marker, exit 1): a failed enable or reload fails all three unit records; a failed start
 //!    fails only its own.
+//!    8b. With `--state-bucket` and `--bot`: the bot's state replication
+//!    ([`crate::state::install`]): /etc/clawster/state.json, the restore and replication units
+//!    and the ECS agent's drop-in that makes it wait for the restore; the replication is
+//!    enabled and started (its own enable and reload, after the batch). *Non-fatal, recorded
+//!    as failed* (`state.units`).
 //! 9. With `--baseline PROFILE` (`ecs-host` on ECS bot hosts): the host security baseline
 //!    ([`crate::baseline::apply`]: SSM agent, SSH masked, firewall). A malformed UFW file stops the
 //!    run (*fatal*, file left byte for byte); a control that fails is recorded as failed (no
@@ -146,6 +151,8 @@ pub struct Options {
     pub proc_sys: PathBuf,
     /// Also apply the host security baseline with this profile (step 8).
     pub baseline: Option<crate::baseline::Profile>,
+    /// Replicate the bot's state with these settings (step 8b).
+    pub state: Option<crate::state::Settings>,
 }
 
 impl Options {
@@ -164,6 +171,7 @@ impl Options {
             prereq_timeout: Duration::from_secs(300),
             proc_sys: PathBuf::from("/proc/sys"),
             baseline: None,
+            state: None,
         }
     }
 }
@@ -501,6 +509,10 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
         Ok(())
     })?;
 
+    if let Some(settings) = &opts.state {
+        state_step(opts, b, settings, &mut report);
+    }
+
     if let Some(profile) = opts.baseline {
         baseline_step(opts, b, profile, &mut report)?;
     }
@@ -660,6 +672,29 @@ fn obtain(
     };
     report.record("sysbox.download", st, format!("{msg}; sha256 {sha256}"));
     Ok(path)
+}
+
+/// Step 8b: the state replication ([`crate::state::install`]): settings, units, the ECS agent's
+/// drop-in, then the replication started (which runs the restore first). *Non-fatal, recorded as
+/// failed* (`state.units`); the ECS drop-in still keeps the bot from starting without a restore.
+fn state_step(
+    opts: &Options,
+    b: &Boundaries<'_>,
+    settings: &crate::state::Settings,
+    report: &mut Report,
+) {
+    let sd = match (&b.systemd, opts.live && !opts.no_start) {
+        (Ok(sd), true) => Some(*sd),
+        _ => None,
+    };
+    match crate::state::install::install(&opts.root, settings, sd) {
+        Ok((changed, how)) => report.record(
+            "state.units",
+            if changed { Status::Changed } else { Status::Ok },
+            how,
+        ),
+        Err(e) => report.record("state.units", Status::Failed, e),
+    }
 }
 
 /// Step 9: the host security baseline; its steps become bootstrap steps (`baseline.<control>`).

@@ -1,6 +1,7 @@
 //! The process boundaries every capability of the agent shares, in one place: systemd over D-Bus
 //! ([`systemd`]), the package manager ([`packages`]), users and groups ([`accounts`]), and the
-//! Unix sockets our services listen on (socket activation, peer credentials: [`socket`]). nf_tables
+//! Unix sockets our services listen on (socket activation, peer credentials: [`socket`]), and S3
+//! for the bot's state replica ([`s3`]). nf_tables
 //! lives in `clawster_core::nft` because the NAT agent needs it too.
 //!
 //! Each boundary is a trait or a small set of functions with its real implementation here and
@@ -9,5 +10,6 @@
 
 pub mod accounts;
 pub mod packages;
+pub mod s3;
 pub mod socket;
 pub mod systemd;

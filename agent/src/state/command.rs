@@ -1,0 +1,195 @@
+//! The `state` subcommands: settings resolved, the work done, the answer printed.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clawster_core::logging::{health, Status};
+use clawster_core::timefmt::fmt_utc;
+use serde_json::json;
+
+use super::{
+    hold_run_lock, parse_at, run, sync_now, Replica, RestoreOutcome, RunOptions, Settings,
+    SyncStatus,
+};
+use crate::cli::{StateArgs, StateCommand};
+use crate::host::s3::{unix_now, CredentialSource};
+
+fn settings(a: &StateArgs) -> Result<Settings, String> {
+    let mut s = match (&a.bot, &a.bucket) {
+        (Some(bot), Some(bucket)) => Settings {
+            bot: bot.clone(),
+            bucket: bucket.clone(),
+            region: String::new(),
+            endpoint: None,
+        },
+        _ => Settings::load(&a.config)?,
+    };
+    if let Some(r) = &a.region {
+        s.region.clone_from(r);
+    }
+    if a.endpoint.is_some() {
+        s.endpoint.clone_from(&a.endpoint);
+    }
+    super::check_bot(&s.bot)?;
+    Ok(s)
+}
+
+fn open(a: &StateArgs) -> Result<Replica, String> {
+    Replica::open(
+        &settings(a)?,
+        a.instance_id.clone(),
+        a.dir.clone(),
+        a.work.clone(),
+        Duration::from_secs(a.lease_ttl),
+        CredentialSource::from_env_or_instance().map_err(|e| e.to_string())?,
+    )
+}
+
+/// Runs one `state` subcommand.
+pub fn command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        StateCommand::Restore { args, at } => {
+            let at = at
+                .as_deref()
+                .map(parse_at)
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let r = open(&args).map_err(anyhow::Error::msg)?;
+            let started = std::time::Instant::now();
+            let outcome = r.restore(at);
+            let secs = started.elapsed().as_secs_f64();
+            match outcome {
+                Ok(o) => {
+                    let (what, detail) = match &o {
+                        RestoreOutcome::KeptLocal { generation, lease } => (
+                            "kept",
+                            format!("this host already holds generation {generation} (lease: {lease:?})"),
+                        ),
+                        RestoreOutcome::Restored { restored, lease } => (
+                            "restored",
+                            format!(
+                                "generation {} taken {}: {} files, {} bytes in {secs:.2} s (lease: {lease:?})",
+                                restored.generation, restored.taken_at, restored.files, restored.bytes
+                            ),
+                        ),
+                        RestoreOutcome::NewBot { lease } => (
+                            "new",
+                            format!("a new bot (init.json): starting with empty state (lease: {lease:?})"),
+                        ),
+                    };
+                    health("state.restore", Status::Ok, &format!("{what}: {detail}"));
+                    if args.json {
+                        let (generation, taken_at, files, bytes) = match &o {
+                            RestoreOutcome::Restored { restored, .. } => (
+                                restored.generation,
+                                Some(restored.taken_at.clone()),
+                                restored.files,
+                                restored.bytes,
+                            ),
+                            RestoreOutcome::KeptLocal { generation, .. } => {
+                                (*generation, None, 0, 0)
+                            }
+                            RestoreOutcome::NewBot { .. } => (0, None, 0, 0),
+                        };
+                        println!(
+                            "{}",
+                            json!({"outcome": what, "generation": generation, "taken_at": taken_at, "files": files, "bytes": bytes, "seconds": secs})
+                        );
+                    } else {
+                        println!("{what}: {detail}");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    health("state.restore", Status::Failed, &e);
+                    anyhow::bail!("state restore: {e}")
+                }
+            }
+        }
+        StateCommand::Run {
+            args,
+            interval,
+            db_interval,
+        } => {
+            let r = open(&args).map_err(anyhow::Error::msg)?;
+            let _lock = hold_run_lock(&r.work).map_err(anyhow::Error::msg)?;
+            run(
+                &r,
+                RunOptions {
+                    interval: Duration::from_secs(interval),
+                    db_interval: Duration::from_secs(db_interval),
+                },
+            )
+            .map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        StateCommand::Sync { args, wait } => {
+            let r = open(&args).map_err(anyhow::Error::msg)?;
+            let s = sync_now(&r, Duration::from_secs(wait)).map_err(anyhow::Error::msg)?;
+            if args.json {
+                println!(
+                    "{}",
+                    json!({"generation": s.generation, "taken_at": fmt_utc(s.last_sync), "bytes": s.bytes})
+                );
+            } else {
+                println!(
+                    "synced: generation {} at {} ({} bytes of state)",
+                    s.generation,
+                    fmt_utc(s.last_sync),
+                    s.bytes
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StateCommand::Status { args } => {
+            let s = SyncStatus::load(&args.work);
+            let now = unix_now();
+            let code = status_code(s.as_ref(), now);
+            if args.json {
+                let v = match &s {
+                    Some(s) => json!({
+                        "bot": s.bot,
+                        "last_sync": (s.last_sync > 0).then(|| fmt_utc(s.last_sync)),
+                        "lag_seconds": s.lag(now),
+                        "generation": s.generation,
+                        "bytes": s.bytes,
+                        "last_error": s.last_error,
+                        "skipped": s.skipped,
+                    }),
+                    None => json!({"last_sync": null, "lag_seconds": null, "generation": 0}),
+                };
+                println!("{v}");
+            } else {
+                match &s {
+                    Some(s) if s.last_sync > 0 => println!(
+                        "bot {}: generation {}, last sync {} ({} s ago), {} bytes{}",
+                        s.bot,
+                        s.generation,
+                        fmt_utc(s.last_sync),
+                        s.lag(now).unwrap_or(0),
+                        s.bytes,
+                        s.last_error
+                            .as_ref()
+                            .map(|e| format!("; last pass failed: {e}"))
+                            .unwrap_or_default()
+                    ),
+                    _ => println!("never synced"),
+                }
+            }
+            Ok(ExitCode::from(code))
+        }
+    }
+}
+
+/// Lag above which replication counts as behind: two default intervals plus an upload.
+pub const LAG_LIMIT: i64 = 60;
+
+/// 0 in sync, 1 lagging or failing, 2 never synced.
+pub fn status_code(s: Option<&SyncStatus>, now: i64) -> u8 {
+    match s {
+        Some(s) if s.last_sync > 0 => {
+            u8::from(s.lag(now).unwrap_or(i64::MAX) > LAG_LIMIT || s.last_error.is_some())
+        }
+        _ => 2,
+    }
+}
