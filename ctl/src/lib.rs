@@ -22,5 +22,6 @@ pub mod progress;
 pub mod shared;
 pub mod ssm;
 pub mod stack;
+pub mod state;
 pub mod status;
 pub mod userdata;
