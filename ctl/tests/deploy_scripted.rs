@@ -272,13 +272,23 @@ fn first_bot_in_a_region_golden() {
         .position(|c| c == &format!("cfn.CreateStack {BOT}"))
         .unwrap();
     assert!(first_put < bot_create);
+    let puts: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("s3.PutObject"))
+        .collect();
+    assert_eq!(puts.len(), 5, "{puts:?}");
+    // The four binaries under artifacts/, and the new bot's init.json before its stack exists.
     assert_eq!(
-        calls
-            .iter()
-            .filter(|c| c.starts_with("s3.PutObject"))
+        puts.iter()
+            .filter(|c| c.starts_with("s3.PutObject artifacts/"))
             .count(),
         4
     );
+    let init = calls
+        .iter()
+        .position(|c| c == "s3.PutObject state/demo/init.json")
+        .expect("init.json written");
+    assert!(init < bot_create);
     // The bot stack got the secret's full ARN.
     let w = r.sim.world.lock().unwrap();
     assert_eq!(

@@ -207,6 +207,69 @@ fn a_host_role_writes_only_its_own_bots_state() {
         .unwrap();
     let bucket = shared.outputs["ArtifactsBucketName"].clone();
     let task_role = shared.outputs["TaskRoleArn"].clone();
+
+    // A first deploy writes init.json (starting empty is intended); a redeploy leaves it alone.
+    let t = text(&out);
+    assert!(
+        t.contains(&format!(
+            "✓ bot state: new bot, starts empty (s3://{bucket}/state/alpha/init.json written)"
+        )),
+        "{t}"
+    );
+    let init_versions = || {
+        rt.block_on(
+            aws.s3
+                .list_object_versions()
+                .bucket(&bucket)
+                .prefix("state/alpha/init.json")
+                .send(),
+        )
+        .unwrap()
+        .versions()
+        .len()
+    };
+    let body = rt
+        .block_on(
+            aws.s3
+                .get_object()
+                .bucket(&bucket)
+                .key("state/alpha/init.json")
+                .send(),
+        )
+        .unwrap();
+    let body: serde_json::Value =
+        serde_json::from_slice(&rt.block_on(body.body.collect()).unwrap().into_bytes()).unwrap();
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["bot"], "alpha");
+    let created = body["created_at"].as_str().unwrap();
+    assert!(
+        clawsterctl::state::time::parse_rfc3339(created).is_ok(),
+        "{created}"
+    );
+    let again = moto.ctl(&[
+        "deploy",
+        "alpha",
+        "--artifacts",
+        dist.to_str().unwrap(),
+        "--yes",
+        "--detach",
+    ]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(!text(&again).contains("bot state"), "{}", text(&again));
+    assert_eq!(init_versions(), 1, "a redeploy writes no init.json");
+    // Nor does ensure_init overwrite one that is there (the conditional put is refused).
+    let name: clawsterctl::names::BotName = "alpha".parse().unwrap();
+    assert_eq!(
+        rt.block_on(clawsterctl::state::bucket::ensure_init(
+            &aws,
+            &bucket,
+            &name,
+            "2026-01-01T00:00:00Z"
+        ))
+        .unwrap(),
+        clawsterctl::state::bucket::Init::AlreadyThere
+    );
+    assert_eq!(init_versions(), 1);
     let role_name = rt.block_on(physical(&aws, "clawster-bot-alpha", "HostRole"));
     let host_role = format!("arn:aws:iam::123456789012:role/{role_name}");
     // The host role's policy as CloudFormation holds it, stored again as text (see above).

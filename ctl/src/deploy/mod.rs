@@ -17,6 +17,10 @@
 //!    for its agent), reused when complete with its exports, recreated after consent when failed.
 //!    Failure or Ctrl-C during its creation: it is deleted (unless `--keep-on-failure`).
 //! 5. **Uploads** of the host binaries not already in the bucket with the same SHA256.
+//!    For a bot without a stack (a first deploy), `state/<bot>/init.json` is written unless it or
+//!    a manifest is there ([`crate::state`]): it tells the agent that starting this bot on empty
+//!    state is intended. Never on a redeploy, never over an existing one. Failure: exit 1; the
+//!    bot stack is not created (its host would refuse to start the bot without it).
 //! 6. **Secret** `clawster/<bot>/config`: created, or given a new version when its value
 //!    changed; its full ARN goes to the bot stack. Its value never appears anywhere else.
 //! 7. **Bot stack** `clawster-bot-<bot>`: created, or updated through a change set whose changes
@@ -51,6 +55,7 @@ use std::time::Duration;
 use crate::aws::{Aws, AwsError, ErrorKind};
 use crate::bot::{self, BotOptions};
 use crate::manifest::Release;
+use crate::names::BotName;
 use crate::pace::human;
 use crate::plan::{self, PlanInput, Prices};
 use crate::progress::{Event, Mark, Ui};
@@ -400,6 +405,11 @@ pub async fn run(
         )),
     );
 
+    // 5b. State: a bot deployed for the first time starts on empty state on purpose.
+    if found.bot.is_none() {
+        first_state(aws, ui, &bucket, &o.name).await?;
+    }
+
     // 6. Secret.
     let secret_name = secret::name(&o.name);
     ui.step(
@@ -528,6 +538,30 @@ pub async fn run(
             Err(next_on_failure(e.into()))
         }
     }
+}
+
+/// Step 5b: `state/<bot>/init.json` for a bot deployed for the first time.
+async fn first_state(aws: &Aws, ui: &Ui, bucket: &str, bot: &BotName) -> Result<(), Fail> {
+    use crate::state::bucket::{ensure_init, Init};
+    let created_at = clawster_core::timefmt::fmt_utc(crate::state::time::now());
+    let label = "bot state";
+    let key = crate::state::init_key(bot);
+    let detail = match ensure_init(aws, bucket, bot, &created_at).await {
+        Ok(Init::Written) => format!("new bot, starts empty (s3://{bucket}/{key} written)"),
+        Ok(Init::AlreadyThere) => format!("s3://{bucket}/{key} was there already: kept"),
+        Ok(Init::ManifestFound) => format!(
+            "a replica of an earlier bot {bot} is in s3://{bucket}/{}: its host restores it",
+            crate::state::prefix(bot)
+        ),
+        Err(e) => {
+            ui.step("state", label, Mark::Failed, None);
+            return Err(Fail::from(e).next(format!(
+                "nothing of the bot was created yet; run `clawsterctl deploy {bot}` again once s3://{bucket} is writable"
+            )));
+        }
+    };
+    ui.step("state", label, Mark::Done, Some(detail));
+    Ok(())
 }
 
 /// Waits until the operation a stack is busy with settles (from its newest event on).

@@ -1,6 +1,8 @@
 //! The S3 calls on a bot's state: `init.json` at a first deploy, the last sync for `status`, and
 //! the deletes of `destroy`.
 
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
 use super::{init_body, init_key, manifest_key, parse_manifest};
@@ -37,6 +39,7 @@ pub async fn ensure_init(
         .await
     {
         Ok(_) => return Ok(Init::ManifestFound),
+        Err(e) if matches!(e.as_service_error(), Some(HeadObjectError::NotFound(_))) => {}
         Err(e) => {
             let e = AwsError::from_sdk(&format!("HeadObject s3://{bucket}/{manifest}"), e);
             if e.kind != ErrorKind::NotFound && e.http_status != Some(404) {
@@ -107,6 +110,9 @@ pub async fn last_sync(aws: &Aws, bucket: &str, bot: &BotName) -> LastSync {
     let key = manifest_key(bot);
     let out = match aws.s3.get_object().bucket(bucket).key(&key).send().await {
         Ok(o) => o,
+        Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
+            return LastSync::Never
+        }
         Err(e) => {
             let e = AwsError::from_sdk(&format!("GetObject s3://{bucket}/{key}"), e);
             return match e.kind {
