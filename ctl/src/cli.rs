@@ -129,6 +129,82 @@ pub enum Command {
         after_help = "Examples:\n  clawsterctl logs my-bot --region us-east-1\n  clawsterctl logs my-bot --window --since 2d"
     )]
     Logs(LogsArgs),
+
+    /// Take a sync of a bot's state now: `clawster-agent state sync` on its host, through SSM.
+    ///
+    /// The agent replicates the bot's state (device identity, pairings, sessions, credentials,
+    /// workspace) to the region's artifacts bucket under state/BOT/ continuously; this takes one
+    /// consistent generation at once and prints its number and time. Free (SSM Run Command).
+    ///
+    /// Exit codes: 0 done, 1 failed on the host, 2 bad usage or the host could not be reached
+    /// through SSM (or gave no answer within --timeout), 130 interrupted.
+    #[command(
+        after_help = "Examples:\n  clawsterctl backup my-bot --region us-east-1\n  clawsterctl backup my-bot --json"
+    )]
+    Backup(BackupArgs),
+
+    /// Restore a bot's state as of a time: stop its task, restore the state on its host, start it.
+    ///
+    /// --at is an RFC3339 time (2026-12-07T09:30:00Z, or with an offset) or how long ago (90s,
+    /// 30m, 2h, 3d), at most the retention (14 days: the bucket keeps replaced state that long).
+    /// The newest generation taken at or before it is restored. Refused while the bot is healthy
+    /// unless --yes. The service goes to 0, and once its task has stopped the host runs
+    /// `clawster-agent state restore` through SSM; then the service goes back to 1 and is
+    /// followed until healthy, and the downtime is printed. If the restore fails the bot stays
+    /// stopped and the next steps are printed.
+    ///
+    /// Exit codes: 0 restored and healthy, 1 failed, 2 bad usage (a refused --at, a healthy bot
+    /// without --yes; nothing changed) or the host could not be reached, 130 interrupted.
+    #[command(
+        after_help = "Examples:\n  clawsterctl restore my-bot --at 2h --yes\n  clawsterctl restore my-bot --at 2026-12-07T09:30:00Z --region us-east-1"
+    )]
+    Restore(RestoreArgs),
+}
+
+/// `clawsterctl backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The bot whose state is synced.
+    #[arg(value_name = "BOT", allow_hyphen_values = true)]
+    pub name: BotName,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// The agent's JSON answer (generation, taken_at, bytes) instead of the sentence.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Bound of the whole run, e.g. 5m or 90s.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::pace::parse_timeout)]
+    pub timeout: std::time::Duration,
+}
+
+/// `clawsterctl restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The bot whose state is restored.
+    #[arg(value_name = "BOT", allow_hyphen_values = true)]
+    pub name: BotName,
+
+    /// The time to go back to: RFC3339 (e.g. 2026-12-07T09:30:00Z) or how long ago (e.g. 2h).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub at: String,
+
+    /// Restore even though the bot is healthy (it stops while its state is restored).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Bound of the whole run, e.g. 30m.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::pace::parse_timeout)]
+    pub timeout: std::time::Duration,
+
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
