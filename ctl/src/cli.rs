@@ -86,13 +86,17 @@ pub enum Command {
     /// Remove a bot (service to 0, its stack, its config secret), or with --shared the region's
     /// shared stack once no bot stack imports its exports (its bucket is emptied first).
     ///
+    /// The bot's state replica (state/BOT/ in the region's artifacts bucket) is deleted too but
+    /// stays restorable for 14 days, after which the bucket's lifecycle rule removes it; with
+    /// --delete-state every version of it is deleted at once, after the stack is gone.
+    ///
     /// Asks before deleting (--yes agrees). A stack stuck in DELETE_FAILED is deleted again with
     /// the stuck resources retained, and those are listed for deleting by hand. Running it again
     /// after it finished is harmless.
     ///
     /// Exit codes: 0 removed (or nothing was there), 1 failed, 2 bad usage, 130 interrupted.
     #[command(
-        after_help = "Examples:\n  clawsterctl destroy my-bot --region us-east-1\n  clawsterctl destroy --shared --region us-east-1 --yes"
+        after_help = "Examples:\n  clawsterctl destroy my-bot --region us-east-1\n  clawsterctl destroy my-bot --delete-state --yes\n  clawsterctl destroy --shared --region us-east-1 --yes"
     )]
     Destroy(DestroyArgs),
 
@@ -458,6 +462,12 @@ pub struct DestroyArgs {
     /// Remove the region's shared stack instead (only when no bot uses it).
     #[arg(long)]
     pub shared: bool,
+
+    /// Also delete every version of the bot's state replica (state/BOT/ in the artifacts bucket)
+    /// at once, after its stack is gone. Without it the state is deleted but stays restorable
+    /// for 14 days.
+    #[arg(long, conflicts_with = "shared")]
+    pub delete_state: bool,
 
     #[command(flatten)]
     pub aws: AwsArgs,

@@ -228,7 +228,12 @@ pub fn destroy(args: DestroyArgs) -> anyhow::Result<std::process::ExitCode> {
         };
         let result = match (&args.name, args.shared) {
             (Some(name), false) => {
-                crate::destroy::bot(&aws, &ui, name, args.yes, args.timeout, &ask_terminal).await
+                let o = crate::destroy::BotDestroy {
+                    yes: args.yes,
+                    delete_state: args.delete_state,
+                    timeout: args.timeout,
+                };
+                crate::destroy::bot(&aws, &ui, name, &o, &ask_terminal).await
             }
             _ => crate::destroy::shared(&aws, &ui, args.yes, args.timeout, &ask_terminal).await,
         };

@@ -457,6 +457,10 @@ fn throttling_without_end_fails_with_advice() {
 }
 
 fn run_destroy(sim: &Sim, shared: bool) -> (String, Result<String, Fail>) {
+    run_destroy_with(sim, shared, false)
+}
+
+fn run_destroy_with(sim: &Sim, shared: bool, delete_state: bool) -> (String, Result<String, Fail>) {
     let buf: Arc<Mutex<Vec<u8>>> = Arc::new(Mutex::new(Vec::new()));
     let ui = Ui::lines(buf.clone(), false, sim.pace.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -475,8 +479,11 @@ fn run_destroy(sim: &Sim, shared: bool) -> (String, Result<String, Fail>) {
                 &aws,
                 &ui,
                 &"demo".parse().unwrap(),
-                true,
-                Duration::from_secs(1800),
+                &clawsterctl::destroy::BotDestroy {
+                    yes: true,
+                    delete_state,
+                    timeout: Duration::from_secs(1800),
+                },
                 &|_| Some(true),
             )
             .await
@@ -567,6 +574,68 @@ fn destroy_bot_retains_what_cannot_be_deleted_and_lists_it() {
         .calls
         .contains(&"secrets.DeleteSecret clawster/demo/config force=Some(true)".to_string()));
     assert!(w.secrets.is_empty());
+}
+
+#[test]
+fn destroy_keeps_the_bots_state_for_the_retention_or_deletes_every_version() {
+    let objects = [
+        "state/demo/manifest.json",
+        "state/demo/blobs/0a1b",
+        "state/demo2/manifest.json",
+        "artifacts/0.1.0/x86_64-unknown-linux-musl/clawster-agent",
+    ];
+    for delete_state in [false, true] {
+        let mut w = world(true, bot_create_ok());
+        let mut bot = w.stacks.remove(BOT).unwrap().existing();
+        bot.outputs = bot_outputs("demo");
+        w.stacks.insert(BOT.into(), bot);
+        w.objects = objects.iter().map(|k| k.to_string()).collect();
+        let sim = Sim::new(w);
+        let (out, result) = run_destroy_with(&sim, false, delete_state);
+        let summary = result.expect("destroyed");
+        let calls = sim.calls();
+        let deletes: Vec<&String> = calls
+            .iter()
+            .filter(|c| c.starts_with("s3.DeleteObjects"))
+            .collect();
+        // After the stack is gone, and only under this bot's prefix.
+        let stack_gone = calls
+            .iter()
+            .position(|c| c == &format!("cfn.DeleteStack {BOT}"))
+            .unwrap();
+        let first_delete = calls
+            .iter()
+            .position(|c| c.starts_with("s3.DeleteObjects"))
+            .unwrap();
+        assert!(stack_gone < first_delete);
+        if delete_state {
+            assert_eq!(
+                deletes,
+                [
+                    "s3.DeleteObjects state/demo/manifest.json version v1",
+                    "s3.DeleteObjects state/demo/blobs/0a1b version v1"
+                ]
+            );
+            assert!(
+                summary.contains("its state replica is deleted for good (2 object versions)"),
+                "{summary}"
+            );
+            assert!(out.contains("✓ state replica s3://clawster-shared-artifacts-abc123/state/demo/: 2 object version(s) deleted for good"), "{out}");
+        } else {
+            assert_eq!(
+                deletes,
+                [
+                    "s3.DeleteObjects state/demo/manifest.json (marker)",
+                    "s3.DeleteObjects state/demo/blobs/0a1b (marker)"
+                ]
+            );
+            assert!(summary.contains("its state stays restorable for 14 days in s3://clawster-shared-artifacts-abc123/state/demo/"), "{summary}");
+            assert!(
+                out.contains("2 object(s) deleted, restorable for 14 days as noncurrent versions"),
+                "{out}"
+            );
+        }
+    }
 }
 
 #[test]

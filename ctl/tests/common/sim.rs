@@ -260,6 +260,8 @@ pub struct World {
     pub secrets: BTreeMap<String, (String, String)>,
     /// Objects put: key.
     pub objects: Vec<String>,
+    /// Objects deleted without a version id (they have a delete marker now).
+    pub deleted: Vec<String>,
     /// ListImports answers by export name (absent: "not imported").
     pub imports: BTreeMap<String, Vec<String>>,
 }
@@ -661,11 +663,61 @@ impl Sim {
             w.objects.push(k);
             s3::operation::put_object::PutObjectOutput::builder().build()
         });
-        let versions = mock!(s3::Client::list_object_versions).then_output(|| {
-            s3::operation::list_object_versions::ListObjectVersionsOutput::builder().build()
+        // Every object has one version ("v1"); a delete without a version id leaves a marker.
+        let s = self.clone();
+        let versions = mock!(s3::Client::list_object_versions).then_compute_output(move |i| {
+            let w = s.world.lock().unwrap();
+            let prefix = i.prefix().unwrap_or_default();
+            let mut b = s3::operation::list_object_versions::ListObjectVersionsOutput::builder();
+            for k in w.objects.iter().filter(|k| k.starts_with(prefix)) {
+                b = b.versions(
+                    s3::types::ObjectVersion::builder()
+                        .key(k)
+                        .version_id("v1")
+                        .build(),
+                );
+            }
+            b.build()
         });
-        let s3c = mock_client!(s3, RuleMode::MatchAny, [&head, &put, &versions], |c| c
-            .retry_config(s3::config::retry::RetryConfig::disabled()));
+        let s = self.clone();
+        let list = mock!(s3::Client::list_objects_v2).then_compute_output(move |i| {
+            let w = s.world.lock().unwrap();
+            let prefix = i.prefix().unwrap_or_default();
+            let mut b = s3::operation::list_objects_v2::ListObjectsV2Output::builder();
+            for k in w
+                .objects
+                .iter()
+                .filter(|k| k.starts_with(prefix) && !w.deleted.contains(k))
+            {
+                b = b.contents(s3::types::Object::builder().key(k).build());
+            }
+            b.build()
+        });
+        let s = self.clone();
+        let delete = mock!(s3::Client::delete_objects).then_compute_output(move |i| {
+            let mut w = s.world.lock().unwrap();
+            let objects = i.delete().map(|d| d.objects().to_vec()).unwrap_or_default();
+            for o in &objects {
+                let k = o.key().to_string();
+                match o.version_id() {
+                    Some(v) => {
+                        w.calls.push(format!("s3.DeleteObjects {k} version {v}"));
+                        w.objects.retain(|x| x != &k);
+                    }
+                    None => {
+                        w.calls.push(format!("s3.DeleteObjects {k} (marker)"));
+                        w.deleted.push(k);
+                    }
+                }
+            }
+            s3::operation::delete_objects::DeleteObjectsOutput::builder().build()
+        });
+        let s3c = mock_client!(
+            s3,
+            RuleMode::MatchAny,
+            [&head, &put, &versions, &list, &delete],
+            |c| c.retry_config(s3::config::retry::RetryConfig::disabled())
+        );
 
         // Secrets Manager.
         use aws_sdk_secretsmanager as sm;
