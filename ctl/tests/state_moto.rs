@@ -270,6 +270,39 @@ fn a_host_role_writes_only_its_own_bots_state() {
         clawsterctl::state::bucket::Init::AlreadyThere
     );
     assert_eq!(init_versions(), 1);
+    // status: no sync yet, then the manifest the agent writes, with its generation and age.
+    let status = |bot: &str| -> serde_json::Value {
+        let out = moto.ctl(&["status", bot, "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+    };
+    assert_eq!(status("alpha")["bots"][0]["last_sync"], "never");
+    let taken = clawster_core::timefmt::fmt_utc(clawsterctl::state::time::now() - 120);
+    rt.block_on(
+        aws.s3
+            .put_object()
+            .bucket(&bucket)
+            .key("state/alpha/manifest.json")
+            .body(
+                serde_json::json!({"version": 1, "bot": "alpha", "instance": "i-0abc", "generation": 3, "taken_at": taken, "files": []})
+                    .to_string()
+                    .into_bytes()
+                    .into(),
+            )
+            .send(),
+    )
+    .unwrap();
+    let sync = &status("alpha")["bots"][0]["last_sync"];
+    assert_eq!(sync["generation"], 3, "{sync}");
+    assert_eq!(sync["taken_at"], taken.as_str());
+    let age = sync["age_seconds"].as_i64().unwrap();
+    assert!((120..180).contains(&age), "{sync}");
+    let out = moto.ctl(&["status"]);
+    assert!(
+        text(&out).contains(&format!("{taken} (2m ago)")),
+        "{}",
+        text(&out)
+    );
+
     let role_name = rt.block_on(physical(&aws, "clawster-bot-alpha", "HostRole"));
     let host_role = format!("arn:aws:iam::123456789012:role/{role_name}");
     // The host role's policy as CloudFormation holds it, stored again as text (see above).

@@ -289,3 +289,38 @@ fn a_bad_at_exits_2_naming_it_before_any_aws_call() {
         assert!(err.contains("(nothing was sent)"), "{err}");
     }
 }
+
+/// An S3 client whose GetObject answers with HTTP `status` and an S3 error `code`.
+fn s3_answering(status: u16, code: &str) -> clawsterctl::aws::Aws {
+    use aws_sdk_s3 as s3;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{code}</Message></Error>");
+    let get = mock!(s3::Client::get_object).then_http_response(move || {
+        s3::config::http::HttpResponse::new(
+            status.try_into().unwrap(),
+            s3::primitives::ByteStream::from(body.clone().into_bytes()).into_inner(),
+        )
+    });
+    let mut aws = common::ssm_sim::SsmSim::new(SsmWorld::default()).aws();
+    aws.s3 = mock_client!(s3, RuleMode::MatchAny, [&get], |c| c
+        .retry_config(s3::config::retry::RetryConfig::disabled()));
+    aws
+}
+
+#[test]
+fn the_last_sync_is_never_or_no_access_by_what_s3_says() {
+    use clawsterctl::state::bucket::{last_sync, LastSync};
+    let bot: clawsterctl::names::BotName = "demo".parse().unwrap();
+    let aws = s3_answering(403, "AccessDenied");
+    assert_eq!(
+        rt().block_on(last_sync(&aws, "b", &bot)),
+        LastSync::NoAccess
+    );
+    let aws = s3_answering(404, "NoSuchKey");
+    assert_eq!(rt().block_on(last_sync(&aws, "b", &bot)), LastSync::Never);
+    let aws = s3_answering(500, "InternalError");
+    assert!(matches!(
+        rt().block_on(last_sync(&aws, "b", &bot)),
+        LastSync::Unreadable(_)
+    ));
+}
