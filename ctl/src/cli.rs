@@ -431,6 +431,17 @@ pub struct DeployArgs {
     #[arg(long)]
     pub keep_on_failure: bool,
 
+    /// Replace the bot's running host even when its launch template did not change (e.g. to
+    /// retry a replacement that stopped): old task stopped, final state sync, new host.
+    #[arg(long)]
+    pub replace_host: bool,
+
+    /// When the old host cannot take its final state sync (unreachable, or an agent from before
+    /// state replication), replace it anyway: the new host restores the newest replica in the
+    /// bucket, or starts empty when there is none. Writes made since that replica are lost.
+    #[arg(long)]
+    pub without_final_sync: bool,
+
     /// One JSON object per line (progress events and the result) instead of text.
     #[arg(long)]
     pub json: bool,

@@ -180,6 +180,8 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<std::process::ExitCode> {
             detach: args.detach,
             timeout: args.timeout,
             keep_on_failure: args.keep_on_failure,
+            replace_host: args.replace_host,
+            without_final_sync: args.without_final_sync,
         };
         if opts.bot.certificate.is_none() {
             ui.warn("no --certificate-arn: the load balancer serves HTTP only and the gateway token travels in plaintext");

@@ -200,6 +200,8 @@ fn options(dist: PathBuf, timeout: Duration) -> DeployOptions {
         detach: false,
         timeout,
         keep_on_failure: false,
+        replace_host: false,
+        without_final_sync: false,
     }
 }
 

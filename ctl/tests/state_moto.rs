@@ -27,7 +27,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 
 use aws_sdk_s3::error::ProvideErrorMetadata as _;
-use common::moto::{release_dir, text, Moto};
+use common::moto::{release_dir, release_dir_flavour, text, Moto};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -407,4 +407,105 @@ fn a_host_role_writes_only_its_own_bots_state() {
             }
         }
     }
+}
+
+/// The instances of the bot's group.
+fn group_instances(
+    rt: &tokio::runtime::Runtime,
+    aws: &clawsterctl::aws::Aws,
+    group: &str,
+) -> Vec<String> {
+    rt.block_on(clawsterctl::deploy::host::in_service(aws, group))
+        .unwrap()
+}
+
+#[test]
+fn a_new_release_replaces_the_host() {
+    let moto = Moto::start();
+    let work = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let aws = rt.block_on(moto.aws());
+    let deploy = |flavour: &str, extra: &[&str]| {
+        let dist = release_dir_flavour(&work.path().join(format!("dist{flavour}")), flavour);
+        let mut args = vec![
+            "deploy",
+            "alpha",
+            "--artifacts",
+            dist.to_str().unwrap(),
+            "--yes",
+            "--detach",
+        ];
+        args.extend_from_slice(extra);
+        let out = moto.ctl(&args);
+        (out.status.code(), text(&out))
+    };
+    let (code, t) = deploy("", &[]);
+    assert_eq!(code, Some(0), "{t}");
+    let bot = rt
+        .block_on(clawsterctl::stack::describe(&aws, "clawster-bot-alpha"))
+        .unwrap()
+        .unwrap();
+    let group = bot.outputs["AutoScalingGroupName"].clone();
+    // moto skips the capacity provider: play it, as ECS would scale the group to one host for
+    // the one task.
+    rt.block_on(
+        aws.autoscaling
+            .set_desired_capacity()
+            .auto_scaling_group_name(&group)
+            .desired_capacity(1)
+            .send(),
+    )
+    .unwrap();
+    let first = group_instances(&rt, &aws, &group);
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    // A new release changes the launch template: the host is to be replaced. moto runs no SSM
+    // command (every invocation is Success with empty output), so the final state sync gives no
+    // answer: the host is not replaced and the bot goes back to its old host.
+    let (code, t) = deploy("-r2", &[]);
+    assert_eq!(code, Some(1), "{t}");
+    assert!(
+        t.contains("change: host: the launch template changes"),
+        "{t}"
+    );
+    assert!(t.contains("✓ old task draining"), "{t}");
+    assert!(t.contains("✗ state sync"), "{t}");
+    assert!(
+        t.contains(&format!("the host {} was not replaced: its final state sync failed (clawster-agent state sync printed no answer ctl understands", first[0])),
+        "{t}"
+    );
+    assert!(t.contains("--replace-host"), "{t}");
+    assert_eq!(group_instances(&rt, &aws, &group), first, "not replaced");
+    let svc = rt
+        .block_on(
+            aws.ecs
+                .describe_services()
+                .cluster(&bot.outputs["ClusterName"])
+                .services(&bot.outputs["ServiceName"])
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(svc.services()[0].desired_count(), 1, "back on the old host");
+
+    // Retried with consent to lose what the missing sync would have carried: a new instance.
+    let (code, t) = deploy("-r2", &["--replace-host", "--without-final-sync"]);
+    assert_eq!(code, Some(0), "{t}");
+    let now = group_instances(&rt, &aws, &group);
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now, first, "a new host: {t}");
+    for line in [
+        format!("✓ old host: {} terminating", first[0]),
+        format!("✓ host replacement: {} -> {}", first[0], now[0]),
+        "replacing it anyway (--without-final-sync)".to_string(),
+    ] {
+        assert!(t.contains(&line), "{line}\n{t}");
+    }
+    println!("{t}");
+    // The first deploy's init.json is there, so none is written again.
+    assert!(!t.contains("starts on empty state"), "{t}");
+    // Nothing changed since: a redeploy replaces nothing.
+    let (code, t) = deploy("-r2", &[]);
+    assert_eq!(code, Some(0), "{t}");
+    assert!(!t.contains("host replacement"), "{t}");
+    assert_eq!(group_instances(&rt, &aws, &group), now);
 }

@@ -17,7 +17,7 @@ use clawsterctl::progress::{Event, Ui};
 use clawsterctl::ssm::{self, Host, Request};
 use clawsterctl::state::time::At;
 use common::ssm_sim::{done, SsmSim, SsmWorld, HOST, OPS_DOC};
-use common::state_sim::{StateSim, StateWorld};
+use common::state_sim::{StateSim, StateWorld, NEW_HOST};
 
 /// 2026-12-07T11:59:30Z.
 const AT: i64 = 1_796_644_770;
@@ -323,4 +323,201 @@ fn the_last_sync_is_never_or_no_access_by_what_s3_says() {
         rt().block_on(last_sync(&aws, "b", &bot)),
         LastSync::Unreadable(_)
     ));
+}
+
+struct Replacement {
+    result: Result<Option<clawsterctl::deploy::host::Replaced>, Fail>,
+    out: String,
+    sim: StateSim,
+    healthy_at: Option<Duration>,
+}
+
+/// The deploy's step 9 on a scripted world: the replacement, then the start it is followed by.
+fn replace_run(world: StateWorld, without_final_sync: bool) -> Replacement {
+    use clawsterctl::deploy::host::{replace, Replace};
+    use clawsterctl::deploy::service::{self, Rollout, ServiceRef};
+    let sim = StateSim::new(world);
+    let buf: Arc<Mutex<Vec<u8>>> = Arc::new(Mutex::new(Vec::new()));
+    let ui = Ui::lines(buf.clone(), false, sim.pace.clone());
+    let aws = sim.aws();
+    let bot: clawsterctl::names::BotName = "demo".parse().unwrap();
+    let svc = ServiceRef {
+        cluster: "clawster-demo".into(),
+        service: "clawster-demo".into(),
+        target_group: Some("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/clawster-demo/0123456789abcdef".into()),
+    };
+    let (result, healthy_at) = rt().block_on(async {
+        let r = replace(
+            &aws,
+            &ui,
+            &Replace {
+                bot: &bot,
+                service: &svc,
+                group: "clawster-bot-demo-AutoScalingGroup-ABC",
+                bucket: "clawster-shared-artifacts-abc123",
+                without_final_sync,
+                deadline: Duration::from_secs(1800),
+            },
+        )
+        .await;
+        if !matches!(r, Ok(Some(_))) {
+            return (r, None);
+        }
+        service::set_desired(&aws, &svc, 1).await.unwrap();
+        let mut rollout = Rollout::default();
+        service::wait_healthy(
+            &aws,
+            &ui,
+            ui.pace(),
+            &svc,
+            &mut rollout,
+            Duration::from_secs(1800),
+        )
+        .await
+        .unwrap();
+        (r, Some(ui.pace().elapsed()))
+    });
+    let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    Replacement {
+        result,
+        out,
+        sim,
+        healthy_at,
+    }
+}
+
+fn synced_world() -> StateWorld {
+    let mut w = StateWorld::default();
+    w.answers.insert(
+        "state-sync".into(),
+        (
+            "Success",
+            0,
+            "{\"generation\":57,\"taken_at\":\"2026-12-07T12:00:20Z\",\"bytes\":4096}\n".into(),
+            String::new(),
+        ),
+    );
+    w
+}
+
+#[test]
+fn a_host_replacement_drains_syncs_terminates_and_waits_for_the_new_host() {
+    let r = replace_run(synced_world(), false);
+    let replaced = r
+        .result
+        .as_ref()
+        .expect("replaced")
+        .clone()
+        .expect("a host");
+    assert_eq!(
+        (replaced.old.as_str(), replaced.new.as_str()),
+        (HOST, NEW_HOST)
+    );
+    assert_eq!(replaced.synced.as_ref().map(|s| s.generation), Some(57));
+    assert_eq!(
+        r.sim.calls(),
+        [
+            "ecs.UpdateService desired 0".to_string(),
+            format!("ssm.SendCommand {OPS_DOC} {HOST} {{\"action\": [\"state-sync\"]}}"),
+            format!("autoscaling.TerminateInstanceInAutoScalingGroup {HOST} decrement Some(false)"),
+            "ecs.UpdateService desired 1".to_string(),
+        ],
+        "{}",
+        r.out
+    );
+    for line in [
+        "✓ old task draining: stopped after 20s",
+        "✓ state sync: generation 57 taken at 2026-12-07T12:00:20Z (4096 bytes uploaded)",
+        "✓ old host: i-0b07a1c3e5f7d9b21 terminating",
+        "✓ new host: i-0c0ffee0c0ffee0c0 in service after 1:30",
+        "✓ host replacement: i-0b07a1c3e5f7d9b21 -> i-0c0ffee0c0ffee0c0",
+    ] {
+        assert!(r.out.contains(line), "{line}\n{}", r.out);
+    }
+    // The scripted timeline: the task stops in 20 s, the new host is in service 90 s after the
+    // terminate, its task is healthy 70 s after desired 1: down 3:00.
+    let down = r.healthy_at.unwrap() - replaced.stopped_at;
+    assert_eq!(down, Duration::from_secs(180));
+    println!(
+        "host replacement, scripted timeline: down {}",
+        clawsterctl::pace::human(down)
+    );
+}
+
+#[test]
+fn a_failed_final_sync_keeps_the_old_host_unless_told_otherwise() {
+    let mut w = synced_world();
+    w.answers.insert(
+        "state-sync".into(),
+        (
+            "Failed",
+            2,
+            String::new(),
+            "error: unrecognized subcommand 'state'\n".into(),
+        ),
+    );
+    let r = replace_run(w.clone(), false);
+    let f = r.result.expect_err("not replaced");
+    assert_eq!(f.code, 1);
+    assert!(
+        f.message.starts_with(&format!(
+            "the host {HOST} was not replaced: its final state sync failed"
+        )),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message.contains("unrecognized subcommand"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.next.iter().any(|n| n.contains("--without-final-sync")),
+        "{:?}",
+        f.next
+    );
+    let calls = r.sim.calls();
+    assert_eq!(calls.first().unwrap(), "ecs.UpdateService desired 0");
+    assert_eq!(
+        calls.last().unwrap(),
+        "ecs.UpdateService desired 1",
+        "back on the old host"
+    );
+    assert!(!calls.iter().any(|c| c.contains("Terminate")), "{calls:?}");
+
+    // With --without-final-sync it goes on; the bucket decides what the new host restores.
+    let r = replace_run(w, true);
+    assert!(
+        r.result.as_ref().is_ok_and(|x| x.is_some()),
+        "{:?}\n{}",
+        r.result,
+        r.out
+    );
+    assert!(
+        r.out.contains("replacing it anyway (--without-final-sync)"),
+        "{}",
+        r.out
+    );
+    // A replica is there: no init.json, the new host restores it.
+    assert!(
+        !r.sim.calls().iter().any(|c| c.starts_with("s3.PutObject")),
+        "{:?}",
+        r.sim.calls()
+    );
+}
+
+#[test]
+fn no_running_host_means_nothing_to_replace() {
+    let w = StateWorld {
+        hosts: Vec::new(),
+        ..synced_world()
+    };
+    let r = replace_run(w, false);
+    assert!(matches!(r.result, Ok(None)), "{:?}", r.result);
+    assert!(r.sim.calls().is_empty(), "{:?}", r.sim.calls());
+    assert!(
+        r.out.contains("= host replacement: no host is running"),
+        "{}",
+        r.out
+    );
 }

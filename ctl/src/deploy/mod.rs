@@ -32,7 +32,10 @@
 //!    back.
 //! 8. **NAT route**: the private default route is active through the running NAT instance,
 //!    polled with bounded backoff (at most 5 minutes).
-//! 9. **Start**: `UpdateService(desiredCount=1)`, or, for a running bot whose configuration alone
+//! 9. **Host** (when the launch template changed, or `--replace-host`): the running host is
+//!    replaced, its state carried over ([`host`]: old task draining, final state sync, old host
+//!    terminated, new host in service); a failed final sync leaves the old host (exit 1).
+//!    **Start**: `UpdateService(desiredCount=1)`, or, for a running bot whose configuration alone
 //!    changed, one forced new deployment (the time until the new task is healthy is printed: the
 //!    most the bot was unreachable); with `--detach` the run ends here; otherwise it
 //!    follows the rollout (service events and stopped tasks' reasons inline) until the target is
@@ -43,6 +46,7 @@
 
 pub mod changes;
 pub mod config;
+pub mod host;
 pub mod nat;
 pub mod secret;
 pub mod service;
@@ -94,6 +98,10 @@ pub struct DeployOptions {
     pub timeout: Duration,
     /// Leave failed stacks in place for inspection.
     pub keep_on_failure: bool,
+    /// Replace the running host even when its launch template did not change.
+    pub replace_host: bool,
+    /// Replace the host even when its final state sync fails.
+    pub without_final_sync: bool,
 }
 
 /// A run that did not end well: the exit code, the sentence, the next steps.
@@ -320,7 +328,12 @@ pub async fn run(
     });
     // Also with --yes, where the question above was not shown.
     for l in bot_changes.iter().flat_map(changes::Changes::lines) {
-        ui.note(format!("change: {l}"));
+        if !(opts.replace_host && l.starts_with("nothing changed")) {
+            ui.note(format!("change: {l}"));
+        }
+    }
+    if opts.replace_host && found.bot.is_some() {
+        ui.note("change: host: replaced on request (--replace-host)");
     }
 
     // 4. Shared stack (and 5. uploads as soon as the bucket exists).
@@ -471,7 +484,27 @@ pub async fn run(
     };
     let mut rollout = service::Rollout::default();
     let before = rollout.baseline(aws, &svc).await?;
+    // 9a. A changed launch template reaches the running bot through a new host.
+    let host_changed = bot_changes.as_ref().is_some_and(|c| c.stack.host);
+    let replaced = if found.bot.is_some() && (host_changed || opts.replace_host) {
+        host::replace(
+            aws,
+            ui,
+            &host::Replace {
+                bot: &o.name,
+                service: &svc,
+                group: bot_info.output("AutoScalingGroupName")?,
+                bucket: &bucket,
+                without_final_sync: opts.without_final_sync,
+                deadline,
+            },
+        )
+        .await?
+    } else {
+        None
+    };
     let restart = before.desired >= 1
+        && replaced.is_none()
         && bot_changes
             .as_ref()
             .is_some_and(|c| c.force_new_deployment());
@@ -525,6 +558,13 @@ pub async fn run(
                 detail.push_str(&format!(
                     "; restarted with the new configuration in {} (the most the bot was unreachable)",
                     human(pace.elapsed().saturating_sub(started))
+                ));
+            }
+            if let Some(r) = &replaced {
+                detail.push_str(&format!(
+                    "; on its new host {} in {} from the old task's stop (the most the bot was unreachable)",
+                    r.new,
+                    human(pace.elapsed().saturating_sub(r.stopped_at))
                 ));
             }
             ui.step("start", "bot service", Mark::Done, Some(detail));

@@ -42,7 +42,16 @@ pub struct StateWorld {
     pub last_action: String,
     /// Calls that change something, and SendCommands with their parameters, in order.
     pub calls: Vec<String>,
+    /// The group's instances in service.
+    pub hosts: Vec<String>,
+    /// When TerminateInstanceInAutoScalingGroup was called.
+    pub terminated: Option<Duration>,
+    /// Seconds until the replacement host is in service after a terminate.
+    pub launch_secs: u64,
 }
+
+/// The id of the host the group launches after a terminate.
+pub const NEW_HOST: &str = "i-0c0ffee0c0ffee0c0";
 
 impl Default for StateWorld {
     fn default() -> Self {
@@ -56,6 +65,9 @@ impl Default for StateWorld {
             answers: BTreeMap::new(),
             last_action: String::new(),
             calls: Vec::new(),
+            hosts: vec![HOST.to_string()],
+            terminated: None,
+            launch_secs: 90,
         }
     }
 }
@@ -155,32 +167,48 @@ impl StateSim {
             .retry_config(cfn::config::retry::RetryConfig::disabled()));
 
         use aws_sdk_autoscaling as asg;
-        let groups = mock!(asg::Client::describe_auto_scaling_groups).then_compute_output(|i| {
-            let g = asg::types::AutoScalingGroup::builder()
-                .auto_scaling_group_name(
-                    i.auto_scaling_group_names()
-                        .first()
-                        .cloned()
-                        .unwrap_or_default(),
-                )
+        let s = self.clone();
+        let groups = mock!(asg::Client::describe_auto_scaling_groups).then_compute_output(move |i| {
+            let now = s.pace.elapsed();
+            let w = s.world.lock().unwrap();
+            let mut hosts = w.hosts.clone();
+            if w.terminated.is_some_and(|t| now.saturating_sub(t).as_secs() >= w.launch_secs) {
+                hosts.push(NEW_HOST.to_string());
+            }
+            let mut g = asg::types::AutoScalingGroup::builder()
+                .auto_scaling_group_name(i.auto_scaling_group_names().first().cloned().unwrap_or_default())
                 .min_size(0)
                 .max_size(1)
-                .desired_capacity(1)
-                .instances(
+                .desired_capacity(1);
+            for h in hosts {
+                g = g.instances(
                     asg::types::Instance::builder()
-                        .instance_id(HOST)
+                        .instance_id(h)
                         .lifecycle_state(asg::types::LifecycleState::InService)
                         .health_status("Healthy")
                         .availability_zone("us-east-1a")
                         .protected_from_scale_in(true)
                         .build(),
-                )
-                .build();
+                );
+            }
             asg::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput::builder()
-                .auto_scaling_groups(g)
+                .auto_scaling_groups(g.build())
                 .build()
         });
-        let asgc = mock_client!(asg, RuleMode::MatchAny, [&groups], |c| c
+        let s = self.clone();
+        let terminate = mock!(asg::Client::terminate_instance_in_auto_scaling_group).then_compute_output(move |i| {
+            let now = s.pace.elapsed();
+            let mut w = s.world.lock().unwrap();
+            let id = i.instance_id().unwrap_or_default().to_string();
+            w.calls.push(format!(
+                "autoscaling.TerminateInstanceInAutoScalingGroup {id} decrement {:?}",
+                i.should_decrement_desired_capacity()
+            ));
+            w.hosts.retain(|h| h != &id);
+            w.terminated = Some(now);
+            asg::operation::terminate_instance_in_auto_scaling_group::TerminateInstanceInAutoScalingGroupOutput::builder().build()
+        });
+        let asgc = mock_client!(asg, RuleMode::MatchAny, [&groups, &terminate], |c| c
             .retry_config(asg::config::retry::RetryConfig::disabled()));
 
         let info = mock!(ssm::Client::describe_instance_information).then_output(|| {
@@ -316,11 +344,27 @@ impl StateSim {
         let elbc = mock_client!(elb, RuleMode::MatchAny, [&health], |c| c
             .retry_config(elb::config::retry::RetryConfig::disabled()));
 
+        // S3: the bot's replica has a manifest; puts are logged.
+        use aws_sdk_s3 as s3;
+        let head = mock!(s3::Client::head_object)
+            .then_output(|| s3::operation::head_object::HeadObjectOutput::builder().build());
+        let s = self.clone();
+        let put = mock!(s3::Client::put_object).then_compute_output(move |i| {
+            s.world
+                .lock()
+                .unwrap()
+                .calls
+                .push(format!("s3.PutObject {}", i.key().unwrap_or_default()));
+            s3::operation::put_object::PutObjectOutput::builder().build()
+        });
+        let s3c = mock_client!(s3, RuleMode::MatchAny, [&head, &put], |c| c
+            .retry_config(s3::config::retry::RetryConfig::disabled()));
+
         let no_rules: [&Rule; 0] = [];
         Aws {
             region: "us-east-1".parse().unwrap(),
             cfn: cfnc,
-            s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, no_rules),
+            s3: s3c,
             secrets: mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, no_rules),
             ecs: ecsc,
             elb: elbc,
