@@ -243,7 +243,7 @@ fn a_host_role_writes_only_its_own_bots_state() {
     assert_eq!(body["bot"], "alpha");
     let created = body["created_at"].as_str().unwrap();
     assert!(
-        clawsterctl::state::time::parse_rfc3339(created).is_ok(),
+        clawsterctl::state::time::parse_rfc3339(created).is_some(),
         "{created}"
     );
     let again = moto.ctl(&[

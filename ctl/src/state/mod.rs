@@ -128,7 +128,7 @@ pub fn parse_manifest(bot: &BotName, body: &[u8]) -> Result<(ManifestSummary, i6
             expected: bot.to_string(),
         });
     }
-    let unix = time::parse_rfc3339(&m.taken_at).map_err(|_| ManifestError::Time {
+    let unix = time::parse_rfc3339(&m.taken_at).ok_or_else(|| ManifestError::Time {
         key,
         value: crate::ops::clean(&m.taken_at),
     })?;

@@ -37,27 +37,27 @@ fn digits(s: &str) -> Option<u32> {
 
 /// An RFC3339 date-time (`2026-12-07T11:59:30Z`, `...30.25+01:00`) as seconds since the epoch
 /// (fractions of a second are dropped, so the time named is never passed).
-pub fn parse_rfc3339(s: &str) -> Result<i64, ()> {
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20 || !s.is_ascii() {
-        return Err(());
+        return None;
     }
     let sep = |i: usize, c: &[u8]| c.contains(&b[i]);
     if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt") && sep(13, b":") && sep(16, b":")) {
-        return Err(());
+        return None;
     }
-    let y = digits(&s[0..4]).ok_or(())?;
-    let mo = digits(&s[5..7]).ok_or(())?;
-    let d = digits(&s[8..10]).ok_or(())?;
-    let h = digits(&s[11..13]).ok_or(())?;
-    let mi = digits(&s[14..16]).ok_or(())?;
-    let sec = digits(&s[17..19]).ok_or(())?;
+    let y = digits(&s[0..4])?;
+    let mo = digits(&s[5..7])?;
+    let d = digits(&s[8..10])?;
+    let h = digits(&s[11..13])?;
+    let mi = digits(&s[14..16])?;
+    let sec = digits(&s[17..19])?;
     let y = i64::from(y);
     if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 {
-        return Err(());
+        return None;
     }
     if sec > 60 {
-        return Err(());
+        return None;
     }
     // A leap second reads as the last second of its minute.
     let sec = sec.min(59);
@@ -65,7 +65,7 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, ()> {
     if let Some(frac) = rest.strip_prefix('.') {
         let n = frac.bytes().take_while(u8::is_ascii_digit).count();
         if n == 0 {
-            return Err(());
+            return None;
         }
         rest = &frac[n..];
     }
@@ -74,12 +74,12 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, ()> {
         _ => {
             let rb = rest.as_bytes();
             if rb.len() != 6 || !b"+-".contains(&rb[0]) || rb[3] != b':' {
-                return Err(());
+                return None;
             }
-            let oh = i64::from(digits(&rest[1..3]).ok_or(())?);
-            let om = i64::from(digits(&rest[4..6]).ok_or(())?);
+            let oh = i64::from(digits(&rest[1..3])?);
+            let om = i64::from(digits(&rest[4..6])?);
             if oh > 23 || om > 59 {
-                return Err(());
+                return None;
             }
             let o = oh * 3600 + om * 60;
             if rb[0] == b'-' {
@@ -93,7 +93,7 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, ()> {
         + i64::from(h) * 3600
         + i64::from(mi) * 60
         + i64::from(sec);
-    Ok(local - offset)
+    Some(local - offset)
 }
 
 /// `restore --at` was refused.
@@ -123,8 +123,8 @@ impl At {
     pub fn parse(s: &str, now: i64) -> Result<Self, AtError> {
         let shown = crate::ops::clean(s);
         let t = match parse_rfc3339(s) {
-            Ok(t) => t,
-            Err(()) => now - ago(s).ok_or_else(|| AtError::Form(shown.clone()))?,
+            Some(t) => t,
+            None => now - ago(s).ok_or_else(|| AtError::Form(shown.clone()))?,
         };
         if t > now {
             return Err(AtError::Future(shown));
@@ -191,12 +191,12 @@ mod tests {
     #[test]
     fn rfc3339_round_trips_and_honours_offsets() {
         for t in [0, 951_782_400, NOW, 4_102_444_799] {
-            assert_eq!(parse_rfc3339(&fmt_utc(t)), Ok(t), "{}", fmt_utc(t));
+            assert_eq!(parse_rfc3339(&fmt_utc(t)), Some(t), "{}", fmt_utc(t));
         }
-        assert_eq!(parse_rfc3339("2026-12-07T12:59:30+01:00"), Ok(NOW));
-        assert_eq!(parse_rfc3339("2026-12-07T06:29:30-05:30"), Ok(NOW));
-        assert_eq!(parse_rfc3339("2026-12-07t11:59:30.999z"), Ok(NOW));
-        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Ok(1_709_164_800));
+        assert_eq!(parse_rfc3339("2026-12-07T12:59:30+01:00"), Some(NOW));
+        assert_eq!(parse_rfc3339("2026-12-07T06:29:30-05:30"), Some(NOW));
+        assert_eq!(parse_rfc3339("2026-12-07t11:59:30.999z"), Some(NOW));
+        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Some(1_709_164_800));
         for bad in [
             "",
             "2026-12-07",
@@ -213,7 +213,7 @@ mod tests {
             "+026-12-07T11:59:30Z",
             "２026-12-07T11:59:30Z",
         ] {
-            assert_eq!(parse_rfc3339(bad), Err(()), "{bad:?}");
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
         }
     }
 
