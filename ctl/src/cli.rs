@@ -61,7 +61,11 @@ pub enum Command {
     /// owns) is stored in the secret clawster/BOT/config; the bot stack clawster-bot-BOT is
     /// created, or updated through a change set (its changes are listed); once the NAT route is
     /// live the service is raised to one task and followed until the load balancer's target is
-    /// healthy; the bot's URL is printed last.
+    /// healthy; the bot's URL is printed last. A bot deployed for the first time gets
+    /// state/BOT/init.json in the bucket (starting on empty state is intended). When the host's
+    /// launch template changed (agent release, AMI, instance type), the running host is replaced
+    /// with the bot's state carried over: the old task stops, the old host takes a final state
+    /// sync, a new host starts and restores it, the task starts there; the downtime is printed.
     ///
     /// Ctrl-C or a failure while a stack is being created deletes that stack again (unless
     /// --keep-on-failure); a second Ctrl-C exits at once. Credentials come from the standard AWS

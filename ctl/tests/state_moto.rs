@@ -503,6 +503,66 @@ fn a_new_release_replaces_the_host() {
     println!("{t}");
     // The first deploy's init.json is there, so none is written again.
     assert!(!t.contains("starts on empty state"), "{t}");
+    // backup and restore reach the new host with the operations document. moto runs nothing
+    // (empty output), so both end with ctl saying the agent's answer is missing; what was sent
+    // is what counts here.
+    let commands = || {
+        rt.block_on(aws.ssm.list_commands().send())
+            .unwrap()
+            .commands()
+            .to_vec()
+    };
+    let sent_before = commands().len();
+    let out = moto.ctl(&["backup", "alpha"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("clawster-agent state sync printed no answer"),
+        "{}",
+        text(&out)
+    );
+    // An hour ago, written with a +01:00 offset: sent as the same instant in UTC.
+    let hour_ago = clawsterctl::state::time::now() - 3600;
+    let local = clawster_core::timefmt::fmt_utc(hour_ago + 3600).replace('Z', "+01:00");
+    let out = moto.ctl(&["restore", "alpha", "--at", &local, "--yes"]);
+    let t2 = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t2}");
+    assert!(t2.contains("✓ old task draining"), "{t2}");
+    assert!(t2.contains("the bot stays stopped (service at 0)"), "{t2}");
+    let sent = commands();
+    assert_eq!(sent.len(), sent_before + 2, "{sent:?}");
+    let mut ours: Vec<_> = sent
+        .iter()
+        .filter(|c| {
+            c.comment()
+                .is_some_and(|x| x.starts_with("clawsterctl state"))
+        })
+        .collect();
+    ours.sort_by_key(|c| c.comment().unwrap_or_default().to_string());
+    let doc = rt
+        .block_on(clawsterctl::stack::describe(
+            &aws,
+            "clawster-shared-us-east-1",
+        ))
+        .unwrap()
+        .unwrap()
+        .outputs["OpsDocumentName"]
+        .clone();
+    let restore = ours
+        .iter()
+        .find(|c| c.comment() == Some("clawsterctl state restore"))
+        .unwrap();
+    assert_eq!(restore.document_name(), Some(doc.as_str()));
+    // (moto lists more ids per command than were sent; the scripted tests check InstanceIds.)
+    assert!(restore.instance_ids().contains(&now[0]), "{restore:?}");
+    let params = restore.parameters().unwrap();
+    assert_eq!(params["action"], ["state-restore"]);
+    assert_eq!(params["at"], [clawster_core::timefmt::fmt_utc(hour_ago)]);
+    let sync = ours
+        .iter()
+        .find(|c| c.comment() == Some("clawsterctl state sync"))
+        .unwrap();
+    assert_eq!(sync.parameters().unwrap()["action"], ["state-sync"]);
+
     // Nothing changed since: a redeploy replaces nothing.
     let (code, t) = deploy("-r2", &[]);
     assert_eq!(code, Some(0), "{t}");
