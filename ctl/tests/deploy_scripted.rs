@@ -167,6 +167,12 @@ fn world(shared_exists: bool, bot: Vec<Step>) -> World {
     shared.outputs = shared_outputs();
     if shared_exists {
         shared = shared.existing();
+        // Made by this release: its template is the one deploy renders.
+        let dir = tempfile::tempdir().unwrap();
+        let release =
+            clawsterctl::manifest::Release::load(&release_dir(&dir.path().join("dist"))).unwrap();
+        shared.template =
+            clawsterctl::shared::template(&"us-east-1".parse().unwrap(), &release).to_string();
     }
     w.stacks.insert(SHARED.into(), shared);
     let mut b = SimStack::new(BOT, bot);
@@ -744,4 +750,63 @@ fn changed_bot_stack_is_updated_through_a_change_set_that_is_shown() {
         .sim
         .calls()
         .contains(&format!("cfn.ExecuteChangeSet {BOT}")));
+}
+
+#[test]
+fn a_shared_stack_of_another_release_is_updated_through_a_change_set() {
+    let mut w = world(true, bot_create_ok());
+    let shared = w.stacks.get_mut(SHARED).unwrap();
+    // Made by an earlier release: no state lifecycle rule, no state actions in the document.
+    shared.template = "{\"Resources\": {}}".into();
+    shared.changes = vec![
+        ("Modify", "ArtifactsBucket", "AWS::S3::Bucket", "False"),
+        ("Modify", "OpsDocument", "AWS::SSM::Document", "True"),
+    ];
+    shared.update = vec![
+        stack_step(0, SHARED, "UPDATE_IN_PROGRESS", Some("User Initiated")),
+        res(
+            2,
+            "OpsDocument",
+            "AWS::SSM::Document",
+            "UPDATE_IN_PROGRESS",
+            None,
+        ),
+        res(
+            6,
+            "OpsDocument",
+            "AWS::SSM::Document",
+            "UPDATE_COMPLETE",
+            None,
+        ),
+        stack_step(8, SHARED, "UPDATE_COMPLETE", None),
+    ];
+    let r = run_deploy(Sim::new(w), Duration::from_secs(1800), None);
+    assert!(r.result.is_ok(), "{:?}\n{}", r.result, r.out);
+    let calls = r.sim.calls();
+    let update = calls
+        .iter()
+        .position(|c| c == &format!("cfn.ExecuteChangeSet {SHARED}"))
+        .expect("the shared stack is updated");
+    let bot = calls
+        .iter()
+        .position(|c| c == &format!("cfn.CreateStack {BOT}"))
+        .unwrap();
+    assert!(update < bot, "before the bot stack: {calls:?}");
+    for line in [
+        "… shared stack clawster-shared-us-east-1: update to this release: preparing a change set",
+        "✓ shared stack clawster-shared-us-east-1: updated",
+    ] {
+        assert!(r.out.contains(line), "{line}\n{}", r.out);
+    }
+    // A shared stack of this release is left alone (every other test's world).
+    let r = run_deploy(
+        Sim::new(world(true, bot_create_ok())),
+        Duration::from_secs(1800),
+        None,
+    );
+    assert!(!r
+        .sim
+        .calls()
+        .iter()
+        .any(|c| c.contains(&format!("ChangeSet {SHARED}"))));
 }

@@ -14,7 +14,9 @@
 //!    Nothing is created before this.
 //! 4. **Shared stack** `clawster-shared-<region>`: created when absent (the artifacts bucket is
 //!    watched for and the uploads start as soon as it exists: the NAT instance is already polling
-//!    for its agent), reused when complete with its exports, recreated after consent when failed.
+//!    for its agent), reused when complete with its exports, updated through a change set (after
+//!    consent, which names the NAT restart a new NAT agent causes) when its template differs from
+//!    this release's, recreated after consent when failed.
 //!    Failure or Ctrl-C during its creation: it is deleted (unless `--keep-on-failure`).
 //! 5. **Uploads** of the host binaries not already in the bucket with the same SHA256.
 //!    For a bot without a stack (a first deploy), `state/<bot>/init.json` is written unless it or
@@ -248,6 +250,14 @@ pub async fn run(
         _ => None,
     };
     let shared_health = found.shared.as_ref().map(|s| stack::health(&s.status));
+    // A complete shared stack made by another release is updated (its lifecycle rules, SSM
+    // documents, roles, the NAT agent): the bots' state replication needs this release's.
+    let shared_stale = match &found.shared {
+        Some(s) if shared_health == Some(Health::Ready) => {
+            !stack::unchanged(aws, s, &shared_template, &BTreeMap::new()).await?
+        }
+        _ => false,
+    };
     let recreate_shared = matches!(
         shared_health,
         Some(
@@ -292,6 +302,12 @@ pub async fn run(
             "The shared stack {shared_name} is in {}{}: this deploy deletes it and creates it again.\n",
             s.status,
             s.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+        ));
+    }
+    if shared_stale {
+        question.push_str(&format!(
+            "The shared stack {shared_name} differs from this release's: this deploy updates it through a change set (listed as it runs). \
+             If the NAT agent's release changed, the NAT instance restarts, which interrupts every bot's outbound traffic for a minute or two.\n"
         ));
     }
     match found.bot.as_ref().map(|b| (stack::health(&b.status), b)) {
@@ -366,6 +382,11 @@ pub async fn run(
                 settle(aws, ui, s, deadline).await?
             } else {
                 s.clone()
+            };
+            let s = if shared_stale {
+                update_shared(aws, ui, &s, &shared_template, deadline).await?
+            } else {
+                s
             };
             check_exports(aws, &s).await?;
             ui.step(
@@ -576,6 +597,55 @@ pub async fn run(
         Err(e) => {
             ui.step("start", "bot service", Mark::Failed, None);
             Err(next_on_failure(e.into()))
+        }
+    }
+}
+
+/// Step 4 for a shared stack made by another release: a change set, listed, executed and
+/// followed. "No changes" is not an error; a failed update rolls back by itself and the bots keep
+/// the shared stack as it was.
+async fn update_shared(
+    aws: &Aws,
+    ui: &Ui,
+    current: &StackInfo,
+    template: &serde_json::Value,
+    deadline: Duration,
+) -> Result<StackInfo, Fail> {
+    let pace = ui.pace().clone();
+    let label = format!("shared stack {}", current.name);
+    let none = BTreeMap::new();
+    ui.step(
+        "shared",
+        &label,
+        Mark::Running,
+        Some("update to this release: preparing a change set".into()),
+    );
+    let Some(set) = stack::change_set(aws, &pace, current, template, &none, deadline).await? else {
+        ui.step("shared", &label, Mark::Skipped, Some("no changes".into()));
+        return Ok(current.clone());
+    };
+    for c in &set.changes {
+        ui.note(c.clone());
+    }
+    let stop = stack::newest_event(aws, &current.id).await?;
+    stack::execute(aws, current, &set).await?;
+    ui.step(
+        "shared",
+        &label,
+        Mark::Running,
+        Some(format!("update ({} changes)", set.changes.len())),
+    );
+    let mut w = Watch::new(&current.name, &current.id, Op::Update, stop);
+    match w.wait(aws, ui, &pace, deadline).await {
+        Ok(info) => {
+            ui.step("shared", &label, Mark::Done, Some("updated".into()));
+            Ok(info)
+        }
+        Err(e) => {
+            ui.step("shared", &label, Mark::Failed, None);
+            Err(Fail::from(e).next(
+                "CloudFormation rolls a failed update back: the bots keep the shared stack as it was; fix the cause and deploy again",
+            ))
         }
     }
 }
