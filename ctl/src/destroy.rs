@@ -210,8 +210,7 @@ async fn remove_state(
     let n = result.map_err(|e| {
         ui.step("state", &label, Mark::Failed, None);
         Fail::from(e).next(format!(
-            "the bot's stack and secret are gone; `clawsterctl destroy {name}{} --region {}` retries the state",
-            if delete_all { " --delete-state" } else { "" },
+            "the bot's stack and secret are gone; `clawsterctl destroy {name} --delete-state --region {}` deletes what is left of its state",
             aws.region
         ))
     })?;
