@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -809,4 +810,84 @@ fn a_shared_stack_of_another_release_is_updated_through_a_change_set() {
         .calls()
         .iter()
         .any(|c| c.contains(&format!("ChangeSet {SHARED}"))));
+}
+
+#[test]
+fn a_new_agent_release_replaces_the_running_host_and_prints_the_downtime() {
+    // The bot runs with the template of an earlier build: its agent differs, so the launch
+    // template (a host change) and nothing else.
+    let old_dir = tempfile::tempdir().unwrap();
+    let old_release = clawsterctl::manifest::Release::load(&common::moto::release_dir_flavour(
+        &old_dir.path().join("dist"),
+        "-old",
+    ))
+    .unwrap();
+    let mut w = world(true, vec![]);
+    let mut bot = SimStack::new(BOT, bot_create_ok()).existing();
+    bot.outputs = bot_outputs("demo");
+    let o = bot_options("demo", "us-east-1", None);
+    bot.template = clawsterctl::bot::template(&o, &old_release).to_string();
+    bot.changes = vec![(
+        "Modify",
+        "LaunchTemplate",
+        "AWS::EC2::LaunchTemplate",
+        "False",
+    )];
+    bot.update = vec![
+        stack_step(0, BOT, "UPDATE_IN_PROGRESS", Some("User Initiated")),
+        stack_step(10, BOT, "UPDATE_COMPLETE", None),
+    ];
+    bot.parameters = BTreeMap::from([("SharedStackName".to_string(), SHARED.to_string())]);
+    w.stacks.insert(BOT.into(), bot);
+    w.hosts = vec!["i-0aaa0000000000001".into()];
+    w.stacks
+        .get_mut(SHARED)
+        .unwrap()
+        .outputs
+        .push(("OpsDocumentName".into(), common::ssm_sim::OPS_DOC.into()));
+    w.sync_answer =
+        "{\"generation\":88,\"taken_at\":\"2026-12-02T10:00:12Z\",\"bytes\":512}\n".into();
+    let r = run_deploy(Sim::new(w), Duration::from_secs(1800), None);
+    assert!(r.result.is_ok(), "{:?}\n{}", r.result, r.out);
+    assert!(
+        r.out.contains("change: host: the launch template changes"),
+        "{}",
+        r.out
+    );
+    let calls = r.sim.calls();
+    let at = |what: &str| {
+        calls
+            .iter()
+            .position(|c| c.starts_with(what))
+            .unwrap_or_else(|| panic!("no {what}: {calls:?}"))
+    };
+    // After the stack update: the sync on the old host, its termination, then the task.
+    assert!(
+        at(&format!("cfn.ExecuteChangeSet {BOT}"))
+            < at("ssm.SendCommand i-0aaa0000000000001 [\"state-sync\"]")
+    );
+    assert!(
+        at("ssm.SendCommand")
+            < at("autoscaling.TerminateInstanceInAutoScalingGroup i-0aaa0000000000001")
+    );
+    assert!(at("autoscaling.Terminate") < at("ecs.UpdateService clawster-demo desired Some(1)"));
+    for line in [
+        "✓ state sync: generation 88 taken at 2026-12-02T10:00:12Z (512 bytes uploaded)",
+        "✓ new host: i-0bbb0000000000002 in service after 1:00",
+        "✓ host replacement: i-0aaa0000000000001 -> i-0bbb0000000000002",
+    ] {
+        assert!(r.out.contains(line), "{line}\n{}", r.out);
+    }
+    // The new host came 60 s after the terminate and the rollout completes with a healthy target
+    // 70 s after desired 1: 2:10 unreachable, printed with the result.
+    let done = r
+        .out
+        .lines()
+        .find(|l| l.contains("✓ bot service:"))
+        .expect("service line");
+    assert!(
+        done.contains("on its new host i-0bbb0000000000002 in 2:10 from the old task's stop"),
+        "{done}"
+    );
+    println!("{done}");
 }
