@@ -61,7 +61,11 @@ pub enum Command {
     /// owns) is stored in the secret clawster/BOT/config; the bot stack clawster-bot-BOT is
     /// created, or updated through a change set (its changes are listed); once the NAT route is
     /// live the service is raised to one task and followed until the load balancer's target is
-    /// healthy; the bot's URL is printed last.
+    /// healthy; the bot's URL is printed last. A bot deployed for the first time gets
+    /// state/BOT/init.json in the bucket (starting on empty state is intended). When the host's
+    /// launch template changed (agent release, AMI, instance type), the running host is replaced
+    /// with the bot's state carried over: the old task stops, the old host takes a final state
+    /// sync, a new host starts and restores it, the task starts there; the downtime is printed.
     ///
     /// Ctrl-C or a failure while a stack is being created deletes that stack again (unless
     /// --keep-on-failure); a second Ctrl-C exits at once. Credentials come from the standard AWS
@@ -86,13 +90,17 @@ pub enum Command {
     /// Remove a bot (service to 0, its stack, its config secret), or with --shared the region's
     /// shared stack once no bot stack imports its exports (its bucket is emptied first).
     ///
+    /// The bot's state replica (state/BOT/ in the region's artifacts bucket) is deleted too but
+    /// stays restorable for 14 days, after which the bucket's lifecycle rule removes it; with
+    /// --delete-state every version of it is deleted at once, after the stack is gone.
+    ///
     /// Asks before deleting (--yes agrees). A stack stuck in DELETE_FAILED is deleted again with
     /// the stuck resources retained, and those are listed for deleting by hand. Running it again
     /// after it finished is harmless.
     ///
     /// Exit codes: 0 removed (or nothing was there), 1 failed, 2 bad usage, 130 interrupted.
     #[command(
-        after_help = "Examples:\n  clawsterctl destroy my-bot --region us-east-1\n  clawsterctl destroy --shared --region us-east-1 --yes"
+        after_help = "Examples:\n  clawsterctl destroy my-bot --region us-east-1\n  clawsterctl destroy my-bot --delete-state --yes\n  clawsterctl destroy --shared --region us-east-1 --yes"
     )]
     Destroy(DestroyArgs),
 
@@ -129,6 +137,82 @@ pub enum Command {
         after_help = "Examples:\n  clawsterctl logs my-bot --region us-east-1\n  clawsterctl logs my-bot --window --since 2d"
     )]
     Logs(LogsArgs),
+
+    /// Take a sync of a bot's state now: `clawster-agent state sync` on its host, through SSM.
+    ///
+    /// The agent replicates the bot's state (device identity, pairings, sessions, credentials,
+    /// workspace) to the region's artifacts bucket under state/BOT/ continuously; this takes one
+    /// consistent generation at once and prints its number and time. Free (SSM Run Command).
+    ///
+    /// Exit codes: 0 done, 1 failed on the host, 2 bad usage or the host could not be reached
+    /// through SSM (or gave no answer within --timeout), 130 interrupted.
+    #[command(
+        after_help = "Examples:\n  clawsterctl backup my-bot --region us-east-1\n  clawsterctl backup my-bot --json"
+    )]
+    Backup(BackupArgs),
+
+    /// Restore a bot's state as of a time: stop its task, restore the state on its host, start it.
+    ///
+    /// --at is an RFC3339 time (2026-12-07T09:30:00Z, or with an offset) or how long ago (90s,
+    /// 30m, 2h, 3d), at most the retention (14 days: the bucket keeps replaced state that long).
+    /// The newest generation taken at or before it is restored. Refused while the bot is healthy
+    /// unless --yes. The service goes to 0, and once its task has stopped the host runs
+    /// `clawster-agent state restore` through SSM; then the service goes back to 1 and is
+    /// followed until healthy, and the downtime is printed. If the restore fails the bot stays
+    /// stopped and the next steps are printed.
+    ///
+    /// Exit codes: 0 restored and healthy, 1 failed, 2 bad usage (a refused --at, a healthy bot
+    /// without --yes; nothing changed) or the host could not be reached, 130 interrupted.
+    #[command(
+        after_help = "Examples:\n  clawsterctl restore my-bot --at 2h --yes\n  clawsterctl restore my-bot --at 2026-12-07T09:30:00Z --region us-east-1"
+    )]
+    Restore(RestoreArgs),
+}
+
+/// `clawsterctl backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The bot whose state is synced.
+    #[arg(value_name = "BOT", allow_hyphen_values = true)]
+    pub name: BotName,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// The agent's JSON answer (generation, taken_at, bytes) instead of the sentence.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Bound of the whole run, e.g. 5m or 90s.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::pace::parse_timeout)]
+    pub timeout: std::time::Duration,
+}
+
+/// `clawsterctl restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The bot whose state is restored.
+    #[arg(value_name = "BOT", allow_hyphen_values = true)]
+    pub name: BotName,
+
+    /// The time to go back to: RFC3339 (e.g. 2026-12-07T09:30:00Z) or how long ago (e.g. 2h).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub at: String,
+
+    /// Restore even though the bot is healthy (it stops while its state is restored).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Bound of the whole run, e.g. 30m.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::pace::parse_timeout)]
+    pub timeout: std::time::Duration,
+
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -351,6 +435,17 @@ pub struct DeployArgs {
     #[arg(long)]
     pub keep_on_failure: bool,
 
+    /// Replace the bot's running host even when its launch template did not change (e.g. to
+    /// retry a replacement that stopped): old task stopped, final state sync, new host.
+    #[arg(long)]
+    pub replace_host: bool,
+
+    /// When the old host cannot take its final state sync (unreachable, or an agent from before
+    /// state replication), replace it anyway: the new host restores the newest replica in the
+    /// bucket, or starts empty when there is none. Writes made since that replica are lost.
+    #[arg(long)]
+    pub without_final_sync: bool,
+
     /// One JSON object per line (progress events and the result) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -382,6 +477,12 @@ pub struct DestroyArgs {
     /// Remove the region's shared stack instead (only when no bot uses it).
     #[arg(long)]
     pub shared: bool,
+
+    /// Also delete every version of the bot's state replica (state/BOT/ in the artifacts bucket)
+    /// at once, after its stack is gone. Without it the state is deleted but stays restorable
+    /// for 14 days.
+    #[arg(long, conflicts_with = "shared")]
+    pub delete_state: bool,
 
     #[command(flatten)]
     pub aws: AwsArgs,

@@ -11,7 +11,8 @@ use serde_json::Value;
 use crate::aws::Aws;
 use crate::bot::{self, BotOptions};
 use crate::cli::{
-    AwsArgs, DeployArgs, DestroyArgs, HealthArgs, LogsArgs, StatusArgs, WindowCommand,
+    AwsArgs, BackupArgs, DeployArgs, DestroyArgs, HealthArgs, LogsArgs, RestoreArgs, StatusArgs,
+    WindowCommand,
 };
 use crate::deploy::{self, DeployOptions, Fail};
 use crate::manifest::Release;
@@ -179,6 +180,8 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<std::process::ExitCode> {
             detach: args.detach,
             timeout: args.timeout,
             keep_on_failure: args.keep_on_failure,
+            replace_host: args.replace_host,
+            without_final_sync: args.without_final_sync,
         };
         if opts.bot.certificate.is_none() {
             ui.warn("no --certificate-arn: the load balancer serves HTTP only and the gateway token travels in plaintext");
@@ -227,7 +230,12 @@ pub fn destroy(args: DestroyArgs) -> anyhow::Result<std::process::ExitCode> {
         };
         let result = match (&args.name, args.shared) {
             (Some(name), false) => {
-                crate::destroy::bot(&aws, &ui, name, args.yes, args.timeout, &ask_terminal).await
+                let o = crate::destroy::BotDestroy {
+                    yes: args.yes,
+                    delete_state: args.delete_state,
+                    timeout: args.timeout,
+                };
+                crate::destroy::bot(&aws, &ui, name, &o, &ask_terminal).await
             }
             _ => crate::destroy::shared(&aws, &ui, args.yes, args.timeout, &ask_terminal).await,
         };
@@ -329,4 +337,39 @@ pub fn logs(args: LogsArgs) -> anyhow::Result<std::process::ExitCode> {
         args.host.timeout,
         crate::ssm::render_logs,
     )
+}
+
+/// `backup`.
+pub fn backup(args: BackupArgs) -> anyhow::Result<std::process::ExitCode> {
+    use crate::ops::state::StateArgs;
+    let json = args.json;
+    on_host(
+        &args.aws,
+        crate::ssm::Host::Bot(args.name),
+        crate::ssm::Request::state(&StateArgs::Sync),
+        args.timeout,
+        |a| crate::backup::render_backup(a, json),
+    )
+}
+
+/// `restore`.
+pub fn restore(args: RestoreArgs) -> anyhow::Result<std::process::ExitCode> {
+    let at = match crate::state::time::At::parse(&args.at, crate::state::time::now()) {
+        Ok(at) => at,
+        Err(e) => return refused(e),
+    };
+    runtime()?.block_on(async move {
+        let (ui, aws) = match session(args.json, &args.aws).await {
+            Ok(s) => s,
+            Err(code) => return Ok(code),
+        };
+        let opts = crate::backup::RestoreOptions {
+            bot: args.name,
+            at,
+            yes: args.yes,
+            timeout: args.timeout,
+        };
+        let result = crate::backup::restore(&aws, &ui, &opts).await;
+        Ok(finish(&ui, result))
+    })
 }

@@ -8,20 +8,25 @@
 //!    retained, and those are listed for deleting by hand. Failure: exit 1, the secret is kept
 //!    (the stack may still reference it).
 //! 5. Delete the secret `clawster/<bot>/config` without a recovery window.
+//! 6. The bot's state replica `state/<bot>/` in the artifacts bucket ([`crate::state`]): by
+//!    default its current objects are deleted (each gets a delete marker), so it stays
+//!    restorable as noncurrent versions for the retention and then the bucket's lifecycle rule
+//!    removes it; with `--delete-state` every version and delete marker under the prefix is
+//!    deleted at once (ListObjectVersions page by page, DeleteObjects). Only after the stack is
+//!    gone, so no host writes it any more. No shared stack (no bucket): nothing to do. Failure:
+//!    exit 1, naming the prefix; everything before it is done.
 //!
 //! For the shared stack:
 //! 1. Read it; absent: exit 0.
 //! 2. Find the stacks importing its exports (`ListImports`; where an endpoint does not implement
 //!    it, the region's `clawster-bot-*` stacks); any: refuse, naming them, exit 1.
 //! 3. Confirm.
-//! 4. Empty the artifacts bucket (every version: it is versioned), since CloudFormation cannot
-//!    delete a bucket that holds objects.
+//! 4. Empty the artifacts bucket (every version: it is versioned; release binaries and every
+//!    bot's state replica), since CloudFormation cannot delete a bucket that holds objects.
 //! 5. Delete the stack and wait; CloudFormation's silent return to `*_COMPLETE` when an export is
 //!    still in use is reported as the failure it is.
 
 use std::time::Duration;
-
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 
 use crate::aws::{Aws, AwsError};
 use crate::deploy::service::{set_desired, ServiceRef};
@@ -30,18 +35,37 @@ use crate::names::BotName;
 use crate::progress::{Event, Mark, Ui};
 use crate::shared;
 use crate::stack;
+use crate::state::bucket::{delete_all_versions, delete_current};
+use crate::state::{self, RETENTION_DAYS};
+
+/// How `destroy BOT` runs.
+#[derive(Debug, Clone)]
+pub struct BotDestroy {
+    /// Agree without asking.
+    pub yes: bool,
+    /// Delete every version of the bot's state at once instead of keeping it for the retention.
+    pub delete_state: bool,
+    /// Bound of the whole run.
+    pub timeout: Duration,
+}
 
 /// Removes one bot.
 pub async fn bot(
     aws: &Aws,
     ui: &Ui,
     name: &BotName,
-    yes: bool,
-    timeout: Duration,
+    o: &BotDestroy,
     confirm: Confirm<'_>,
 ) -> Result<String, Fail> {
+    let (yes, timeout) = (o.yes, o.timeout);
     let stack_name = crate::bot::stack_name(name);
     let found = stack::describe(aws, &stack_name).await?;
+    let bucket = stack::describe(aws, &shared::stack_name(&aws.region))
+        .await?
+        .and_then(|s| s.outputs.get("ArtifactsBucketName").cloned());
+    let replica = bucket
+        .as_ref()
+        .map(|b| format!("s3://{b}/{}", state::prefix(name)));
     let secret_name = secret::name(name);
     let secret_exists = match aws.secrets.describe_secret().secret_id(&secret_name).send().await {
         Ok(_) => true,
@@ -55,15 +79,24 @@ pub async fn bot(
         }
         Err(e) => return Err(AwsError::from_sdk(&format!("DescribeSecret {secret_name}"), e).into()),
     };
-    if found.is_none() && !secret_exists {
+    if found.is_none() && !secret_exists && !(o.delete_state && replica.is_some()) {
         return Ok(format!(
             "nothing to destroy: no bot {name} in {}",
             aws.region
         ));
     }
+    let state_words = match (&replica, o.delete_state) {
+        (None, _) => String::new(),
+        (Some(r), false) => format!(
+            " Its state replica {r} is deleted but stays restorable for {RETENTION_DAYS} days (--delete-state deletes every version at once)."
+        ),
+        (Some(r), true) => format!(
+            " Every version of its state replica {r} is deleted for good (--delete-state): its device identity, pairings and sessions cannot be restored."
+        ),
+    };
     let q = format!(
             "Destroy bot {name} in {}? Its service stops, stack {stack_name} and everything in it (host, load balancer, \
-             logs, the bot's state on the host) are deleted, and so is the secret {secret_name}.",
+             logs) are deleted, and so is the secret {secret_name}.{state_words}",
             aws.region
         );
     consent(confirm, yes, &q, "destroy")?;
@@ -147,7 +180,57 @@ pub async fn bot(
         if had { Mark::Done } else { Mark::Skipped },
         Some(if had { "deleted" } else { "was not there" }.into()),
     );
-    Ok(format!("bot {name} destroyed; the shared stack stays (`clawsterctl destroy --shared --region {}` removes it once no bot is left)", aws.region))
+    let kept = match (&bucket, &replica) {
+        (Some(bucket), Some(replica)) => {
+            remove_state(aws, ui, bucket, name, replica, o.delete_state).await?
+        }
+        _ => String::new(),
+    };
+    Ok(format!("bot {name} destroyed{kept}; the shared stack stays (`clawsterctl destroy --shared --region {}` removes it once no bot is left)", aws.region))
+}
+
+/// Step 6: the bot's state replica, kept for the retention or (`--delete-state`) deleted for
+/// good; what the summary says about it.
+async fn remove_state(
+    aws: &Aws,
+    ui: &Ui,
+    bucket: &str,
+    name: &BotName,
+    replica: &str,
+    delete_all: bool,
+) -> Result<String, Fail> {
+    let label = format!("state replica {replica}");
+    let prefix = state::prefix(name);
+    ui.step("state", &label, Mark::Running, None);
+    let result = if delete_all {
+        delete_all_versions(aws, bucket, &prefix).await
+    } else {
+        delete_current(aws, bucket, &prefix).await
+    };
+    let n = result.map_err(|e| {
+        ui.step("state", &label, Mark::Failed, None);
+        Fail::from(e).next(format!(
+            "the bot's stack and secret are gone; `clawsterctl destroy {name} --delete-state --region {}` deletes what is left of its state",
+            aws.region
+        ))
+    })?;
+    let (detail, kept) = if delete_all {
+        (
+            format!("{n} object version(s) deleted for good"),
+            format!("; its state replica is deleted for good ({n} object versions)"),
+        )
+    } else {
+        (
+            format!(
+                "{n} object(s) deleted, restorable for {RETENTION_DAYS} days as noncurrent versions"
+            ),
+            format!(
+                "; its state stays restorable for {RETENTION_DAYS} days in {replica} (`destroy {name} --delete-state` deletes it at once)"
+            ),
+        )
+    };
+    ui.step("state", &label, Mark::Done, Some(detail));
+    Ok(kept)
 }
 
 /// Stacks importing any of the shared stack's exports.
@@ -188,74 +271,6 @@ async fn importers(aws: &Aws, ui: &Ui, shared_name: &str) -> Result<Vec<String>,
     Ok(found.into_iter().collect())
 }
 
-/// Deletes every object version and delete marker of a bucket.
-async fn empty_bucket(aws: &Aws, bucket: &str) -> Result<usize, AwsError> {
-    let mut removed = 0;
-    loop {
-        let out = aws
-            .s3
-            .list_object_versions()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(&format!("ListObjectVersions {bucket}"), e))?;
-        let mut ids = Vec::new();
-        for v in out.versions() {
-            if let Some(k) = v.key() {
-                ids.push((k.to_string(), v.version_id().map(str::to_string)));
-            }
-        }
-        for m in out.delete_markers() {
-            if let Some(k) = m.key() {
-                ids.push((k.to_string(), m.version_id().map(str::to_string)));
-            }
-        }
-        if ids.is_empty() {
-            return Ok(removed);
-        }
-        let objects: Vec<ObjectIdentifier> = ids
-            .iter()
-            .filter_map(|(k, v)| {
-                ObjectIdentifier::builder()
-                    .key(k)
-                    .set_version_id(v.clone())
-                    .build()
-                    .ok()
-            })
-            .collect();
-        let n = objects.len();
-        let delete = Delete::builder()
-            .set_objects(Some(objects))
-            .quiet(true)
-            .build()
-            .map_err(|e| {
-                AwsError::new(
-                    crate::aws::ErrorKind::Service,
-                    format!("DeleteObjects {bucket}: {e}"),
-                )
-            })?;
-        let res = aws
-            .s3
-            .delete_objects()
-            .bucket(bucket)
-            .delete(delete)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(&format!("DeleteObjects {bucket}"), e))?;
-        if let Some(err) = res.errors().first() {
-            return Err(AwsError::new(
-                crate::aws::ErrorKind::Service,
-                format!(
-                    "DeleteObjects {bucket}: {} {}",
-                    err.key().unwrap_or("?"),
-                    err.message().unwrap_or("could not be deleted")
-                ),
-            ));
-        }
-        removed += n;
-    }
-}
-
 /// Removes the region's shared stack once no bot uses it.
 pub async fn shared(
     aws: &Aws,
@@ -286,7 +301,7 @@ pub async fn shared(
         )));
     }
     let q = format!(
-            "Destroy the shared stack {name} (VPC, NAT instance, roles, flow logs, artifacts bucket and its contents)?"
+            "Destroy the shared stack {name} (VPC, NAT instance, roles, flow logs, artifacts bucket and its contents: the release binaries and what is left of every destroyed bot's state)?"
         );
     consent(confirm, yes, &q, "destroy")?;
     ui.emit(Event::Begin {
@@ -300,7 +315,7 @@ pub async fn shared(
             Mark::Running,
             Some("emptying".into()),
         );
-        match empty_bucket(aws, bucket).await {
+        match delete_all_versions(aws, bucket, "").await {
             Ok(n) => ui.step(
                 "bucket",
                 &format!("artifacts bucket {bucket}"),

@@ -6,6 +6,7 @@
 //! pure half of the commands that run on hosts through SSM (what to send, what the answer means).
 
 pub mod aws;
+pub mod backup;
 pub mod bot;
 pub mod cfn;
 pub mod cli;
@@ -22,5 +23,6 @@ pub mod progress;
 pub mod shared;
 pub mod ssm;
 pub mod stack;
+pub mod state;
 pub mod status;
 pub mod userdata;

@@ -60,6 +60,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Window(cmd) => return commands::window(cmd),
         Command::Health(args) => return commands::health(args),
         Command::Logs(args) => return commands::logs(args),
+        Command::Backup(args) => return commands::backup(args),
+        Command::Restore(args) => return commands::restore(args),
     }
     Ok(ExitCode::SUCCESS)
 }

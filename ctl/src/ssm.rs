@@ -50,6 +50,7 @@ use crate::ops::invocation::{
 };
 use crate::ops::journal::render_journal;
 use crate::ops::reads::ReadArgs;
+use crate::ops::state::StateArgs;
 use crate::ops::window::WindowArgs;
 use crate::ops::{clean, Parameters};
 use crate::pace::{human, Pace};
@@ -146,6 +147,20 @@ impl Request {
                 WindowArgs::Open(_) => "window open",
                 WindowArgs::Close => "window close",
                 WindowArgs::Status { .. } => "window status",
+            },
+        }
+    }
+
+    /// A state request (`backup`, `restore`, the deploy's host replacement).
+    pub fn state(a: &StateArgs) -> Self {
+        Self {
+            document_output: a.document(),
+            parameters: a.parameters(),
+            command: a.command(),
+            label: match a {
+                StateArgs::Sync => "state sync",
+                StateArgs::Restore(_) => "state restore",
+                StateArgs::Status => "state status",
             },
         }
     }

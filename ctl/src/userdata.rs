@@ -63,10 +63,11 @@ chmod 0755 "$dst.part" && mv -f "$dst.part" "$dst"
 
 /// The bot host's script: fetch and verify `clawster-agent`, then `exec` its bootstrap with the
 /// host security baseline's ECS subset (SSM agent checked, SSH masked, inbound firewall; the
-/// task's own traffic arrives on its awsvpc interface, not through the host's input chain).
-pub fn bot_script(key: &str, sha256: &str, cluster: &str) -> String {
+/// task's own traffic arrives on its awsvpc interface, not through the host's input chain), and
+/// where the bot's state replica lives (the artifacts bucket, `state/<bot>/`).
+pub fn bot_script(key: &str, sha256: &str, cluster: &str, bot: &str) -> String {
     format!(
-        "#!/bin/bash\n# Clawster bot host: fetch clawster-agent, check its pinned SHA256, hand the boot to it.\n{}exec \"$dst\" bootstrap --cluster {cluster} --baseline ecs-host\n",
+        "#!/bin/bash\n# Clawster bot host: fetch clawster-agent, check its pinned SHA256, hand the boot to it.\n{}exec \"$dst\" bootstrap --cluster {cluster} --baseline ecs-host --state-bucket ${{Bucket}} --bot {bot}\n",
         fetch_and_verify(AGENT_PATH, key, sha256, BOT_TRIES)
     )
 }
@@ -94,7 +95,12 @@ mod tests {
     fn scripts_pin_the_hash_and_leave_only_known_sub_variables() {
         let sha = "ab".repeat(32);
         for script in [
-            bot_script("artifacts/0.1.0/x/clawster-agent", &sha, "clawster-demo"),
+            bot_script(
+                "artifacts/0.1.0/x/clawster-agent",
+                &sha,
+                "clawster-demo",
+                "demo",
+            ),
             nat_script("k", &sha),
         ] {
             assert!(script.contains(&format!("echo \"{sha}  $dst.part\" | sha256sum --check")));

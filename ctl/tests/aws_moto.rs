@@ -4,7 +4,8 @@
 //! secret and the uploads and raises the service to one task; a second deploy of the same bot
 //! changes nothing, stores no secret version and starts no deployment, and says so; a changed
 //! configuration stores one version and forces exactly one new deployment; a second bot reuses the shared stack; status lists both; destroy
-//! removes one bot and keeps the shared stack; `destroy --shared` refuses while a bot exists and
+//! removes one bot and keeps the shared stack, and the bot's state restorable (`--delete-state`
+//! deletes it at once); `destroy --shared` refuses while a bot exists and
 //! then removes it. A canary value in the operator's OpenClaw file is searched for in every byte
 //! clawsterctl printed and in every template moto stored.
 //!
@@ -229,6 +230,20 @@ fn lifecycle_of_two_bots_against_moto() {
         .expect("shared stack");
     assert_eq!(shared.status, "CREATE_COMPLETE");
     let bucket = shared.outputs["ArtifactsBucketName"].clone();
+    // moto's CloudFormation drops the bucket's VersioningConfiguration; turn it on as
+    // CloudFormation does, so deletes leave noncurrent versions as they do in AWS.
+    rt.block_on(
+        aws.s3
+            .put_bucket_versioning()
+            .bucket(&bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send(),
+    )
+    .unwrap();
     let objects = rt
         .block_on(aws.s3.list_objects_v2().bucket(&bucket).send())
         .unwrap();
@@ -241,6 +256,7 @@ fn lifecycle_of_two_bots_against_moto() {
             "artifacts/0.1.0/aarch64-unknown-linux-musl/clawster-nat-agent",
             "artifacts/0.1.0/x86_64-unknown-linux-musl/clawster-agent",
             "artifacts/0.1.0/x86_64-unknown-linux-musl/clawster-nat-agent",
+            "state/alpha/init.json",
         ]
     );
     let secret = rt
@@ -410,18 +426,50 @@ fn lifecycle_of_two_bots_against_moto() {
         .block_on(clawsterctl::stack::describe(&aws, "clawster-bot-beta"))
         .unwrap()
         .is_some());
+    // Its state is deleted but restorable: one version of init.json behind a delete marker.
+    assert!(
+        t.contains("its state stays restorable for 14 days in s3://clawster-artifacts-123456789012-us-east-1/state/alpha/"),
+        "{t}"
+    );
+    let alpha_state = rt
+        .block_on(
+            aws.s3
+                .list_object_versions()
+                .bucket(&bucket)
+                .prefix("state/alpha/")
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(alpha_state.versions().len(), 1, "{alpha_state:?}\n{t}");
+    assert_eq!(alpha_state.delete_markers().len(), 1);
     // Destroying it again is harmless.
     let out = moto.ctl(&["destroy", "alpha", "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("nothing to destroy"), "{}", text(&out));
 
-    let out = moto.ctl(&["destroy", "beta", "--yes"]);
+    // --delete-state takes every version of the bot's state at once.
+    let out = moto.ctl(&["destroy", "beta", "--yes", "--delete-state"]);
     printed += &text(&out);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("its state replica is deleted for good (1 object versions)"),
+        "{}",
+        text(&out)
+    );
+    let beta_state = rt
+        .block_on(
+            aws.s3
+                .list_object_versions()
+                .bucket(&bucket)
+                .prefix("state/beta/")
+                .send(),
+        )
+        .unwrap();
+    assert!(beta_state.versions().is_empty() && beta_state.delete_markers().is_empty());
     let out = moto.ctl(&["destroy", "--shared", "--yes"]);
     printed += &text(&out);
     let t = text(&out);
-    assert!(t.contains("✓ artifacts bucket clawster-artifacts-123456789012-us-east-1: 4 object version(s) deleted"), "{t}");
+    assert!(t.contains("✓ artifacts bucket clawster-artifacts-123456789012-us-east-1: 6 object version(s) deleted"), "{t}");
     assert_eq!(
         out.status.code(),
         Some(1),

@@ -266,9 +266,11 @@ fn user_data_fetches_checks_and_runs_the_agent_bootstrap() {
         .find("exec \"$dst\" bootstrap --cluster clawster-demo --baseline ecs-host")
         .expect("runs bootstrap for the cluster");
     assert!(check < run);
-    assert!(script
-        .trim_end()
-        .ends_with("exec \"$dst\" bootstrap --cluster clawster-demo --baseline ecs-host"));
+    // The bucket (bound by Fn::Sub to the shared stack's export) and the bot name tell the agent
+    // where the bot's state replica lives.
+    assert!(script.trim_end().ends_with(
+        "exec \"$dst\" bootstrap --cluster clawster-demo --baseline ecs-host --state-bucket ${Bucket} --bot demo"
+    ));
     for installer in ["yum ", "dnf ", "apt-get", "rpm ", "pip "] {
         assert!(
             !script.contains(installer),
@@ -537,4 +539,78 @@ fn names_fit_aws_limits_for_the_longest_bot_name() {
         assert!(n.len() <= limit, "{id}.{key} {n} is {} > {limit}", n.len());
     }
     assert_eq!(props(&t, "TargetGroup")["Name"].as_str().unwrap().len(), 32);
+}
+
+#[test]
+fn each_host_has_its_own_role_scoped_to_its_state_prefix() {
+    let t = http();
+    assert_eq!(
+        props(&t, "LaunchTemplate")["LaunchTemplateData"]["IamInstanceProfile"],
+        json!({ "Arn": { "Fn::GetAtt": ["HostInstanceProfile", "Arn"] } })
+    );
+    assert_eq!(
+        props(&t, "HostInstanceProfile")["Roles"],
+        json!([{ "Ref": "HostRole" }])
+    );
+    let role = props(&t, "HostRole");
+    assert_eq!(
+        role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"],
+        "ec2.amazonaws.com"
+    );
+    // The managed policies of the shared instance role it replaces.
+    let shared = common::shared_template("us-east-1");
+    assert_eq!(
+        role["ManagedPolicyArns"],
+        props(&shared, "EcsInstanceRole")["ManagedPolicyArns"]
+    );
+    let statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap();
+    let bucket = json!({ "Bucket": { "Fn::ImportValue": { "Fn::Sub": "${SharedStackName}-ArtifactsBucketName" } } });
+    let arn = |rest: &str| json!({ "Fn::Sub": [format!("arn:${{AWS::Partition}}:s3:::${{Bucket}}{rest}"), bucket.clone()] });
+    assert_eq!(
+        statements[0],
+        json!({ "Sid": "ReadReleaseArtifacts", "Effect": "Allow", "Action": "s3:GetObject", "Resource": arn("/artifacts/*") })
+    );
+    assert_eq!(
+        statements[1],
+        json!({
+            "Sid": "ThisBotsStateObjects", "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": arn("/state/demo/*")
+        })
+    );
+    assert_eq!(
+        statements[2],
+        json!({
+            "Sid": "ListOnlyThisBotsState", "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+            "Resource": arn(""),
+            "Condition": { "StringLike": { "s3:prefix": ["state/demo/", "state/demo/*"] } }
+        })
+    );
+    assert_eq!(statements.len(), 3);
+    // Nothing that erases history, and no wildcard action.
+    let text = role.to_string();
+    for bad in ["DeleteObjectVersion", "s3:*", "\"*\""] {
+        assert!(!text.contains(bad), "{bad} in {text}");
+    }
+}
+
+#[test]
+fn the_task_gets_no_access_to_the_state() {
+    let t = http();
+    // The task runs with the shared stack's empty run-time role.
+    assert_eq!(
+        props(&t, "TaskDefinition")["TaskRoleArn"],
+        json!({ "Fn::ImportValue": { "Fn::Sub": "${SharedStackName}-TaskRoleArn" } })
+    );
+    // Only the host role mentions the state prefix or grants S3 at all.
+    for (id, r) in t["Resources"].as_object().unwrap() {
+        let text = r.to_string();
+        if id != "HostRole" {
+            assert!(!text.contains("\"s3:"), "{id} grants S3: {text}");
+            assert!(!text.contains("state/demo"), "{id} names the state: {text}");
+        }
+    }
 }

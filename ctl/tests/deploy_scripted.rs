@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -167,6 +168,12 @@ fn world(shared_exists: bool, bot: Vec<Step>) -> World {
     shared.outputs = shared_outputs();
     if shared_exists {
         shared = shared.existing();
+        // Made by this release: its template is the one deploy renders.
+        let dir = tempfile::tempdir().unwrap();
+        let release =
+            clawsterctl::manifest::Release::load(&release_dir(&dir.path().join("dist"))).unwrap();
+        shared.template =
+            clawsterctl::shared::template(&"us-east-1".parse().unwrap(), &release).to_string();
     }
     w.stacks.insert(SHARED.into(), shared);
     let mut b = SimStack::new(BOT, bot);
@@ -200,6 +207,8 @@ fn options(dist: PathBuf, timeout: Duration) -> DeployOptions {
         detach: false,
         timeout,
         keep_on_failure: false,
+        replace_host: false,
+        without_final_sync: false,
     }
 }
 
@@ -272,13 +281,23 @@ fn first_bot_in_a_region_golden() {
         .position(|c| c == &format!("cfn.CreateStack {BOT}"))
         .unwrap();
     assert!(first_put < bot_create);
+    let puts: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("s3.PutObject"))
+        .collect();
+    assert_eq!(puts.len(), 5, "{puts:?}");
+    // The four binaries under artifacts/, and the new bot's init.json before its stack exists.
     assert_eq!(
-        calls
-            .iter()
-            .filter(|c| c.starts_with("s3.PutObject"))
+        puts.iter()
+            .filter(|c| c.starts_with("s3.PutObject artifacts/"))
             .count(),
         4
     );
+    let init = calls
+        .iter()
+        .position(|c| c == "s3.PutObject state/demo/init.json")
+        .expect("init.json written");
+    assert!(init < bot_create);
     // The bot stack got the secret's full ARN.
     let w = r.sim.world.lock().unwrap();
     assert_eq!(
@@ -447,6 +466,10 @@ fn throttling_without_end_fails_with_advice() {
 }
 
 fn run_destroy(sim: &Sim, shared: bool) -> (String, Result<String, Fail>) {
+    run_destroy_with(sim, shared, false)
+}
+
+fn run_destroy_with(sim: &Sim, shared: bool, delete_state: bool) -> (String, Result<String, Fail>) {
     let buf: Arc<Mutex<Vec<u8>>> = Arc::new(Mutex::new(Vec::new()));
     let ui = Ui::lines(buf.clone(), false, sim.pace.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -465,8 +488,11 @@ fn run_destroy(sim: &Sim, shared: bool) -> (String, Result<String, Fail>) {
                 &aws,
                 &ui,
                 &"demo".parse().unwrap(),
-                true,
-                Duration::from_secs(1800),
+                &clawsterctl::destroy::BotDestroy {
+                    yes: true,
+                    delete_state,
+                    timeout: Duration::from_secs(1800),
+                },
                 &|_| Some(true),
             )
             .await
@@ -557,6 +583,68 @@ fn destroy_bot_retains_what_cannot_be_deleted_and_lists_it() {
         .calls
         .contains(&"secrets.DeleteSecret clawster/demo/config force=Some(true)".to_string()));
     assert!(w.secrets.is_empty());
+}
+
+#[test]
+fn destroy_keeps_the_bots_state_for_the_retention_or_deletes_every_version() {
+    let objects = [
+        "state/demo/manifest.json",
+        "state/demo/blobs/0a1b",
+        "state/demo2/manifest.json",
+        "artifacts/0.1.0/x86_64-unknown-linux-musl/clawster-agent",
+    ];
+    for delete_state in [false, true] {
+        let mut w = world(true, bot_create_ok());
+        let mut bot = w.stacks.remove(BOT).unwrap().existing();
+        bot.outputs = bot_outputs("demo");
+        w.stacks.insert(BOT.into(), bot);
+        w.objects = objects.iter().map(|k| k.to_string()).collect();
+        let sim = Sim::new(w);
+        let (out, result) = run_destroy_with(&sim, false, delete_state);
+        let summary = result.expect("destroyed");
+        let calls = sim.calls();
+        let deletes: Vec<&String> = calls
+            .iter()
+            .filter(|c| c.starts_with("s3.DeleteObjects"))
+            .collect();
+        // After the stack is gone, and only under this bot's prefix.
+        let stack_gone = calls
+            .iter()
+            .position(|c| c == &format!("cfn.DeleteStack {BOT}"))
+            .unwrap();
+        let first_delete = calls
+            .iter()
+            .position(|c| c.starts_with("s3.DeleteObjects"))
+            .unwrap();
+        assert!(stack_gone < first_delete);
+        if delete_state {
+            assert_eq!(
+                deletes,
+                [
+                    "s3.DeleteObjects state/demo/manifest.json version v1",
+                    "s3.DeleteObjects state/demo/blobs/0a1b version v1"
+                ]
+            );
+            assert!(
+                summary.contains("its state replica is deleted for good (2 object versions)"),
+                "{summary}"
+            );
+            assert!(out.contains("✓ state replica s3://clawster-shared-artifacts-abc123/state/demo/: 2 object version(s) deleted for good"), "{out}");
+        } else {
+            assert_eq!(
+                deletes,
+                [
+                    "s3.DeleteObjects state/demo/manifest.json (marker)",
+                    "s3.DeleteObjects state/demo/blobs/0a1b (marker)"
+                ]
+            );
+            assert!(summary.contains("its state stays restorable for 14 days in s3://clawster-shared-artifacts-abc123/state/demo/"), "{summary}");
+            assert!(
+                out.contains("2 object(s) deleted, restorable for 14 days as noncurrent versions"),
+                "{out}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -663,4 +751,143 @@ fn changed_bot_stack_is_updated_through_a_change_set_that_is_shown() {
         .sim
         .calls()
         .contains(&format!("cfn.ExecuteChangeSet {BOT}")));
+}
+
+#[test]
+fn a_shared_stack_of_another_release_is_updated_through_a_change_set() {
+    let mut w = world(true, bot_create_ok());
+    let shared = w.stacks.get_mut(SHARED).unwrap();
+    // Made by an earlier release: no state lifecycle rule, no state actions in the document.
+    shared.template = "{\"Resources\": {}}".into();
+    shared.changes = vec![
+        ("Modify", "ArtifactsBucket", "AWS::S3::Bucket", "False"),
+        ("Modify", "OpsDocument", "AWS::SSM::Document", "True"),
+    ];
+    shared.update = vec![
+        stack_step(0, SHARED, "UPDATE_IN_PROGRESS", Some("User Initiated")),
+        res(
+            2,
+            "OpsDocument",
+            "AWS::SSM::Document",
+            "UPDATE_IN_PROGRESS",
+            None,
+        ),
+        res(
+            6,
+            "OpsDocument",
+            "AWS::SSM::Document",
+            "UPDATE_COMPLETE",
+            None,
+        ),
+        stack_step(8, SHARED, "UPDATE_COMPLETE", None),
+    ];
+    let r = run_deploy(Sim::new(w), Duration::from_secs(1800), None);
+    assert!(r.result.is_ok(), "{:?}\n{}", r.result, r.out);
+    let calls = r.sim.calls();
+    let update = calls
+        .iter()
+        .position(|c| c == &format!("cfn.ExecuteChangeSet {SHARED}"))
+        .expect("the shared stack is updated");
+    let bot = calls
+        .iter()
+        .position(|c| c == &format!("cfn.CreateStack {BOT}"))
+        .unwrap();
+    assert!(update < bot, "before the bot stack: {calls:?}");
+    for line in [
+        "… shared stack clawster-shared-us-east-1: update to this release: preparing a change set",
+        "✓ shared stack clawster-shared-us-east-1: updated",
+    ] {
+        assert!(r.out.contains(line), "{line}\n{}", r.out);
+    }
+    // A shared stack of this release is left alone (every other test's world).
+    let r = run_deploy(
+        Sim::new(world(true, bot_create_ok())),
+        Duration::from_secs(1800),
+        None,
+    );
+    assert!(!r
+        .sim
+        .calls()
+        .iter()
+        .any(|c| c.contains(&format!("ChangeSet {SHARED}"))));
+}
+
+#[test]
+fn a_new_agent_release_replaces_the_running_host_and_prints_the_downtime() {
+    // The bot runs with the template of an earlier build: its agent differs, so the launch
+    // template (a host change) and nothing else.
+    let old_dir = tempfile::tempdir().unwrap();
+    let old_release = clawsterctl::manifest::Release::load(&common::moto::release_dir_flavour(
+        &old_dir.path().join("dist"),
+        "-old",
+    ))
+    .unwrap();
+    let mut w = world(true, vec![]);
+    let mut bot = SimStack::new(BOT, bot_create_ok()).existing();
+    bot.outputs = bot_outputs("demo");
+    let o = bot_options("demo", "us-east-1", None);
+    bot.template = clawsterctl::bot::template(&o, &old_release).to_string();
+    bot.changes = vec![(
+        "Modify",
+        "LaunchTemplate",
+        "AWS::EC2::LaunchTemplate",
+        "False",
+    )];
+    bot.update = vec![
+        stack_step(0, BOT, "UPDATE_IN_PROGRESS", Some("User Initiated")),
+        stack_step(10, BOT, "UPDATE_COMPLETE", None),
+    ];
+    bot.parameters = BTreeMap::from([("SharedStackName".to_string(), SHARED.to_string())]);
+    w.stacks.insert(BOT.into(), bot);
+    w.hosts = vec!["i-0aaa0000000000001".into()];
+    w.stacks
+        .get_mut(SHARED)
+        .unwrap()
+        .outputs
+        .push(("OpsDocumentName".into(), common::ssm_sim::OPS_DOC.into()));
+    w.sync_answer =
+        "{\"generation\":88,\"taken_at\":\"2026-12-02T10:00:12Z\",\"bytes\":512}\n".into();
+    let r = run_deploy(Sim::new(w), Duration::from_secs(1800), None);
+    assert!(r.result.is_ok(), "{:?}\n{}", r.result, r.out);
+    assert!(
+        r.out.contains("change: host: the launch template changes"),
+        "{}",
+        r.out
+    );
+    let calls = r.sim.calls();
+    let at = |what: &str| {
+        calls
+            .iter()
+            .position(|c| c.starts_with(what))
+            .unwrap_or_else(|| panic!("no {what}: {calls:?}"))
+    };
+    // After the stack update: the sync on the old host, its termination, then the task.
+    assert!(
+        at(&format!("cfn.ExecuteChangeSet {BOT}"))
+            < at("ssm.SendCommand i-0aaa0000000000001 [\"state-sync\"]")
+    );
+    assert!(
+        at("ssm.SendCommand")
+            < at("autoscaling.TerminateInstanceInAutoScalingGroup i-0aaa0000000000001")
+    );
+    assert!(at("autoscaling.Terminate") < at("ecs.UpdateService clawster-demo desired Some(1)"));
+    for line in [
+        "✓ state sync: generation 88 taken at 2026-12-02T10:00:12Z (512 bytes uploaded)",
+        "✓ new host: i-0bbb0000000000002 in service after 1:00",
+        "✓ host replacement: i-0aaa0000000000001 -> i-0bbb0000000000002",
+    ] {
+        assert!(r.out.contains(line), "{line}\n{}", r.out);
+    }
+    // The new host came 60 s after the terminate and the rollout completes with a healthy target
+    // 70 s after desired 1: 2:10 unreachable, printed with the result.
+    let done = r
+        .out
+        .lines()
+        .find(|l| l.contains("✓ bot service:"))
+        .expect("service line");
+    assert!(
+        done.contains("on its new host i-0bbb0000000000002 in 2:10 from the old task's stop"),
+        "{done}"
+    );
+    println!("{done}");
 }

@@ -377,6 +377,26 @@ fn artifacts_bucket_is_private_encrypted_and_versioned() {
         ["ServerSideEncryptionByDefault"];
     assert_eq!(sse["SSEAlgorithm"], "aws:kms");
     assert_eq!(b["VersioningConfiguration"]["Status"], "Enabled");
+    // Replaced releases go after 90 days, replaced or deleted state after the retention that
+    // bounds restore --at and an idle bot's growth; each rule keeps to its own prefix.
+    let rules = b["LifecycleConfiguration"]["Rules"].as_array().unwrap();
+    assert_eq!(rules[0]["Prefix"], "artifacts/");
+    assert_eq!(
+        rules[0]["NoncurrentVersionExpiration"]["NoncurrentDays"],
+        90
+    );
+    assert_eq!(rules[1]["Id"], "expire-replaced-state");
+    assert_eq!(rules[1]["Prefix"], "state/");
+    assert_eq!(
+        rules[1]["NoncurrentVersionExpiration"]["NoncurrentDays"],
+        clawsterctl::state::RETENTION_DAYS
+    );
+    assert_eq!(clawsterctl::state::RETENTION_DAYS, 14);
+    assert_eq!(rules[1]["ExpiredObjectDeleteMarker"], true);
+    assert!(
+        rules.iter().all(|r| r.get("ExpirationInDays").is_none()),
+        "current objects never expire"
+    );
     let policy = &props(&t, "ArtifactsBucketPolicy")["PolicyDocument"]["Statement"];
     for s in policy.as_array().unwrap() {
         assert_eq!(s["Effect"], "Deny", "the bucket policy only denies: {s}");
@@ -474,7 +494,7 @@ fn window_document_runs_the_agent_with_constrained_parameters() {
 #[test]
 fn ops_document_runs_read_only_commands_with_bounded_output() {
     let t = shared();
-    let text = document_script(&t, "OpsDocument", &["action", "since"]);
+    let text = document_script(&t, "OpsDocument", &["action", "since", "at"]);
     assert!(text.contains("  health) exec /usr/local/bin/clawster-agent health --json ;;"));
     assert!(text.contains("  nat-status) exec /usr/local/bin/clawster-nat-agent status --json ;;"));
     let logs = text.lines().find(|l| l.starts_with("  logs)")).unwrap();
@@ -503,7 +523,13 @@ fn ops_document_runs_read_only_commands_with_bounded_output() {
             "{check}"
         );
     }
-    // Nothing in it writes or installs.
+    // The state commands: the agent's own, `at` as one argument, refused without it.
+    assert!(text.contains("  state-sync) exec /usr/local/bin/clawster-agent state sync --json ;;"));
+    assert!(
+        text.contains("  state-status) exec /usr/local/bin/clawster-agent state status --json ;;")
+    );
+    assert!(text.contains("  state-restore) [ -n \"${SSM_at:-}\" ] || { echo \"state-restore needs the at parameter\" >&2; exit 2; }; exec /usr/local/bin/clawster-agent state restore \"--at=$SSM_at\" --json ;;"));
+    // Nothing else in it writes or installs.
     for word in [
         "window open",
         "window close",

@@ -327,3 +327,33 @@ fn fixed_lists_and_defaults_match_their_patterns() {
         window_rules::pkgs_pattern()
     );
 }
+
+#[test]
+fn at_pattern_admits_exactly_the_wire_form_restore_sends() {
+    use clawsterctl::state::time::At;
+    let re = pattern("OpsDocument", "at");
+    let now = 1_796_644_770; // 2026-12-07T11:59:30Z
+    for given in [
+        "2h",
+        "90s",
+        "14d",
+        "2026-12-07T10:00:00+01:00",
+        "2026-12-01T00:00:00.5Z",
+    ] {
+        let wire = At::parse(given, now).unwrap().wire();
+        assert!(re.is_match(&wire), "{given} -> {wire}");
+    }
+    assert!(re.is_match(""), "empty for the other actions");
+    for bad in [
+        "2h",
+        "2026-12-07T10:00:00+01:00",
+        "2026-12-07t10:00:00z",
+        "2026-12-07T10:00:00.5Z",
+        "2026-12-07T10:00:00Z;reboot",
+        "2026-12-07T10:00:00Z ",
+        "$(id)",
+        "--at=x",
+    ] {
+        assert!(!re.is_match(bad), "{bad:?}");
+    }
+}

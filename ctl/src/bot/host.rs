@@ -1,12 +1,95 @@
-//! The bot stack's host group: the launch template whose UserData hands the boot to
-//! `clawster-agent`, the one-host Auto Scaling group (desired 0), and the ECS cluster with its
-//! capacity provider over that group.
+//! The bot stack's host group: the host's own instance role (its state prefix and nothing of
+//! another bot's), the launch template whose UserData hands the boot to `clawster-agent`, the
+//! one-host Auto Scaling group (desired 0), and the ECS cluster with its capacity provider over
+//! that group.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{Ctx, ROOT_VOLUME_GB};
-use crate::cfn::{self, get_att, import_shared, r, resource, Resources};
+use crate::cfn::{self, get_att, import_shared, r, resource, sub_with, Resources};
+use crate::manifest::ARTIFACTS_PREFIX;
+use crate::shared::{assume_role, managed_policy, ASSUME_EC2};
 use crate::userdata;
+
+/// An ARN in the shared artifacts bucket: `arn:<partition>:s3:::<bucket><rest>`.
+fn bucket_arn(rest: &str) -> Value {
+    sub_with(
+        &format!("arn:${{AWS::Partition}}:s3:::${{Bucket}}{rest}"),
+        json!({ "Bucket": import_shared("ArtifactsBucketName") }),
+    )
+}
+
+/// The host's inline policy: read the release binaries; read, write and delete the objects of
+/// its own bot's state prefix (and read their older versions, for `restore --at`); list only
+/// that prefix. No `s3:DeleteObjectVersion`: a host can replace its state but not erase its
+/// history, which the bucket's lifecycle rule expires after the retention.
+///
+/// No KMS statement: the bucket encrypts with the account's AWS-managed `aws/s3` key, whose key
+/// policy lets every principal of the account use it through S3 (`kms:ViaService`); IAM grants
+/// would be needed only for a customer-managed key.
+pub fn host_policy(bot: &str) -> Value {
+    let prefix = format!("{}/{bot}/", crate::state::STATE_PREFIX);
+    json!({
+        "PolicyName": "release-artifacts-and-own-state",
+        "PolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadReleaseArtifacts",
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": bucket_arn(&format!("/{ARTIFACTS_PREFIX}/*"))
+                },
+                {
+                    "Sid": "ThisBotsStateObjects",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"],
+                    "Resource": bucket_arn(&format!("/{prefix}*"))
+                },
+                {
+                    "Sid": "ListOnlyThisBotsState",
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+                    "Resource": bucket_arn(""),
+                    "Condition": { "StringLike": { "s3:prefix": [prefix.clone(), format!("{prefix}*")] } }
+                }
+            ]
+        }
+    })
+}
+
+/// Adds the host's instance role and profile: the managed policies of an ECS container instance
+/// administered through SSM, plus [`host_policy`]. The bot's task runs with the shared, empty
+/// task role and gets none of it.
+pub(super) fn identity(c: &Ctx<'_>, res: &mut Resources) {
+    let bot = c.bot;
+    res.add(
+        "HostRole",
+        resource(
+            "AWS::IAM::Role",
+            json!({
+                "Description": format!("Clawster bot {bot}'s host: ECS container instance, SSM administration, the release artifacts, and its own state under state/{bot}/ only"),
+                "AssumeRolePolicyDocument": assume_role(ASSUME_EC2),
+                "ManagedPolicyArns": [
+                    managed_policy("service-role/AmazonEC2ContainerServiceforEC2Role"),
+                    managed_policy("AmazonSSMManagedInstanceCore")
+                ],
+                "Policies": [host_policy(bot)]
+            }),
+            &[],
+            &[],
+        ),
+    );
+    res.add(
+        "HostInstanceProfile",
+        resource(
+            "AWS::IAM::InstanceProfile",
+            json!({ "Roles": [r("HostRole")] }),
+            &[],
+            &[],
+        ),
+    );
+}
 
 /// Adds the launch template, the Auto Scaling group, the cluster and its capacity provider.
 pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
@@ -25,7 +108,7 @@ pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
                 "LaunchTemplateData": {
                     "ImageId": r("EcsAmiId"),
                     "InstanceType": o.instance_type.as_str(),
-                    "IamInstanceProfile": { "Arn": import_shared("EcsInstanceProfileArn") },
+                    "IamInstanceProfile": { "Arn": get_att("HostInstanceProfile", "Arn") },
                     "SecurityGroupIds": [r("InstanceSecurityGroup")],
                     "MetadataOptions": {
                         "HttpEndpoint": "enabled",
@@ -37,7 +120,7 @@ pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
                         "Ebs": { "Encrypted": true, "VolumeType": "gp3", "VolumeSize": ROOT_VOLUME_GB, "DeleteOnTermination": true }
                     }],
                     "UserData": userdata::encode(
-                        &userdata::bot_script(&release.object_key(agent), &agent.sha256, cluster),
+                        &userdata::bot_script(&release.object_key(agent), &agent.sha256, cluster, bot),
                         import_shared("ArtifactsBucketName")
                     ),
                     "TagSpecifications": [

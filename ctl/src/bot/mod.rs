@@ -12,7 +12,7 @@ use crate::cfn::{get_att, import_shared, r, sub, Resources};
 use crate::manifest::Release;
 use crate::names::{Arch, BotName, CertificateArn, GatewayPort, InstanceType, Region};
 
-mod host;
+pub mod host;
 mod load_balancing;
 mod network;
 mod service;
@@ -140,6 +140,7 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
     network::build(&c, &mut res);
     let listeners = load_balancing::build(&c, &mut res);
     task::identity(&c, &mut res);
+    host::identity(&c, &mut res);
     host::build(&c, &mut res);
     task::definition(&c, &mut res);
     service::build(&c, &mut res, &listeners);

@@ -13,9 +13,8 @@
 //!   0% healthy during a deployment, one host has room for one gateway);
 //! - task definition changed: the stack update itself starts the new deployment (which also
 //!   reads the newest secret), so nothing more is forced;
-//! - host changed: said in the plan; the running host keeps its agent until it is replaced, and
-//!   deploy does not replace it, because the bot's state lives on the host's volume until state
-//!   replication carries it over;
+//! - host changed: the running host is replaced after the stack update ([`super::host`]), its
+//!   state carried over through the bucket (old task stopped, final sync, new host);
 //! - nothing changed: nothing is stored, updated or restarted.
 
 use serde_json::Value;
@@ -112,7 +111,7 @@ impl Changes {
         }
         if self.stack.host {
             out.push(
-                "host: the launch template changes (agent release, AMI or instance type); the running host keeps its current one until it is replaced, which this deploy does not do: the bot's state lives on that host"
+                "host: the launch template changes (agent release, AMI or instance type); the running host is replaced: its task stops, its state is synced to the bucket, a new host starts and restores it, the task starts there"
                     .to_string(),
             );
         }

@@ -14,9 +14,15 @@
 //!    Nothing is created before this.
 //! 4. **Shared stack** `clawster-shared-<region>`: created when absent (the artifacts bucket is
 //!    watched for and the uploads start as soon as it exists: the NAT instance is already polling
-//!    for its agent), reused when complete with its exports, recreated after consent when failed.
+//!    for its agent), reused when complete with its exports, updated through a change set (after
+//!    consent, which names the NAT restart a new NAT agent causes) when its template differs from
+//!    this release's, recreated after consent when failed.
 //!    Failure or Ctrl-C during its creation: it is deleted (unless `--keep-on-failure`).
 //! 5. **Uploads** of the host binaries not already in the bucket with the same SHA256.
+//!    For a bot without a stack (a first deploy), `state/<bot>/init.json` is written unless it or
+//!    a manifest is there ([`crate::state`]): it tells the agent that starting this bot on empty
+//!    state is intended. Never on a redeploy, never over an existing one. Failure: exit 1; the
+//!    bot stack is not created (its host would refuse to start the bot without it).
 //! 6. **Secret** `clawster/<bot>/config`: created, or given a new version when its value
 //!    changed; its full ARN goes to the bot stack. Its value never appears anywhere else.
 //! 7. **Bot stack** `clawster-bot-<bot>`: created, or updated through a change set whose changes
@@ -28,7 +34,10 @@
 //!    back.
 //! 8. **NAT route**: the private default route is active through the running NAT instance,
 //!    polled with bounded backoff (at most 5 minutes).
-//! 9. **Start**: `UpdateService(desiredCount=1)`, or, for a running bot whose configuration alone
+//! 9. **Host** (when the launch template changed, or `--replace-host`): the running host is
+//!    replaced, its state carried over ([`host`]: old task draining, final state sync, old host
+//!    terminated, new host in service); a failed final sync leaves the old host (exit 1).
+//!    **Start**: `UpdateService(desiredCount=1)`, or, for a running bot whose configuration alone
 //!    changed, one forced new deployment (the time until the new task is healthy is printed: the
 //!    most the bot was unreachable); with `--detach` the run ends here; otherwise it
 //!    follows the rollout (service events and stopped tasks' reasons inline) until the target is
@@ -39,6 +48,7 @@
 
 pub mod changes;
 pub mod config;
+pub mod host;
 pub mod nat;
 pub mod secret;
 pub mod service;
@@ -51,6 +61,7 @@ use std::time::Duration;
 use crate::aws::{Aws, AwsError, ErrorKind};
 use crate::bot::{self, BotOptions};
 use crate::manifest::Release;
+use crate::names::BotName;
 use crate::pace::human;
 use crate::plan::{self, PlanInput, Prices};
 use crate::progress::{Event, Mark, Ui};
@@ -89,6 +100,10 @@ pub struct DeployOptions {
     pub timeout: Duration,
     /// Leave failed stacks in place for inspection.
     pub keep_on_failure: bool,
+    /// Replace the running host even when its launch template did not change.
+    pub replace_host: bool,
+    /// Replace the host even when its final state sync fails.
+    pub without_final_sync: bool,
 }
 
 /// A run that did not end well: the exit code, the sentence, the next steps.
@@ -235,6 +250,14 @@ pub async fn run(
         _ => None,
     };
     let shared_health = found.shared.as_ref().map(|s| stack::health(&s.status));
+    // A complete shared stack made by another release is updated (its lifecycle rules, SSM
+    // documents, roles, the NAT agent): the bots' state replication needs this release's.
+    let shared_stale = match &found.shared {
+        Some(s) if shared_health == Some(Health::Ready) => {
+            !stack::unchanged(aws, s, &shared_template, &BTreeMap::new()).await?
+        }
+        _ => false,
+    };
     let recreate_shared = matches!(
         shared_health,
         Some(
@@ -281,6 +304,12 @@ pub async fn run(
             s.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
         ));
     }
+    if shared_stale {
+        question.push_str(&format!(
+            "The shared stack {shared_name} differs from this release's: this deploy updates it through a change set (listed as it runs). \
+             If the NAT agent's release changed, the NAT instance restarts, which interrupts every bot's outbound traffic for a minute or two.\n"
+        ));
+    }
     match found.bot.as_ref().map(|b| (stack::health(&b.status), b)) {
         Some((Health::Ready, b)) => question.push_str(&format!(
             "The bot stack {bot_name} exists ({}): this deploy updates it if anything changed.\n",
@@ -315,7 +344,12 @@ pub async fn run(
     });
     // Also with --yes, where the question above was not shown.
     for l in bot_changes.iter().flat_map(changes::Changes::lines) {
-        ui.note(format!("change: {l}"));
+        if !(opts.replace_host && l.starts_with("nothing changed")) {
+            ui.note(format!("change: {l}"));
+        }
+    }
+    if opts.replace_host && found.bot.is_some() {
+        ui.note("change: host: replaced on request (--replace-host)");
     }
 
     // 4. Shared stack (and 5. uploads as soon as the bucket exists).
@@ -348,6 +382,11 @@ pub async fn run(
                 settle(aws, ui, s, deadline).await?
             } else {
                 s.clone()
+            };
+            let s = if shared_stale {
+                update_shared(aws, ui, &s, &shared_template, deadline).await?
+            } else {
+                s
             };
             check_exports(aws, &s).await?;
             ui.step(
@@ -399,6 +438,11 @@ pub async fn run(
             release.version
         )),
     );
+
+    // 5b. State: a bot deployed for the first time starts on empty state on purpose.
+    if found.bot.is_none() {
+        first_state(aws, ui, &bucket, &o.name).await?;
+    }
 
     // 6. Secret.
     let secret_name = secret::name(&o.name);
@@ -461,7 +505,27 @@ pub async fn run(
     };
     let mut rollout = service::Rollout::default();
     let before = rollout.baseline(aws, &svc).await?;
+    // 9a. A changed launch template reaches the running bot through a new host.
+    let host_changed = bot_changes.as_ref().is_some_and(|c| c.stack.host);
+    let replaced = if found.bot.is_some() && (host_changed || opts.replace_host) {
+        host::replace(
+            aws,
+            ui,
+            &host::Replace {
+                bot: &o.name,
+                service: &svc,
+                group: bot_info.output("AutoScalingGroupName")?,
+                bucket: &bucket,
+                without_final_sync: opts.without_final_sync,
+                deadline,
+            },
+        )
+        .await?
+    } else {
+        None
+    };
     let restart = before.desired >= 1
+        && replaced.is_none()
         && bot_changes
             .as_ref()
             .is_some_and(|c| c.force_new_deployment());
@@ -517,6 +581,13 @@ pub async fn run(
                     human(pace.elapsed().saturating_sub(started))
                 ));
             }
+            if let Some(r) = &replaced {
+                detail.push_str(&format!(
+                    "; on its new host {} in {} from the old task's stop (the most the bot was unreachable)",
+                    r.new,
+                    human(pace.elapsed().saturating_sub(r.stopped_at))
+                ));
+            }
             ui.step("start", "bot service", Mark::Done, Some(detail));
             Ok(Deployed {
                 url,
@@ -528,6 +599,79 @@ pub async fn run(
             Err(next_on_failure(e.into()))
         }
     }
+}
+
+/// Step 4 for a shared stack made by another release: a change set, listed, executed and
+/// followed. "No changes" is not an error; a failed update rolls back by itself and the bots keep
+/// the shared stack as it was.
+async fn update_shared(
+    aws: &Aws,
+    ui: &Ui,
+    current: &StackInfo,
+    template: &serde_json::Value,
+    deadline: Duration,
+) -> Result<StackInfo, Fail> {
+    let pace = ui.pace().clone();
+    let label = format!("shared stack {}", current.name);
+    let none = BTreeMap::new();
+    ui.step(
+        "shared",
+        &label,
+        Mark::Running,
+        Some("update to this release: preparing a change set".into()),
+    );
+    let Some(set) = stack::change_set(aws, &pace, current, template, &none, deadline).await? else {
+        ui.step("shared", &label, Mark::Skipped, Some("no changes".into()));
+        return Ok(current.clone());
+    };
+    for c in &set.changes {
+        ui.note(c.clone());
+    }
+    let stop = stack::newest_event(aws, &current.id).await?;
+    stack::execute(aws, current, &set).await?;
+    ui.step(
+        "shared",
+        &label,
+        Mark::Running,
+        Some(format!("update ({} changes)", set.changes.len())),
+    );
+    let mut w = Watch::new(&current.name, &current.id, Op::Update, stop);
+    match w.wait(aws, ui, &pace, deadline).await {
+        Ok(info) => {
+            ui.step("shared", &label, Mark::Done, Some("updated".into()));
+            Ok(info)
+        }
+        Err(e) => {
+            ui.step("shared", &label, Mark::Failed, None);
+            Err(Fail::from(e).next(
+                "CloudFormation rolls a failed update back: the bots keep the shared stack as it was; fix the cause and deploy again",
+            ))
+        }
+    }
+}
+
+/// Step 5b: `state/<bot>/init.json` for a bot deployed for the first time.
+async fn first_state(aws: &Aws, ui: &Ui, bucket: &str, bot: &BotName) -> Result<(), Fail> {
+    use crate::state::bucket::{ensure_init, Init};
+    let created_at = clawster_core::timefmt::fmt_utc(crate::state::time::now());
+    let label = "bot state";
+    let key = crate::state::init_key(bot);
+    let detail = match ensure_init(aws, bucket, bot, &created_at).await {
+        Ok(Init::Written) => format!("new bot, starts empty (s3://{bucket}/{key} written)"),
+        Ok(Init::AlreadyThere) => format!("s3://{bucket}/{key} was there already: kept"),
+        Ok(Init::ManifestFound) => format!(
+            "a replica of an earlier bot {bot} is in s3://{bucket}/{}: its host restores it",
+            crate::state::prefix(bot)
+        ),
+        Err(e) => {
+            ui.step("state", label, Mark::Failed, None);
+            return Err(Fail::from(e).next(format!(
+                "nothing of the bot was created yet; run `clawsterctl deploy {bot}` again once s3://{bucket} is writable"
+            )));
+        }
+    };
+    ui.step("state", label, Mark::Done, Some(detail));
+    Ok(())
 }
 
 /// Waits until the operation a stack is busy with settles (from its newest event on).

@@ -348,6 +348,41 @@ pub async fn wait_healthy(
     }
 }
 
+/// Polls until the service runs and starts no task (after `desired 0`): the old task has
+/// drained and stopped, so nothing writes the bot's state any more.
+pub async fn wait_stopped(
+    aws: &Aws,
+    ui: &Ui,
+    pace: &Pace,
+    s: &ServiceRef,
+    rollout: &mut Rollout,
+    deadline: std::time::Duration,
+) -> Result<ServiceState, StackError> {
+    let mut throttled = 0;
+    loop {
+        let state = match rollout.read(aws, s, Some(ui)).await {
+            Ok(st) => st,
+            Err(e) => {
+                backoff_or_fail(pace, e, &mut throttled).await?;
+                continue;
+            }
+        };
+        throttled = 0;
+        if state.running == 0 && state.pending == 0 {
+            return Ok(state);
+        }
+        if pace.elapsed() >= deadline {
+            return Err(StackError::Other(format!(
+                "the bot's task did not stop in time ({})",
+                state.summary()
+            )));
+        }
+        if !pace.sleep(pace.poll).await {
+            return Err(StackError::Interrupted("stopping the bot's task".into()));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

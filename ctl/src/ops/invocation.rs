@@ -12,6 +12,7 @@
 //! | `clawster-agent health` | healthy | degraded | could not check | - |
 //! | `clawster-nat-agent status` | healthy | not healthy (JSON on stdout) or failed (none) | - | - |
 //! | `journalctl` | done | failed | - | - |
+//! | `clawster-agent state sync|restore|status` | done (JSON on stdout) | failed | - | - |
 //!
 //! The documents' scripts add: 1 with "needs SSM Agent" (the host's SSM Agent is too old for
 //! parameters as environment variables), 2 with "unknown action" (document and client disagree),
@@ -131,6 +132,12 @@ pub enum HostCommand {
     Logs,
     /// `journalctl` for the window's audit records.
     WindowLogs,
+    /// `clawster-agent state sync --json`.
+    StateSync,
+    /// `clawster-agent state restore --at=TIME --json`.
+    StateRestore,
+    /// `clawster-agent state status --json`.
+    StateStatus,
 }
 
 impl HostCommand {

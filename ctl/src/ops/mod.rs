@@ -4,8 +4,9 @@
 //!
 //! 1. Build the request, which refuses bad input before any AWS call, naming the value and why:
 //!    [`window::WindowArgs`] (`window open|close|status`, the shared stack's output
-//!    `WindowDocumentName`) or [`reads::ReadArgs`] (`health`, `health --nat`, `logs`, `logs
-//!    --window`, output `OpsDocumentName`). `.document()` names the output whose value is the
+//!    `WindowDocumentName`), [`reads::ReadArgs`] (`health`, `health --nat`, `logs`, `logs
+//!    --window`, output `OpsDocumentName`) or [`state::StateArgs`] (`backup`, `restore`, the
+//!    deploy's host replacement; output `OpsDocumentName`). `.document()` names the output whose value is the
 //!    document to run, `.parameters()` is SendCommand's `Parameters` map, and `.command()` says
 //!    what runs on the host. `nat-status` targets the NAT instance (output `NatInstanceId`), every
 //!    other command the bot's host.
@@ -22,6 +23,7 @@ pub mod health;
 pub mod invocation;
 pub mod journal;
 pub mod reads;
+pub mod state;
 pub mod window;
 
 use std::collections::BTreeMap;

@@ -10,12 +10,12 @@ use clawster_core::logging::{FIELD_CHECK, FIELD_STATUS};
 use clawster_core::window_rules::{AUDIT_CHECKS, AUDIT_FIELDS};
 
 use super::invocation::HostCommand;
-use super::window::one_of;
 use super::{params, Parameters};
 
 /// The shared stack's output naming the operations document.
 pub const DOCUMENT_OUTPUT: &str = "OpsDocumentName";
-/// The document's `action` values.
+/// The document's read-only `action` values (the state actions are in [`super::state::ACTIONS`];
+/// the document's patterns, in [`crate::shared::ops_document`]'s module).
 pub const ACTIONS: [&str; 4] = ["health", "nat-status", "logs", "window-logs"];
 /// The most digits of a `since` number.
 pub const SINCE_MAX_DIGITS: usize = 4;
@@ -68,11 +68,6 @@ pub fn window_matches() -> Vec<String> {
 /// The `since` parameter's `allowedPattern`: `^[1-9][0-9]{0,3}[smhd]$`.
 pub fn since_pattern() -> String {
     format!("^[1-9][0-9]{{0,{}}}[{SINCE_UNITS}]$", SINCE_MAX_DIGITS - 1)
-}
-
-/// The operations document's `allowedPattern`s, by parameter.
-pub fn patterns() -> [(&'static str, String); 2] {
-    [("action", one_of(&ACTIONS)), ("since", since_pattern())]
 }
 
 /// `--since` was refused.

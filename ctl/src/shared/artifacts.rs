@@ -1,9 +1,15 @@
 //! The shared stack's artifacts group: the private, versioned bucket holding the release binaries
-//! under `artifacts/`, readable only over TLS.
+//! under `artifacts/` and each bot's replicated state under `state/<bot>/` ([`crate::state`]),
+//! readable only over TLS.
 
 use serde_json::json;
 
 use crate::cfn::{self, get_att, r, resource, sub, Resources, Skip};
+use crate::manifest::ARTIFACTS_PREFIX;
+use crate::state::{RETENTION_DAYS, STATE_PREFIX};
+
+/// Days a replaced release binary stays as a noncurrent version.
+const RELEASE_RETENTION_DAYS: u32 = 90;
 
 /// Adds the artifacts bucket and its policy.
 pub(super) fn build(res: &mut Resources) {
@@ -28,19 +34,33 @@ pub(super) fn build(res: &mut Resources) {
                 "OwnershipControls": { "Rules": [{ "ObjectOwnership": "BucketOwnerEnforced" }] },
                 "VersioningConfiguration": { "Status": "Enabled" },
                 "LifecycleConfiguration": {
-                    "Rules": [{
-                        "Id": "expire-replaced-releases",
-                        "Status": "Enabled",
-                        "NoncurrentVersionExpiration": { "NoncurrentDays": 90 },
-                        "AbortIncompleteMultipartUpload": { "DaysAfterInitiation": 7 }
-                    }]
+                    "Rules": [
+                        {
+                            "Id": "expire-replaced-releases",
+                            "Status": "Enabled",
+                            "Prefix": format!("{ARTIFACTS_PREFIX}/"),
+                            "NoncurrentVersionExpiration": { "NoncurrentDays": RELEASE_RETENTION_DAYS },
+                            "AbortIncompleteMultipartUpload": { "DaysAfterInitiation": 7 }
+                        },
+                        {
+                            // Replaced or deleted state stays restorable (`restore --at`) this
+                            // long, then goes: an idle bot's replica does not grow without bound.
+                            // Delete markers left alone by then go too.
+                            "Id": "expire-replaced-state",
+                            "Status": "Enabled",
+                            "Prefix": format!("{STATE_PREFIX}/"),
+                            "NoncurrentVersionExpiration": { "NoncurrentDays": RETENTION_DAYS },
+                            "ExpiredObjectDeleteMarker": true,
+                            "AbortIncompleteMultipartUpload": { "DaysAfterInitiation": 1 }
+                        }
+                    ]
                 },
                 "Tags": cfn::tags(sub("${AWS::StackName}-artifacts"))
             }),
             &[
                 Skip {
                     id: "CKV_AWS_18",
-                    reason: "Holds only release binaries whose SHA256 is pinned in the templates; server access logs would need a second bucket and add cost without protecting them.",
+                    reason: "Holds release binaries whose SHA256 is pinned in the templates and the bots' state replicas, each written only by its own bot host's role; server access logs would need a second bucket and add cost without protecting them.",
                 },
             ],
             &[],

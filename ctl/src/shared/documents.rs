@@ -1,10 +1,11 @@
 //! The shared stack's SSM documents: maintenance windows (`WindowDocument`) and read-only
-//! operations (`OpsDocument`: health, NAT status, logs), run on hosts through SSM Run Command.
+//! operations (`OpsDocument`: health, NAT status, logs, the bots' state sync and restore), run on
+//! hosts through SSM Run Command.
 
 use serde_json::{json, Map, Value};
 
 use crate::cfn::{self, resource, sub, Resources};
-use crate::ops::{reads, window as window_ops};
+use crate::ops::{reads, state as state_ops, window as window_ops};
 use crate::userdata;
 
 /// One document parameter: a string reaching the script as the environment variable
@@ -103,21 +104,45 @@ pub fn window_document() -> Value {
     })
 }
 
-/// The `Content` of the operations SSM document: read-only commands on a bot host or the NAT
-/// instance, each with bounded output (SSM keeps 24,000 characters of stdout).
+/// Every `action` of the operations document: the reads, then the state commands.
+pub fn ops_actions() -> Vec<&'static str> {
+    reads::ACTIONS
+        .iter()
+        .chain(state_ops::ACTIONS.iter())
+        .copied()
+        .collect()
+}
+
+/// The operations document's `allowedPattern`s, by parameter.
+pub fn ops_patterns() -> [(&'static str, String); 3] {
+    [
+        ("action", window_ops::one_of(&ops_actions())),
+        ("since", reads::since_pattern()),
+        ("at", crate::state::time::at_pattern()),
+    ]
+}
+
+/// Seconds the operations document's step may run: a restore downloads the bot's whole state.
+pub const OPS_TIMEOUT_SECONDS: u32 = 900;
+
+/// The `Content` of the operations SSM document: commands on a bot host or the NAT instance,
+/// each with bounded output (SSM keeps 24,000 characters of stdout).
 ///
 /// - `health`: `clawster-agent health --json` (bot host);
 /// - `nat-status`: `clawster-nat-agent status --json` (NAT instance);
 /// - `logs`: the agent's journal records since `since` ago, as JSON lines, newest first, at most
 ///   [`reads::LOG_LINES`], only the fields `clawsterctl` shows;
-/// - `window-logs`: the same for the window's audit records only.
+/// - `window-logs`: the same for the window's audit records only;
+/// - `state-sync`, `state-status`: `clawster-agent state sync|status --json` (bot host);
+/// - `state-restore`: `clawster-agent state restore --at=AT --json`, refused here without `at`.
 ///
 /// Like the window document: constant script, parameters as environment variables with
-/// `allowedPattern`s, `since` handed to journalctl as one `--since=-VALUE` argument.
+/// `allowedPattern`s, `since` handed to journalctl as one `--since=-VALUE` argument and `at` to
+/// the agent as one `--at=VALUE` argument.
 pub fn ops_document() -> Value {
     let agent = userdata::AGENT_PATH;
     let nat = userdata::NAT_AGENT_PATH;
-    let p = reads::patterns();
+    let p = ops_patterns();
     let journal = reads::journalctl_args().join(" ");
     let since = "\"--since=-$SSM_since\"";
     let mut script: Vec<String> = SCRIPT_PRELUDE.iter().map(|s| s.to_string()).collect();
@@ -130,18 +155,27 @@ pub fn ops_document() -> Value {
             "  window-logs) exec {journal} {since} {} ;;",
             reads::window_matches().join(" ")
         ),
+        format!("  state-sync) exec {agent} state sync --json ;;"),
+        format!("  state-status) exec {agent} state status --json ;;"),
+        format!("  state-restore) [ -n \"${{SSM_at:-}}\" ] || {{ echo \"state-restore needs the at parameter\" >&2; exit 2; }}; exec {agent} state restore \"--at=$SSM_at\" --json ;;"),
         "  *) echo \"unknown action\" >&2; exit 2 ;;".to_string(),
         "esac".to_string(),
     ]);
     json!({
         "schemaVersion": "2.2",
-        "description": "Clawster operations, read-only: `health` (clawster-agent health --json on a bot host), `nat-status` (clawster-nat-agent status --json on the NAT instance), `logs` and `window-logs` (the agent's journal records, or only the maintenance window's audit records, since the given time, as JSON lines, newest first).",
+        "description": "Clawster operations: `health` (clawster-agent health --json on a bot host), `nat-status` (clawster-nat-agent status --json on the NAT instance), `logs` and `window-logs` (the agent's journal records, or only the maintenance window's audit records, since the given time, as JSON lines, newest first), all read-only; `state-sync`, `state-status` and `state-restore` (clawster-agent state sync|status|restore --json on a bot host: take a sync of the bot's state now, show replication, or restore the state as of `at` while the bot's task is stopped).",
         "parameters": {
-            "action": parameter("health, nat-status, logs or window-logs", None, &pattern_of(&p, "action"), Some(&reads::ACTIONS)),
+            "action": parameter("health, nat-status, logs, window-logs, state-sync, state-restore or state-status", None, &pattern_of(&p, "action"), Some(ops_actions().as_slice())),
             "since": parameter(
                 "logs and window-logs: how far back, a number (1-9999) with unit s, m, h or d, e.g. 30m",
                 Some(reads::DEFAULT_SINCE),
                 &pattern_of(&p, "since"),
+                None,
+            ),
+            "at": parameter(
+                "state-restore only: the time to restore the state as of, in UTC as YYYY-MM-DDTHH:MM:SSZ, e.g. 2026-12-07T09:30:00Z",
+                Some(""),
+                &pattern_of(&p, "at"),
                 None,
             )
         },
@@ -150,7 +184,7 @@ pub fn ops_document() -> Value {
             "name": "ops",
             "precondition": { "StringEquals": ["platformType", "Linux"] },
             "inputs": {
-                "timeoutSeconds": "120",
+                "timeoutSeconds": OPS_TIMEOUT_SECONDS.to_string(),
                 "runCommand": script
             }
         }]

@@ -59,9 +59,9 @@ pub const EXPORTS: [&str; 15] = [
     "OpsDocumentName",
 ];
 
-pub(super) const ASSUME_EC2: &str = "ec2.amazonaws.com";
+pub(crate) const ASSUME_EC2: &str = "ec2.amazonaws.com";
 
-pub(super) fn assume_role(service: &str) -> Value {
+pub(crate) fn assume_role(service: &str) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -72,7 +72,7 @@ pub(super) fn assume_role(service: &str) -> Value {
     })
 }
 
-pub(super) fn managed_policy(name: &str) -> Value {
+pub(crate) fn managed_policy(name: &str) -> Value {
     sub(&format!("arn:${{AWS::Partition}}:iam::aws:policy/{name}"))
 }
 
@@ -167,7 +167,7 @@ pub fn template(region: &Region, release: &Release) -> Value {
         ),
         (
             "OpsDocumentName",
-            "SSM document for health, NAT status and logs",
+            "SSM document for health, NAT status, logs and the bots' state sync and restore",
             r("OpsDocument"),
         ),
     ];

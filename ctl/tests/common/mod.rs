@@ -4,6 +4,7 @@
 pub mod moto;
 pub mod sim;
 pub mod ssm_sim;
+pub mod state_sim;
 
 use std::path::PathBuf;
 

@@ -139,13 +139,20 @@ impl Drop for Moto {
 /// A release directory with real (small) files for both agents on both targets, and a manifest
 /// whose sizes and hashes match them.
 pub fn release_dir(dir: &Path) -> PathBuf {
+    release_dir_flavour(dir, "")
+}
+
+/// [`release_dir`] whose binaries differ by `flavour` (another release of the same version: new
+/// hashes, so a new launch template).
+pub fn release_dir_flavour(dir: &Path, flavour: &str) -> PathBuf {
     let mut artifacts = Vec::new();
     for name in ["clawster-agent", "clawster-nat-agent"] {
         for target in ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"] {
             let rel = format!("{target}/{name}");
             let path = dir.join(&rel);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            let body = format!("#!/bin/false\n# stand-in for {name} ({target})\n").repeat(50);
+            let body =
+                format!("#!/bin/false\n# stand-in for {name} ({target}){flavour}\n").repeat(50);
             std::fs::write(&path, &body).unwrap();
             artifacts.push(serde_json::json!({
                 "name": name, "target": target, "version": "0.1.0",

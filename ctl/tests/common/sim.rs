@@ -260,8 +260,17 @@ pub struct World {
     pub secrets: BTreeMap<String, (String, String)>,
     /// Objects put: key.
     pub objects: Vec<String>,
+    /// Objects deleted without a version id (they have a delete marker now).
+    pub deleted: Vec<String>,
     /// ListImports answers by export name (absent: "not imported").
     pub imports: BTreeMap<String, Vec<String>>,
+    /// The bot group's instances in service.
+    pub hosts: Vec<String>,
+    /// When TerminateInstanceInAutoScalingGroup was called; the group's new host
+    /// (`i-0bbb0000000000002`) is in service 60 s later.
+    pub terminated: Option<Duration>,
+    /// What `clawster-agent state sync --json` prints on the host (SSM Success, exit 0).
+    pub sync_answer: String,
 }
 
 /// The shared world, the clients built on it and the clock.
@@ -661,11 +670,61 @@ impl Sim {
             w.objects.push(k);
             s3::operation::put_object::PutObjectOutput::builder().build()
         });
-        let versions = mock!(s3::Client::list_object_versions).then_output(|| {
-            s3::operation::list_object_versions::ListObjectVersionsOutput::builder().build()
+        // Every object has one version ("v1"); a delete without a version id leaves a marker.
+        let s = self.clone();
+        let versions = mock!(s3::Client::list_object_versions).then_compute_output(move |i| {
+            let w = s.world.lock().unwrap();
+            let prefix = i.prefix().unwrap_or_default();
+            let mut b = s3::operation::list_object_versions::ListObjectVersionsOutput::builder();
+            for k in w.objects.iter().filter(|k| k.starts_with(prefix)) {
+                b = b.versions(
+                    s3::types::ObjectVersion::builder()
+                        .key(k)
+                        .version_id("v1")
+                        .build(),
+                );
+            }
+            b.build()
         });
-        let s3c = mock_client!(s3, RuleMode::MatchAny, [&head, &put, &versions], |c| c
-            .retry_config(s3::config::retry::RetryConfig::disabled()));
+        let s = self.clone();
+        let list = mock!(s3::Client::list_objects_v2).then_compute_output(move |i| {
+            let w = s.world.lock().unwrap();
+            let prefix = i.prefix().unwrap_or_default();
+            let mut b = s3::operation::list_objects_v2::ListObjectsV2Output::builder();
+            for k in w
+                .objects
+                .iter()
+                .filter(|k| k.starts_with(prefix) && !w.deleted.contains(k))
+            {
+                b = b.contents(s3::types::Object::builder().key(k).build());
+            }
+            b.build()
+        });
+        let s = self.clone();
+        let delete = mock!(s3::Client::delete_objects).then_compute_output(move |i| {
+            let mut w = s.world.lock().unwrap();
+            let objects = i.delete().map(|d| d.objects().to_vec()).unwrap_or_default();
+            for o in &objects {
+                let k = o.key().to_string();
+                match o.version_id() {
+                    Some(v) => {
+                        w.calls.push(format!("s3.DeleteObjects {k} version {v}"));
+                        w.objects.retain(|x| x != &k);
+                    }
+                    None => {
+                        w.calls.push(format!("s3.DeleteObjects {k} (marker)"));
+                        w.deleted.push(k);
+                    }
+                }
+            }
+            s3::operation::delete_objects::DeleteObjectsOutput::builder().build()
+        });
+        let s3c = mock_client!(
+            s3,
+            RuleMode::MatchAny,
+            [&head, &put, &versions, &list, &delete],
+            |c| c.retry_config(s3::config::retry::RetryConfig::disabled())
+        );
 
         // Secrets Manager.
         use aws_sdk_secretsmanager as sm;
@@ -976,7 +1035,6 @@ impl Sim {
         let elbc = mock_client!(elb, RuleMode::MatchAny, [&health], |c| c
             .retry_config(elb::config::retry::RetryConfig::disabled()));
 
-        let no_rules: [&Rule; 0] = [];
         Aws {
             region: "us-east-1".parse().unwrap(),
             cfn,
@@ -985,9 +1043,92 @@ impl Sim {
             ecs: ecsc,
             elb: elbc,
             ec2: ec2c,
-            ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, no_rules),
-            autoscaling: mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, no_rules),
+            ssm: self.ssm_client(),
+            autoscaling: self.autoscaling_client(),
         }
+    }
+
+    /// The bot's group: `hosts` in service; after a terminate, a new host 60 s later.
+    fn autoscaling_client(&self) -> aws_sdk_autoscaling::Client {
+        use aws_sdk_autoscaling as asg;
+        let s = self.clone();
+        let groups = mock!(asg::Client::describe_auto_scaling_groups).then_compute_output(move |_| {
+            let now = s.now();
+            let w = s.world.lock().unwrap();
+            let mut hosts = w.hosts.clone();
+            if w.terminated.is_some_and(|t| now.saturating_sub(t).as_secs() >= 60) {
+                hosts.push("i-0bbb0000000000002".into());
+            }
+            let mut g = asg::types::AutoScalingGroup::builder().auto_scaling_group_name("g");
+            for h in hosts {
+                g = g.instances(
+                    asg::types::Instance::builder()
+                        .instance_id(h)
+                        .lifecycle_state(asg::types::LifecycleState::InService)
+                        .build(),
+                );
+            }
+            asg::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput::builder()
+                .auto_scaling_groups(g.build())
+                .build()
+        });
+        let s = self.clone();
+        let terminate = mock!(asg::Client::terminate_instance_in_auto_scaling_group)
+            .then_compute_output(move |i| {
+                let now = s.now();
+                let mut w = s.world.lock().unwrap();
+                let id = i.instance_id().unwrap_or_default().to_string();
+                w.calls.push(format!("autoscaling.TerminateInstanceInAutoScalingGroup {id}"));
+                w.hosts.retain(|h| h != &id);
+                w.terminated = Some(now);
+                asg::operation::terminate_instance_in_auto_scaling_group::TerminateInstanceInAutoScalingGroupOutput::builder().build()
+            });
+        mock_client!(asg, RuleMode::MatchAny, [&groups, &terminate], |c| c
+            .retry_config(asg::config::retry::RetryConfig::disabled()))
+    }
+
+    /// SSM: every host online; every command answers Success with `sync_answer`.
+    fn ssm_client(&self) -> aws_sdk_ssm::Client {
+        use aws_sdk_ssm as ssm;
+        let info = mock!(ssm::Client::describe_instance_information).then_compute_output(|i| {
+            let id = i
+                .filters()
+                .first()
+                .and_then(|f| f.values().first().cloned())
+                .unwrap_or_default();
+            ssm::operation::describe_instance_information::DescribeInstanceInformationOutput::builder()
+                .instance_information_list(
+                    ssm::types::InstanceInformation::builder()
+                        .instance_id(id)
+                        .ping_status(ssm::types::PingStatus::Online)
+                        .build(),
+                )
+                .build()
+        });
+        let s = self.clone();
+        let send = mock!(ssm::Client::send_command).then_compute_output(move |i| {
+            s.world.lock().unwrap().calls.push(format!(
+                "ssm.SendCommand {} {:?}",
+                i.instance_ids().join(","),
+                i.parameters()
+                    .and_then(|p| p.get("action").cloned())
+                    .unwrap_or_default()
+            ));
+            ssm::operation::send_command::SendCommandOutput::builder()
+                .command(ssm::types::Command::builder().command_id("c-1").build())
+                .build()
+        });
+        let s = self.clone();
+        let get = mock!(ssm::Client::get_command_invocation).then_compute_output(move |_| {
+            let w = s.world.lock().unwrap();
+            ssm::operation::get_command_invocation::GetCommandInvocationOutput::builder()
+                .status(ssm::types::CommandInvocationStatus::Success)
+                .response_code(0)
+                .standard_output_content(w.sync_answer.clone())
+                .build()
+        });
+        mock_client!(ssm, RuleMode::MatchAny, [&info, &send, &get], |c| c
+            .retry_config(ssm::config::retry::RetryConfig::disabled()))
     }
 }
 
