@@ -484,6 +484,7 @@ impl BotArgs {
             instance_type: self.instance_type,
             certificate: self.certificate_arn,
             gateway_port: self.gateway_port,
+            layout: crate::bot::Layout::Dedicated,
         }
     }
 }

@@ -172,6 +172,7 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<std::process::ExitCode> {
                 instance_type: args.instance_type,
                 certificate: args.certificate_arn,
                 gateway_port: args.gateway_port,
+                layout: crate::bot::Layout::Dedicated,
             },
             artifacts: args.artifacts.artifacts,
             openclaw_config: args.openclaw_config,

@@ -53,9 +53,19 @@ fn configurations() -> Vec<(String, Value)> {
     long.instance_type = "t3.medium".parse().unwrap();
     let eu_cert =
         "arn:aws:acm:eu-west-2:210987654321:certificate/9f8e7d6c-aaaa-bbbb-cccc-ddddeeeeffff";
-    vec![
-        ("shared-us-east-1.json".into(), shared_template("us-east-1")),
-        ("shared-eu-west-2.json".into(), shared_template("eu-west-2")),
+    let mut all = shared_lb_configurations(&release);
+    all.extend(vec![
+        // The shared load balancer is conditional and off by default, and checkov checks only
+        // the resources whose condition holds with the defaults: these two switch it on (by
+        // host name with a certificate, and by port), cfn-lint sees every branch anyway.
+        (
+            "shared-us-east-1-lb-https.json".into(),
+            shared_lb_on(shared_template("us-east-1"), Some(CERT), "bots.example.com"),
+        ),
+        (
+            "shared-eu-west-2-lb-ports.json".into(),
+            shared_lb_on(shared_template("eu-west-2"), None, ""),
+        ),
         ("bot-demo-http.json".into(), bot_template(false)),
         ("bot-demo-https.json".into(), bot_template(true)),
         (
@@ -69,7 +79,44 @@ fn configurations() -> Vec<(String, Value)> {
                 &release,
             ),
         ),
-    ]
+    ]);
+    all
+}
+
+/// The shared template with its load balancer switched on by default (and its certificate and
+/// domain), as the stack has it after `consolidate` or `deploy --shared-lb`.
+fn shared_lb_on(mut t: Value, cert: Option<&str>, domain: &str) -> Value {
+    let p = &mut t["Parameters"];
+    p["SharedLoadBalancing"]["Default"] = "on".into();
+    p["SharedLbCertificateArn"]["Default"] = cert.unwrap_or_default().into();
+    p["SharedLbDomain"]["Default"] = domain.into();
+    t
+}
+
+/// Every load-balancing layout of a bot (a port and a host-name entry, each joining, shared and
+/// returning, with and without the bot's own certificate).
+fn shared_lb_configurations(release: &clawsterctl::manifest::Release) -> Vec<(String, Value)> {
+    use clawsterctl::bot::{Entry, Layout};
+    let host = Entry::Host {
+        name: "demo.bots.example.com".into(),
+        priority: 12,
+    };
+    let mut out = Vec::new();
+    for (entry_name, entry) in [("port", Entry::Port(8001)), ("host", host)] {
+        for (cert_name, cert) in [("http", None), ("https", Some(CERT))] {
+            for layout in [
+                Layout::Joining(entry.clone()),
+                Layout::Shared(entry.clone()),
+                Layout::Returning(entry.clone()),
+            ] {
+                let mut o = bot_options("demo", "us-east-1", cert);
+                let name = format!("bot-demo-{}-{entry_name}-{cert_name}.json", layout.kind());
+                o.layout = layout;
+                out.push((name, bot::template(&o, release)));
+            }
+        }
+    }
+    out
 }
 
 fn write_all(dir: &Path, templates: &[(String, Value)]) -> Vec<PathBuf> {

@@ -557,3 +557,73 @@ fn template_refuses_another_region() {
         &json!({ "Fn::Equals": [{ "Ref": "AWS::Region" }, "eu-west-2"] })
     );
 }
+
+#[test]
+fn shared_load_balancer_exists_only_when_switched_on() {
+    let t = shared();
+    assert_eq!(t["Parameters"]["SharedLoadBalancing"]["Default"], "off");
+    assert_eq!(t["Parameters"]["SharedLbCertificateArn"]["Default"], "");
+    assert_eq!(
+        t["Conditions"]["HasSharedLoadBalancer"],
+        serde_json::json!({ "Fn::Equals": [{ "Ref": "SharedLoadBalancing" }, "on"] })
+    );
+    for (id, condition) in [
+        ("SharedAlbSecurityGroup", "HasSharedLoadBalancer"),
+        ("SharedLoadBalancer", "HasSharedLoadBalancer"),
+        ("SharedHttpsListener", "HasSharedHttps"),
+        ("SharedHttpRedirect", "HasSharedHttps"),
+    ] {
+        assert_eq!(t["Resources"][id]["Condition"], condition, "{id}");
+    }
+    for (out, condition) in [
+        ("SharedLoadBalancerArn", "HasSharedLoadBalancer"),
+        ("SharedLoadBalancerDns", "HasSharedLoadBalancer"),
+        ("SharedAlbSecurityGroupId", "HasSharedLoadBalancer"),
+        ("SharedHttpsListenerArn", "HasSharedHttps"),
+        ("SharedLbDomain", "HasSharedHttps"),
+    ] {
+        assert_eq!(t["Outputs"][out]["Condition"], condition, "{out}");
+        assert!(t["Outputs"][out]["Export"].is_object(), "{out}");
+    }
+    // Every unconditional resource is what the region had before: nothing is billed without it.
+    let billed_when_off: Vec<&String> = t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| {
+            r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer" && r.get("Condition").is_none()
+        })
+        .map(|(id, _)| id)
+        .collect();
+    assert!(billed_when_off.is_empty(), "{billed_when_off:?}");
+}
+
+#[test]
+fn shared_load_balancer_admits_the_bot_ports_and_reaches_only_the_vpc() {
+    let t = shared();
+    let sg = &t["Resources"]["SharedAlbSecurityGroup"]["Properties"];
+    let ports: Vec<(i64, i64)> = sg["SecurityGroupIngress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["FromPort"].as_i64().unwrap(),
+                r["ToPort"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ports, [(80, 80), (443, 443), (8001, 8050)]);
+    let egress = &sg["SecurityGroupEgress"];
+    assert_eq!(egress.as_array().unwrap().len(), 1);
+    assert_eq!(egress[0]["CidrIp"], "10.0.0.0/16");
+    let https = &t["Resources"]["SharedHttpsListener"]["Properties"];
+    assert_eq!(
+        https["Certificates"][0]["CertificateArn"]["Ref"],
+        "SharedLbCertificateArn"
+    );
+    assert_eq!(
+        https["DefaultActions"][0]["FixedResponseConfig"]["StatusCode"],
+        "404"
+    );
+}

@@ -1,6 +1,7 @@
 //! The per-bot stack (`clawster-bot-<name>`).
 //!
-//! ALB and target group, ECS cluster with an EC2 capacity provider over a one-host Auto Scaling
+//! Load balancing by [`Layout`] (the bot's own ALB, or its entry on the region's shared ALB; the
+//! target group always here), ECS cluster with an EC2 capacity provider over a one-host Auto Scaling
 //! group (desired 0), the launch template whose UserData hands the boot to `clawster-agent`, the
 //! task definition and a service created with DesiredCount 0: `clawsterctl deploy` raises it to 1
 //! only after the NAT route is active, so tasks never race the NAT at first deploy. Everything
@@ -12,7 +13,11 @@ use crate::cfn::{get_att, import_shared, r, sub, Resources};
 use crate::manifest::Release;
 use crate::names::{Arch, BotName, CertificateArn, GatewayPort, InstanceType, Region};
 
+pub use layout::{Entry, Layout, Role};
+pub use load_balancing::{standby, STANDBY_BODY};
+
 mod host;
+pub mod layout;
 mod load_balancing;
 mod network;
 mod service;
@@ -69,10 +74,13 @@ pub struct BotOptions {
     pub region: Region,
     /// Bot host instance type.
     pub instance_type: InstanceType,
-    /// ACM certificate for HTTPS; without it the ALB serves plain HTTP.
+    /// ACM certificate for HTTPS on the bot's own ALB; without it that ALB serves plain HTTP.
+    /// (On the shared ALB, HTTPS comes from the shared stack's wildcard certificate.)
     pub certificate: Option<CertificateArn>,
     /// Port of the OpenClaw gateway in the task.
     pub gateway_port: GatewayPort,
+    /// Which load balancer forwards to the bot.
+    pub layout: Layout,
 }
 
 /// The bot stack's name.
@@ -101,8 +109,6 @@ pub fn container_command(port: GatewayPort) -> String {
     .join("\n")
 }
 
-/// Renders the bot stack, pinning the `clawster-agent` of `release` for the host type's
-/// architecture.
 /// What every resource group of the bot stack is rendered from.
 #[derive(Debug)]
 struct Ctx<'a> {
@@ -145,7 +151,6 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
     service::build(&c, &mut res, &listeners);
     let (bot, https) = (c.bot, c.https);
 
-    let scheme = if https { "https" } else { "http" };
     let mut outputs = Map::new();
     let mut output = |key: &str, description: &str, value: Value| {
         outputs.insert(
@@ -153,10 +158,11 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
             json!({ "Description": description, "Value": value }),
         );
     };
+    output("Url", "Where the bot's gateway is reached", url(o));
     output(
-        "Url",
-        "Where the bot's gateway is reached",
-        sub(&format!("{scheme}://${{LoadBalancer.DNSName}}")),
+        "LoadBalancing",
+        "Which load balancer forwards to the bot (dedicated, shared, or joining/returning while clawsterctl consolidate moves it)",
+        r("LoadBalancing"),
     );
     output("ClusterName", "ECS cluster of the bot", r("Cluster"));
     output(
@@ -181,36 +187,46 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
         r("TargetGroup"),
     );
 
-    let transport = if https {
-        "HTTPS with HTTP redirect".to_string()
-    } else {
-        "HTTP only: the gateway token travels in plaintext, pass --certificate-arn for HTTPS"
-            .to_string()
+    let transport = match o.layout.shared() {
+        Some((Entry::Host { name, .. }, _)) => format!("shared load balancer, HTTPS as {name}"),
+        Some((Entry::Port(p), _)) => format!(
+            "shared load balancer, HTTP on port {p}: the gateway token travels in plaintext, consolidate with --domain for HTTPS"
+        ),
+        None if https => "HTTPS with HTTP redirect".to_string(),
+        None => "HTTP only: the gateway token travels in plaintext, pass --certificate-arn for HTTPS"
+            .to_string(),
     };
-    json!({
+    let transport = match o.layout {
+        Layout::Joining(_) => format!("own load balancer, joining the shared one: {transport}"),
+        Layout::Returning(_) => format!("{transport}, returning to its own load balancer"),
+        _ => transport,
+    };
+    let mut parameters = json!({
+        "SharedStackName": {
+            "Type": "String",
+            "Default": crate::shared::stack_name(&o.region),
+            "AllowedPattern": "^clawster-shared-[a-z0-9-]+$",
+            "Description": "The region's shared Clawster stack, whose exports this stack imports"
+        },
+        "EcsAmiId": {
+            "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
+            "Default": ecs_ami_parameter(o.instance_type.arch()),
+            "Description": format!("ECS-optimized Amazon Linux 2023 {} AMI (public SSM parameter)", o.instance_type.arch().as_str())
+        },
+        "OpenClawConfigSecretArn": {
+            "Type": "String",
+            "AllowedPattern": format!("^arn:aws[a-z-]*:secretsmanager:{}:[0-9]{{12}}:secret:clawster/{bot}/config-[A-Za-z0-9]{{6}}$", o.region),
+            "Description": format!("Full ARN (with its 6-character suffix) of the secret clawster/{bot}/config holding the OpenClaw configuration; created by clawsterctl deploy before this stack")
+        }
+    });
+    layout_parameters(&o.layout, &mut parameters);
+    let mut t = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!(
-            "Clawster bot {bot} in {}: load balancer ({transport}), ECS on one {} ({}) host, OpenClaw service (release {})",
+            "Clawster bot {bot} in {}: {transport}; ECS on one {} ({}) host, OpenClaw service (release {})",
             o.region, o.instance_type, o.instance_type.arch().as_str(), release.version
         ),
-        "Parameters": {
-            "SharedStackName": {
-                "Type": "String",
-                "Default": crate::shared::stack_name(&o.region),
-                "AllowedPattern": "^clawster-shared-[a-z0-9-]+$",
-                "Description": "The region's shared Clawster stack, whose exports this stack imports"
-            },
-            "EcsAmiId": {
-                "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
-                "Default": ecs_ami_parameter(o.instance_type.arch()),
-                "Description": format!("ECS-optimized Amazon Linux 2023 {} AMI (public SSM parameter)", o.instance_type.arch().as_str())
-            },
-            "OpenClawConfigSecretArn": {
-                "Type": "String",
-                "AllowedPattern": format!("^arn:aws[a-z-]*:secretsmanager:{}:[0-9]{{12}}:secret:clawster/{bot}/config-[A-Za-z0-9]{{6}}$", o.region),
-                "Description": format!("Full ARN (with its 6-character suffix) of the secret clawster/{bot}/config holding the OpenClaw configuration; created by clawsterctl deploy before this stack")
-            }
-        },
+        "Parameters": parameters,
         "Rules": {
             "RenderedForThisRegion": {
                 "Assertions": [{
@@ -221,5 +237,84 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
         },
         "Resources": res.into_value(),
         "Outputs": Value::Object(outputs)
-    })
+    });
+    if matches!(o.layout.shared(), Some((Entry::Port(_), Role::Forward))) {
+        // The URL names the shared load balancer, which only the shared stack's export knows.
+        t["Metadata"] = json!({ "cfn-lint": { "config": { "ignore_checks": ["W6001"] } } });
+    }
+    t
+}
+
+/// Where the bot answers: its own ALB's name, or the shared ALB's name and its port, or its host
+/// name on the shared HTTPS listener (whichever load balancer forwards).
+fn url(o: &BotOptions) -> Value {
+    match o.layout.shared() {
+        Some((Entry::Port(_), Role::Forward)) => json!({ "Fn::Join": ["", [
+            "http://", import_shared("SharedLoadBalancerDns"), ":", r("SharedListenerPort")
+        ]] }),
+        Some((Entry::Host { .. }, Role::Forward)) => {
+            json!({ "Fn::Join": ["", ["https://", r("SharedHostName")]] })
+        }
+        _ => {
+            let scheme = if o.certificate.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            sub(&format!("{scheme}://${{LoadBalancer.DNSName}}"))
+        }
+    }
+}
+
+/// The parameters that record the layout, each with its value as default
+/// ([`layout`]).
+fn layout_parameters(l: &Layout, parameters: &mut Value) {
+    let values = l.parameters();
+    let p = |key: &str| values.get(key).cloned().unwrap_or_default();
+    let mut add = |key: &str, def: Value| {
+        parameters[key] = def;
+    };
+    add(
+        "LoadBalancing",
+        json!({
+            "Type": "String",
+            "Default": l.kind(),
+            "AllowedValues": ["dedicated", "joining", "shared", "returning"],
+            "Description": "Which load balancer forwards to the bot (recorded by clawsterctl; change it only with clawsterctl consolidate)"
+        }),
+    );
+    match l.shared().map(|(e, _)| e) {
+        Some(Entry::Port(_)) => add(
+            "SharedListenerPort",
+            json!({
+                "Type": "Number",
+                "Default": p("SharedListenerPort"),
+                "MinValue": *layout::SHARED_PORTS.start(),
+                "MaxValue": *layout::SHARED_PORTS.end(),
+                "Description": "The bot's listener port on the region's shared load balancer (allocated once, kept while the bot is there)"
+            }),
+        ),
+        Some(Entry::Host { .. }) => {
+            add(
+                "SharedHostName",
+                json!({
+                    "Type": "String",
+                    "Default": p("SharedHostName"),
+                    "AllowedPattern": "^[a-z0-9][a-z0-9.-]{1,126}[a-z0-9]$",
+                    "Description": "The bot's host name on the shared load balancer's HTTPS listener"
+                }),
+            );
+            add(
+                "SharedRulePriority",
+                json!({
+                    "Type": "Number",
+                    "Default": p("SharedRulePriority"),
+                    "MinValue": *layout::RULE_PRIORITIES.start(),
+                    "MaxValue": *layout::RULE_PRIORITIES.end(),
+                    "Description": "Priority of the bot's rule on the shared HTTPS listener (allocated once, kept while the bot is there)"
+                }),
+            );
+        }
+        None => {}
+    }
 }

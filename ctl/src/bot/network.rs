@@ -1,5 +1,7 @@
-//! The bot stack's network group: security groups of the load balancer, the task ENI and the host.
-//! The task admits the gateway port from the load balancer only; the host admits nothing.
+//! The bot stack's network group: security groups of the bot's own load balancer (when its layout
+//! has one), the task ENI and the host. The task admits the gateway port only from the load
+//! balancers of its layout (its own, the region's shared one, or both while it moves); the host
+//! admits nothing.
 
 use serde_json::json;
 
@@ -11,7 +13,9 @@ pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
     let bot = c.bot;
     let port = c.port;
     let https = c.https;
-    res.add(
+    let dedicated = c.o.layout.dedicated().is_some();
+    if dedicated {
+        res.add(
         "AlbSecurityGroup",
         resource(
             "AWS::EC2::SecurityGroup",
@@ -33,6 +37,7 @@ pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
             &[],
         ),
     );
+    }
     res.add(
         "TaskSecurityGroup",
         resource(
@@ -49,22 +54,42 @@ pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
             &[],
         ),
     );
-    res.add(
-        "TaskIngressFromAlb",
-        resource(
-            "AWS::EC2::SecurityGroupIngress",
-            json!({
-                "GroupId": r("TaskSecurityGroup"),
-                "IpProtocol": "tcp",
-                "FromPort": port,
-                "ToPort": port,
-                "SourceSecurityGroupId": r("AlbSecurityGroup"),
-                "Description": "OpenClaw gateway from the load balancer"
-            }),
-            &[],
-            &[],
-        ),
-    );
+    if dedicated {
+        res.add(
+            "TaskIngressFromAlb",
+            resource(
+                "AWS::EC2::SecurityGroupIngress",
+                json!({
+                    "GroupId": r("TaskSecurityGroup"),
+                    "IpProtocol": "tcp",
+                    "FromPort": port,
+                    "ToPort": port,
+                    "SourceSecurityGroupId": r("AlbSecurityGroup"),
+                    "Description": "OpenClaw gateway from the load balancer"
+                }),
+                &[],
+                &[],
+            ),
+        );
+    }
+    if c.o.layout.shared().is_some() {
+        res.add(
+            "TaskIngressFromSharedAlb",
+            resource(
+                "AWS::EC2::SecurityGroupIngress",
+                json!({
+                    "GroupId": r("TaskSecurityGroup"),
+                    "IpProtocol": "tcp",
+                    "FromPort": port,
+                    "ToPort": port,
+                    "SourceSecurityGroupId": import_shared("SharedAlbSecurityGroupId"),
+                    "Description": "OpenClaw gateway from the region's shared load balancer"
+                }),
+                &[],
+                &[],
+            ),
+        );
+    }
     res.add(
         "InstanceSecurityGroup",
         resource(
