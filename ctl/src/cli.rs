@@ -34,18 +34,26 @@ pub enum Command {
     ///
     /// Costs come from the dated price list compiled into clawsterctl (ctl/prices.json). The
     /// region table adds whole-dollar subtotals like the architecture's cost model and shows the
-    /// exact amounts next to them.
+    /// exact amounts next to them. A second table prices both load-balancing layouts (each bot
+    /// its own load balancer, or all on the region's shared one) on Graviton and x86 hosts at
+    /// --bots N bots; from two bots on a one-line suggestion names the saving of the shared one.
     #[command(
-        after_help = "Examples:\n  clawsterctl plan my-bot --region us-east-1\n  clawsterctl plan my-bot --region eu-west-1 --instance-type t3.medium --bots-in-region 3"
+        after_help = "Examples:\n  clawsterctl plan my-bot --region us-east-1\n  clawsterctl plan my-bot --region eu-west-1 --instance-type t3.medium --bots-in-region 3\n  clawsterctl plan my-bot --region us-east-1 --bots 10 --shared-lb"
     )]
     Plan {
         #[command(flatten)]
         bot: BotArgs,
 
         /// Bots in the region once this one is deployed, counting it (1 = the first bot, which
-        /// also creates the shared stack).
-        #[arg(long, value_name = "N", default_value = "1", value_parser = crate::plan::parse_bots)]
+        /// also creates the shared stack): the costs, the layout table and the suggestion are
+        /// priced at this count.
+        #[arg(long, visible_alias = "bots", value_name = "N", default_value = "1", value_parser = crate::plan::parse_bots)]
         bots_in_region: u32,
+
+        /// Price the bot on the region's shared load balancer (as `deploy --shared-lb` would
+        /// place it) instead of on its own.
+        #[arg(long)]
+        shared_lb: bool,
 
         #[command(flatten)]
         artifacts: ArtifactsArg,

@@ -50,17 +50,28 @@ pub fn template_openclaw_config(port: GatewayPort) -> String {
 }
 
 /// `plan`.
-pub fn plan(options: &BotOptions, bots_in_region: u32, artifacts: &Path) -> anyhow::Result<String> {
+pub fn plan(
+    options: &BotOptions,
+    bots_in_region: u32,
+    shared_lb: bool,
+    artifacts: &Path,
+) -> anyhow::Result<String> {
     if let Some(cert) = &options.certificate {
         cert.check_region(&options.region)?;
     }
     let release = Release::load(artifacts)?;
     let prices = Prices::builtin();
+    let mut options = options.clone();
+    if shared_lb {
+        // The port is allocated at deploy time; the first one stands in for the resource list.
+        options.layout = bot::Layout::Shared(bot::Entry::Port(*bot::layout::SHARED_PORTS.start()));
+    }
     plan::render(&PlanInput {
-        bot: options,
+        bot: &options,
         bots_in_region,
         release: &release,
         prices: &prices,
+        shared_lb,
     })
     .map_err(anyhow::Error::msg)
 }

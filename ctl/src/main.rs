@@ -49,9 +49,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan {
             bot,
             bots_in_region,
+            shared_lb,
             artifacts,
         } => {
-            let text = commands::plan(&bot.options(), bots_in_region, &artifacts.artifacts)?;
+            let text = commands::plan(
+                &bot.options(),
+                bots_in_region,
+                shared_lb,
+                &artifacts.artifacts,
+            )?;
             commands::emit(&text, None)?;
         }
         Command::Deploy(args) => return commands::deploy(args),

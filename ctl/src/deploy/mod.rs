@@ -271,6 +271,7 @@ pub async fn run(
         bots_in_region: u32::try_from(found.other_bots + 1).unwrap_or(u32::MAX),
         release: &release,
         prices: &Prices::builtin(),
+        shared_lb: o.layout.shared().is_some(),
     })
     .map_err(|e| Fail::new(exit::USAGE, e))?;
     let mut question = String::new();
@@ -313,6 +314,17 @@ pub async fn run(
         title: format!("Deploying bot {} to {}", o.name, o.region),
         eta: Some((lo, hi)),
     });
+    // From the second bot of a region on: what one shared load balancer would save (a note,
+    // never a question; nothing moves unless the operator runs consolidate).
+    if let Some(line) = plan::layouts::suggestion(
+        &Prices::builtin(),
+        &o.instance_type,
+        u32::try_from(found.other_bots + 1).unwrap_or(u32::MAX),
+        &o.region,
+        o.layout.shared().is_some(),
+    ) {
+        ui.note(line);
+    }
     // Also with --yes, where the question above was not shown.
     for l in bot_changes.iter().flat_map(changes::Changes::lines) {
         ui.note(format!("change: {l}"));
