@@ -190,3 +190,52 @@ fn dedicated_layout_is_what_it_always_was() {
     assert_eq!(t["Parameters"]["LoadBalancing"]["Default"], "dedicated");
     assert!(t["Parameters"].get("SharedListenerPort").is_none());
 }
+
+#[test]
+fn relayout_of_a_stored_template_is_the_rendered_template_of_the_new_layout() {
+    let layouts = |e: Entry| {
+        vec![
+            Layout::Dedicated,
+            Layout::Joining(e.clone()),
+            Layout::Shared(e.clone()),
+            Layout::Returning(e),
+        ]
+    };
+    let name = "demo".parse().unwrap();
+    let region = "us-east-1".parse().unwrap();
+    for entry in [Entry::Port(8003), host()] {
+        for cert in [None, Some(CERT)] {
+            for from in layouts(entry.clone()) {
+                for to in layouts(entry.clone()) {
+                    let moved =
+                        bot::relayout(&with(from.clone(), cert), &name, &region, &to).unwrap();
+                    assert_eq!(
+                        moved,
+                        with(to.clone(), cert),
+                        "{from} -> {to} (cert {cert:?})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn relayout_refuses_a_template_it_cannot_read() {
+    let mut t = bot_template(false);
+    t["Resources"]["TargetGroup"]["Properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Port");
+    let e = bot::relayout(
+        &t,
+        &"demo".parse().unwrap(),
+        &"us-east-1".parse().unwrap(),
+        &Layout::Shared(Entry::Port(8001)),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("clawster-bot-demo") && e.contains("TargetGroup with a Port"),
+        "{e}"
+    );
+}

@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 
 use super::layout::{Entry, Role};
-use super::{Ctx, ALB_IDLE_TIMEOUT_SECONDS, TLS_POLICY};
+use super::{BotOptions, ALB_IDLE_TIMEOUT_SECONDS, TLS_POLICY};
 use crate::cfn::{self, import_shared, r, resource, Resources, Skip};
 
 /// What a listener or rule in standby answers: 503 with a sentence, no target group.
@@ -37,20 +37,20 @@ const HTTP_SKIPS: [Skip; 2] = [
 
 /// Adds the target group and the layout's listeners or rule; returns their logical ids (the
 /// service depends on them).
-pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) -> Vec<&'static str> {
-    target_group(c, res);
+pub(super) fn build(o: &BotOptions, res: &mut Resources) -> Vec<&'static str> {
+    target_group(o, res);
     let mut listeners = Vec::new();
-    if let Some(role) = c.o.layout.dedicated() {
-        listeners.extend(dedicated(c, res, role));
+    if let Some(role) = o.layout.dedicated() {
+        listeners.extend(dedicated(o, res, role));
     }
-    if let Some((entry, role)) = c.o.layout.shared() {
+    if let Some((entry, role)) = o.layout.shared() {
         listeners.push(shared_entry(res, entry, role));
     }
     listeners
 }
 
-fn target_group(c: &Ctx<'_>, res: &mut Resources) {
-    let bot = c.bot;
+fn target_group(o: &BotOptions, res: &mut Resources) {
+    let bot = o.name.as_str();
     res.add(
         "TargetGroup",
         resource(
@@ -59,7 +59,7 @@ fn target_group(c: &Ctx<'_>, res: &mut Resources) {
                 "Name": format!("clawster-{bot}-tg"),
                 "TargetType": "ip",
                 "Protocol": "HTTP",
-                "Port": c.port,
+                "Port": o.gateway_port.get(),
                 "VpcId": import_shared("VpcId"),
                 "HealthCheckProtocol": "HTTP",
                 "HealthCheckPath": "/health",
@@ -78,8 +78,8 @@ fn target_group(c: &Ctx<'_>, res: &mut Resources) {
 }
 
 /// The bot's own ALB and its listeners.
-fn dedicated(c: &Ctx<'_>, res: &mut Resources, role: Role) -> Vec<&'static str> {
-    let bot = c.bot;
+fn dedicated(o: &BotOptions, res: &mut Resources, role: Role) -> Vec<&'static str> {
+    let bot = o.name.as_str();
     res.add(
         "LoadBalancer",
         resource(
@@ -102,7 +102,7 @@ fn dedicated(c: &Ctx<'_>, res: &mut Resources, role: Role) -> Vec<&'static str> 
             &[],
         ),
     );
-    let Some(cert) = &c.o.certificate else {
+    let Some(cert) = &o.certificate else {
         res.add(
             "HttpListener",
             resource(

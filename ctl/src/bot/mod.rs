@@ -20,8 +20,11 @@ mod host;
 pub mod layout;
 mod load_balancing;
 mod network;
+mod relayout;
 mod service;
 mod task;
+
+pub use relayout::{relayout, LAYOUT_PARAMETERS, LAYOUT_RESOURCES};
 
 /// Public SSM parameter naming the latest ECS-optimized AL2023 x86_64 AMI.
 pub const ECS_AMI_PARAMETER: &str =
@@ -117,7 +120,6 @@ struct Ctx<'a> {
     bot: &'a str,
     cluster: String,
     port: u16,
-    https: bool,
 }
 
 impl Ctx<'_> {
@@ -140,16 +142,15 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
         bot: o.name.as_str(),
         cluster: cluster_name(&o.name),
         port: o.gateway_port.get(),
-        https: o.certificate.is_some(),
     };
     let mut res = Resources::default();
-    network::build(&c, &mut res);
-    let listeners = load_balancing::build(&c, &mut res);
+    network::build(o, &mut res);
+    let listeners = load_balancing::build(o, &mut res);
     task::identity(&c, &mut res);
     host::build(&c, &mut res);
     task::definition(&c, &mut res);
     service::build(&c, &mut res, &listeners);
-    let (bot, https) = (c.bot, c.https);
+    let bot = c.bot;
 
     let mut outputs = Map::new();
     let mut output = |key: &str, description: &str, value: Value| {
@@ -158,7 +159,7 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
             json!({ "Description": description, "Value": value }),
         );
     };
-    output("Url", "Where the bot's gateway is reached", url(o));
+    output("Url", &url_description(o), url(o));
     output(
         "LoadBalancing",
         "Which load balancer forwards to the bot (dedicated, shared, or joining/returning while clawsterctl consolidate moves it)",
@@ -187,20 +188,6 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
         r("TargetGroup"),
     );
 
-    let transport = match o.layout.shared() {
-        Some((Entry::Host { name, .. }, _)) => format!("shared load balancer, HTTPS as {name}"),
-        Some((Entry::Port(p), _)) => format!(
-            "shared load balancer, HTTP on port {p}: the gateway token travels in plaintext, consolidate with --domain for HTTPS"
-        ),
-        None if https => "HTTPS with HTTP redirect".to_string(),
-        None => "HTTP only: the gateway token travels in plaintext, pass --certificate-arn for HTTPS"
-            .to_string(),
-    };
-    let transport = match o.layout {
-        Layout::Joining(_) => format!("own load balancer, joining the shared one: {transport}"),
-        Layout::Returning(_) => format!("{transport}, returning to its own load balancer"),
-        _ => transport,
-    };
     let mut parameters = json!({
         "SharedStackName": {
             "Type": "String",
@@ -223,7 +210,7 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
     let mut t = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!(
-            "Clawster bot {bot} in {}: {transport}; ECS on one {} ({}) host, OpenClaw service (release {})",
+            "Clawster bot {bot} in {}: ECS on one {} ({}) host, OpenClaw service (release {}); its load balancing is in the LoadBalancing output",
             o.region, o.instance_type, o.instance_type.arch().as_str(), release.version
         ),
         "Parameters": parameters,
@@ -238,16 +225,48 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
         "Resources": res.into_value(),
         "Outputs": Value::Object(outputs)
     });
-    if matches!(o.layout.shared(), Some((Entry::Port(_), Role::Forward))) {
-        // The URL names the shared load balancer, which only the shared stack's export knows.
-        t["Metadata"] = json!({ "cfn-lint": { "config": { "ignore_checks": ["W6001"] } } });
+    if let Some(m) = metadata(o) {
+        t["Metadata"] = m;
     }
     t
 }
 
+/// The template's `Metadata`: the bot's own certificate (kept while the bot is on the shared
+/// load balancer, for the way back) and, when the URL names the shared load balancer through an
+/// import, cfn-lint's leave to output an imported value.
+pub(crate) fn metadata(o: &BotOptions) -> Option<Value> {
+    let mut m = Map::new();
+    if let Some(cert) = &o.certificate {
+        m.insert("clawster".into(), json!({ "certificate": cert.as_str() }));
+    }
+    if matches!(o.layout.shared(), Some((Entry::Port(_), Role::Forward))) {
+        m.insert(
+            "cfn-lint".into(),
+            json!({ "config": { "ignore_checks": ["W6001"] } }),
+        );
+    }
+    (!m.is_empty()).then_some(Value::Object(m))
+}
+
+/// The `Url` output's description: where the bot is reached and whether the gateway token
+/// travels in plaintext.
+pub(crate) fn url_description(o: &BotOptions) -> String {
+    let how = match o.layout.shared() {
+        Some((Entry::Host { .. }, Role::Forward)) => {
+            "HTTPS on the region's shared load balancer".to_string()
+        }
+        Some((Entry::Port(p), Role::Forward)) => format!(
+            "HTTP on port {p} of the region's shared load balancer: the gateway token travels in plaintext (consolidate with --domain for HTTPS)"
+        ),
+        _ if o.certificate.is_some() => "HTTPS with HTTP redirect, its own load balancer".to_string(),
+        _ => "HTTP only, its own load balancer: the gateway token travels in plaintext, pass --certificate-arn for HTTPS".to_string(),
+    };
+    format!("Where the bot's gateway is reached ({how})")
+}
+
 /// Where the bot answers: its own ALB's name, or the shared ALB's name and its port, or its host
 /// name on the shared HTTPS listener (whichever load balancer forwards).
-fn url(o: &BotOptions) -> Value {
+pub(crate) fn url(o: &BotOptions) -> Value {
     match o.layout.shared() {
         Some((Entry::Port(_), Role::Forward)) => json!({ "Fn::Join": ["", [
             "http://", import_shared("SharedLoadBalancerDns"), ":", r("SharedListenerPort")
@@ -268,7 +287,7 @@ fn url(o: &BotOptions) -> Value {
 
 /// The parameters that record the layout, each with its value as default
 /// ([`layout`]).
-fn layout_parameters(l: &Layout, parameters: &mut Value) {
+pub(crate) fn layout_parameters(l: &Layout, parameters: &mut Value) {
     let values = l.parameters();
     let p = |key: &str| values.get(key).cloned().unwrap_or_default();
     let mut add = |key: &str, def: Value| {

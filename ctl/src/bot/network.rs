@@ -5,15 +5,15 @@
 
 use serde_json::json;
 
-use super::Ctx;
+use super::BotOptions;
 use crate::cfn::{self, import_shared, r, resource, Resources, Skip};
 
 /// Adds the security groups and the task's ingress rule.
-pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
-    let bot = c.bot;
-    let port = c.port;
-    let https = c.https;
-    let dedicated = c.o.layout.dedicated().is_some();
+pub(super) fn build(o: &BotOptions, res: &mut Resources) {
+    let bot = o.name.as_str();
+    let port = o.gateway_port.get();
+    let https = o.certificate.is_some();
+    let dedicated = o.layout.dedicated().is_some();
     if dedicated {
         res.add(
         "AlbSecurityGroup",
@@ -72,7 +72,7 @@ pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
             ),
         );
     }
-    if c.o.layout.shared().is_some() {
+    if o.layout.shared().is_some() {
         res.add(
             "TaskIngressFromSharedAlb",
             resource(
