@@ -209,6 +209,39 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<std::process::ExitCode> {
     })
 }
 
+/// `consolidate`.
+pub fn consolidate(args: crate::cli::ConsolidateArgs) -> anyhow::Result<std::process::ExitCode> {
+    runtime()?.block_on(async move {
+        let (ui, aws) = match session(args.json, &args.aws).await {
+            Ok(s) => s,
+            Err(code) => return Ok(code),
+        };
+        let https = match (args.domain, args.certificate_arn) {
+            (Some(domain), Some(certificate)) => {
+                if let Err(e) = certificate.check_region(&aws.region) {
+                    return Ok(finish(
+                        &ui,
+                        Err(Fail::new(deploy::exit::USAGE, e.to_string())),
+                    ));
+                }
+                Some(crate::consolidate::Https {
+                    domain,
+                    certificate,
+                })
+            }
+            _ => None,
+        };
+        let opts = crate::consolidate::Options {
+            undo: args.undo,
+            https,
+            yes: args.yes,
+            timeout: args.timeout,
+        };
+        let result = crate::consolidate::run(&aws, &ui, &opts, &ask_terminal).await;
+        Ok(finish(&ui, result))
+    })
+}
+
 /// `status`.
 pub fn status(args: StatusArgs) -> anyhow::Result<std::process::ExitCode> {
     runtime()?.block_on(async move {

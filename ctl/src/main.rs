@@ -61,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::emit(&text, None)?;
         }
         Command::Deploy(args) => return commands::deploy(args),
+        Command::Consolidate(args) => return commands::consolidate(args),
         Command::Status(args) => return commands::status(args),
         Command::Destroy(args) => return commands::destroy(args),
         Command::Window(cmd) => return commands::window(cmd),

@@ -61,7 +61,7 @@ fn shared_port_layout_has_a_listener_on_the_shared_load_balancer_and_no_alb() {
     let l = props(&t, "SharedListener");
     assert_eq!(
         l["LoadBalancerArn"]["Fn::ImportValue"]["Fn::Sub"],
-        "${SharedStackName}-SharedLoadBalancerArn"
+        "${SharedLbStackName}-SharedLoadBalancerArn"
     );
     assert_eq!(l["Port"]["Ref"], "SharedListenerPort");
     assert_eq!(t["Parameters"]["SharedListenerPort"]["Default"], "8007");
@@ -70,7 +70,7 @@ fn shared_port_layout_has_a_listener_on_the_shared_load_balancer_and_no_alb() {
     let ingress = props(&t, "TaskIngressFromSharedAlb");
     assert_eq!(
         ingress["SourceSecurityGroupId"]["Fn::ImportValue"]["Fn::Sub"],
-        "${SharedStackName}-SharedAlbSecurityGroupId"
+        "${SharedLbStackName}-SharedAlbSecurityGroupId"
     );
     assert_eq!(ingress["FromPort"], 18789);
     assert!(!has(&t, "TaskIngressFromAlb"));
@@ -92,7 +92,7 @@ fn shared_host_layout_has_a_host_rule_on_the_shared_https_listener() {
     let r = props(&t, "SharedRule");
     assert_eq!(
         r["ListenerArn"]["Fn::ImportValue"]["Fn::Sub"],
-        "${SharedStackName}-SharedHttpsListenerArn"
+        "${SharedLbStackName}-SharedHttpsListenerArn"
     );
     assert_eq!(r["Priority"]["Ref"], "SharedRulePriority");
     assert_eq!(r["Conditions"][0]["Field"], "host-header");

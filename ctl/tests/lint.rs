@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clawsterctl::bot;
 use clawsterctl::cfn::checkov_skips;
 use clawsterctl::commands::to_pretty;
+use clawsterctl::{bot, shared};
 use common::*;
 use serde_json::Value;
 
@@ -55,16 +55,21 @@ fn configurations() -> Vec<(String, Value)> {
         "arn:aws:acm:eu-west-2:210987654321:certificate/9f8e7d6c-aaaa-bbbb-cccc-ddddeeeeffff";
     let mut all = shared_lb_configurations(&release);
     all.extend(vec![
-        // The shared load balancer is conditional and off by default, and checkov checks only
-        // the resources whose condition holds with the defaults: these two switch it on (by
-        // host name with a certificate, and by port), cfn-lint sees every branch anyway.
+        ("shared-us-east-1.json".into(), shared_template("us-east-1")),
+        ("shared-eu-west-2.json".into(), shared_template("eu-west-2")),
         (
-            "shared-us-east-1-lb-https.json".into(),
-            shared_lb_on(shared_template("us-east-1"), Some(CERT), "bots.example.com"),
+            "shared-lb-us-east-1-https.json".into(),
+            shared::load_balancer::template(
+                &"us-east-1".parse().unwrap(),
+                Some(&shared::load_balancer::Https {
+                    domain: "bots.example.com".parse().unwrap(),
+                    certificate: CERT.parse().unwrap(),
+                }),
+            ),
         ),
         (
-            "shared-eu-west-2-lb-ports.json".into(),
-            shared_lb_on(shared_template("eu-west-2"), None, ""),
+            "shared-lb-eu-west-2-ports.json".into(),
+            shared::load_balancer::template(&"eu-west-2".parse().unwrap(), None),
         ),
         ("bot-demo-http.json".into(), bot_template(false)),
         ("bot-demo-https.json".into(), bot_template(true)),
@@ -81,16 +86,6 @@ fn configurations() -> Vec<(String, Value)> {
         ),
     ]);
     all
-}
-
-/// The shared template with its load balancer switched on by default (and its certificate and
-/// domain), as the stack has it after `consolidate` or `deploy --shared-lb`.
-fn shared_lb_on(mut t: Value, cert: Option<&str>, domain: &str) -> Value {
-    let p = &mut t["Parameters"];
-    p["SharedLoadBalancing"]["Default"] = "on".into();
-    p["SharedLbCertificateArn"]["Default"] = cert.unwrap_or_default().into();
-    p["SharedLbDomain"]["Default"] = domain.into();
-    t
 }
 
 /// Every load-balancing layout of a bot (a port and a host-name entry, each joining, shared and

@@ -558,49 +558,79 @@ fn template_refuses_another_region() {
     );
 }
 
+fn shared_lb(https: bool) -> Value {
+    let h = clawsterctl::shared::load_balancer::Https {
+        domain: "bots.example.com".parse().unwrap(),
+        certificate: CERT.parse().unwrap(),
+    };
+    clawsterctl::shared::load_balancer::template(&"us-east-1".parse().unwrap(), https.then_some(&h))
+}
+
 #[test]
-fn shared_load_balancer_exists_only_when_switched_on() {
+fn the_shared_stack_has_no_load_balancer_of_its_own() {
+    // Regions without the shared load balancer pay nothing for it: it is a stack of its own.
     let t = shared();
-    assert_eq!(t["Parameters"]["SharedLoadBalancing"]["Default"], "off");
-    assert_eq!(t["Parameters"]["SharedLbCertificateArn"]["Default"], "");
-    assert_eq!(
-        t["Conditions"]["HasSharedLoadBalancer"],
-        serde_json::json!({ "Fn::Equals": [{ "Ref": "SharedLoadBalancing" }, "on"] })
-    );
-    for (id, condition) in [
-        ("SharedAlbSecurityGroup", "HasSharedLoadBalancer"),
-        ("SharedLoadBalancer", "HasSharedLoadBalancer"),
-        ("SharedHttpsListener", "HasSharedHttps"),
-        ("SharedHttpRedirect", "HasSharedHttps"),
-    ] {
-        assert_eq!(t["Resources"][id]["Condition"], condition, "{id}");
-    }
-    for (out, condition) in [
-        ("SharedLoadBalancerArn", "HasSharedLoadBalancer"),
-        ("SharedLoadBalancerDns", "HasSharedLoadBalancer"),
-        ("SharedAlbSecurityGroupId", "HasSharedLoadBalancer"),
-        ("SharedHttpsListenerArn", "HasSharedHttps"),
-        ("SharedLbDomain", "HasSharedHttps"),
-    ] {
-        assert_eq!(t["Outputs"][out]["Condition"], condition, "{out}");
-        assert!(t["Outputs"][out]["Export"].is_object(), "{out}");
-    }
-    // Every unconditional resource is what the region had before: nothing is billed without it.
-    let billed_when_off: Vec<&String> = t["Resources"]
+    let albs: Vec<&String> = t["Resources"]
         .as_object()
         .unwrap()
         .iter()
-        .filter(|(_, r)| {
-            r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer" && r.get("Condition").is_none()
-        })
+        .filter(|(_, r)| r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer")
         .map(|(id, _)| id)
         .collect();
-    assert!(billed_when_off.is_empty(), "{billed_when_off:?}");
+    assert!(albs.is_empty(), "{albs:?}");
+}
+
+#[test]
+fn shared_load_balancer_stack_exports_what_bots_attach_to() {
+    let http = shared_lb(false);
+    let outputs: Vec<&String> = http["Outputs"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        outputs,
+        [
+            "SharedLoadBalancerArn",
+            "SharedLoadBalancerDns",
+            "SharedAlbSecurityGroupId"
+        ]
+    );
+    assert!(http["Resources"].get("SharedHttpsListener").is_none());
+    let https = shared_lb(true);
+    let outputs: Vec<&String> = https["Outputs"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        outputs,
+        clawsterctl::shared::load_balancer::EXPORTS
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        https["Outputs"]["SharedLbDomain"]["Value"],
+        "bots.example.com"
+    );
+    for o in https["Outputs"].as_object().unwrap().values() {
+        assert!(o["Export"]["Name"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .starts_with("${AWS::StackName}-"));
+    }
+    let l = &https["Resources"]["SharedHttpsListener"]["Properties"];
+    assert_eq!(l["Certificates"][0]["CertificateArn"], CERT);
+    assert_eq!(
+        l["DefaultActions"][0]["FixedResponseConfig"]["StatusCode"],
+        "404"
+    );
+    assert_eq!(
+        https["Resources"]["SharedHttpRedirect"]["Properties"]["DefaultActions"][0]["Type"],
+        "redirect"
+    );
+    assert_eq!(
+        https["Resources"]["SharedLoadBalancer"]["Properties"]["Subnets"][0]["Fn::ImportValue"]
+            ["Fn::Sub"],
+        "${SharedStackName}-PublicSubnet1Id"
+    );
 }
 
 #[test]
 fn shared_load_balancer_admits_the_bot_ports_and_reaches_only_the_vpc() {
-    let t = shared();
+    let t = shared_lb(false);
     let sg = &t["Resources"]["SharedAlbSecurityGroup"]["Properties"];
     let ports: Vec<(i64, i64)> = sg["SecurityGroupIngress"]
         .as_array()
@@ -617,13 +647,4 @@ fn shared_load_balancer_admits_the_bot_ports_and_reaches_only_the_vpc() {
     let egress = &sg["SecurityGroupEgress"];
     assert_eq!(egress.as_array().unwrap().len(), 1);
     assert_eq!(egress[0]["CidrIp"], "10.0.0.0/16");
-    let https = &t["Resources"]["SharedHttpsListener"]["Properties"];
-    assert_eq!(
-        https["Certificates"][0]["CertificateArn"]["Ref"],
-        "SharedLbCertificateArn"
-    );
-    assert_eq!(
-        https["DefaultActions"][0]["FixedResponseConfig"]["StatusCode"],
-        "404"
-    );
 }

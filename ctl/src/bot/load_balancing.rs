@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::layout::{Entry, Role};
 use super::{BotOptions, ALB_IDLE_TIMEOUT_SECONDS, TLS_POLICY};
-use crate::cfn::{self, import_shared, r, resource, Resources, Skip};
+use crate::cfn::{self, import_shared, import_shared_lb, r, resource, Resources, Skip};
 
 /// What a listener or rule in standby answers: 503 with a sentence, no target group.
 pub const STANDBY_BODY: &str = "This bot is moving between load balancers; try again in a minute.";
@@ -164,7 +164,7 @@ fn shared_entry(res: &mut Resources, entry: &Entry, role: Role) -> &'static str 
                 resource(
                     "AWS::ElasticLoadBalancingV2::Listener",
                     json!({
-                        "LoadBalancerArn": import_shared("SharedLoadBalancerArn"),
+                        "LoadBalancerArn": import_shared_lb("SharedLoadBalancerArn"),
                         "Port": r("SharedListenerPort"),
                         "Protocol": "HTTP",
                         "DefaultActions": action(role)
@@ -181,7 +181,7 @@ fn shared_entry(res: &mut Resources, entry: &Entry, role: Role) -> &'static str 
                 resource(
                     "AWS::ElasticLoadBalancingV2::ListenerRule",
                     json!({
-                        "ListenerArn": import_shared("SharedHttpsListenerArn"),
+                        "ListenerArn": import_shared_lb("SharedHttpsListenerArn"),
                         "Priority": r("SharedRulePriority"),
                         "Conditions": [{
                             "Field": "host-header",

@@ -9,7 +9,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::cfn::{get_att, import_shared, r, sub, Resources};
+use crate::cfn::{get_att, import_shared, import_shared_lb, r, sub, Resources};
 use crate::manifest::Release;
 use crate::names::{Arch, BotName, CertificateArn, GatewayPort, InstanceType, Region};
 
@@ -206,7 +206,7 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
             "Description": format!("Full ARN (with its 6-character suffix) of the secret clawster/{bot}/config holding the OpenClaw configuration; created by clawsterctl deploy before this stack")
         }
     });
-    layout_parameters(&o.layout, &mut parameters);
+    layout_parameters(&o.layout, &o.region, &mut parameters);
     let mut t = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!(
@@ -269,7 +269,7 @@ pub(crate) fn url_description(o: &BotOptions) -> String {
 pub(crate) fn url(o: &BotOptions) -> Value {
     match o.layout.shared() {
         Some((Entry::Port(_), Role::Forward)) => json!({ "Fn::Join": ["", [
-            "http://", import_shared("SharedLoadBalancerDns"), ":", r("SharedListenerPort")
+            "http://", import_shared_lb("SharedLoadBalancerDns"), ":", r("SharedListenerPort")
         ]] }),
         Some((Entry::Host { .. }, Role::Forward)) => {
             json!({ "Fn::Join": ["", ["https://", r("SharedHostName")]] })
@@ -287,7 +287,7 @@ pub(crate) fn url(o: &BotOptions) -> Value {
 
 /// The parameters that record the layout, each with its value as default
 /// ([`layout`]).
-pub(crate) fn layout_parameters(l: &Layout, parameters: &mut Value) {
+pub(crate) fn layout_parameters(l: &Layout, region: &Region, parameters: &mut Value) {
     let values = l.parameters();
     let p = |key: &str| values.get(key).cloned().unwrap_or_default();
     let mut add = |key: &str, def: Value| {
@@ -302,6 +302,17 @@ pub(crate) fn layout_parameters(l: &Layout, parameters: &mut Value) {
             "Description": "Which load balancer forwards to the bot (recorded by clawsterctl; change it only with clawsterctl consolidate)"
         }),
     );
+    if l.shared().is_some() {
+        add(
+            "SharedLbStackName",
+            json!({
+                "Type": "String",
+                "Default": crate::shared::load_balancer::stack_name(region),
+                "AllowedPattern": "^clawster-shared-lb-[a-z0-9-]+$",
+                "Description": "The region's shared load balancer stack, whose exports the bot's entry imports"
+            }),
+        );
+    }
     match l.shared().map(|(e, _)| e) {
         Some(Entry::Port(_)) => add(
             "SharedListenerPort",

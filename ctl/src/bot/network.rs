@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::BotOptions;
-use crate::cfn::{self, import_shared, r, resource, Resources, Skip};
+use crate::cfn::{self, import_shared, import_shared_lb, r, resource, Resources, Skip};
 
 /// Adds the security groups and the task's ingress rule.
 pub(super) fn build(o: &BotOptions, res: &mut Resources) {
@@ -82,7 +82,7 @@ pub(super) fn build(o: &BotOptions, res: &mut Resources) {
                     "IpProtocol": "tcp",
                     "FromPort": port,
                     "ToPort": port,
-                    "SourceSecurityGroupId": import_shared("SharedAlbSecurityGroupId"),
+                    "SourceSecurityGroupId": import_shared_lb("SharedAlbSecurityGroupId"),
                     "Description": "OpenClaw gateway from the region's shared load balancer"
                 }),
                 &[],

@@ -22,8 +22,9 @@ pub const LAYOUT_RESOURCES: [&str; 8] = [
 ];
 
 /// Parameters that record the layout.
-pub const LAYOUT_PARAMETERS: [&str; 4] = [
+pub const LAYOUT_PARAMETERS: [&str; 5] = [
     "LoadBalancing",
+    "SharedLbStackName",
     "SharedListenerPort",
     "SharedHostName",
     "SharedRulePriority",
@@ -105,7 +106,7 @@ pub fn relayout(
             params.shift_remove(p);
         }
     }
-    layout_parameters(layout, &mut t["Parameters"]);
+    layout_parameters(layout, region, &mut t["Parameters"]);
     t["Outputs"]["Url"] = json!({ "Description": url_description(&o), "Value": url(&o) });
     t["Outputs"]["LoadBalancing"] = json!({
         "Description": "Which load balancer forwards to the bot (dedicated, shared, or joining/returning while clawsterctl consolidate moves it)",

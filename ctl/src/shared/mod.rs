@@ -5,9 +5,8 @@
 //! VPC endpoints: they cost about $117/month and slowed the first deploy), the S3 gateway
 //! endpoint (free) through which hosts fetch their agents, IAM roles, VPC flow logs, the private
 //! artifacts bucket and the SSM documents for maintenance windows and for health, NAT status and
-//! logs, and, only when its parameter `SharedLoadBalancing` is `on`, the load balancer shared by
-//! the bots placed on it ([`load_balancer`]). Its outputs are exported as `<stack name>-<Output>`
-//! for the bot stacks.
+//! logs. Its outputs are exported as
+//! `<stack name>-<Output>` for the bot stacks.
 
 use serde_json::{json, Map, Value};
 
@@ -103,7 +102,6 @@ pub fn template(region: &Region, release: &Release) -> Value {
     flow_logs::build(&mut res);
     artifacts::build(&mut res);
     documents::build(&mut res);
-    load_balancer::build(&mut res);
 
     let outputs: Vec<(&str, &str, Value)> = vec![
         ("VpcId", "The Clawster VPC", r("Vpc")),
@@ -182,33 +180,20 @@ pub fn template(region: &Region, release: &Release) -> Value {
             cfn::exported_output(description, value, key),
         );
     }
-    for (key, description, value, condition) in load_balancer::outputs() {
-        let mut o = cfn::exported_output(description, value, key);
-        o["Condition"] = json!(condition);
-        out.insert(key.to_string(), o);
-    }
-    let mut parameters = json!({
-        "NatAmiId": {
-            "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
-            "Default": NAT_AMI_PARAMETER,
-            "Description": "Amazon Linux 2023 arm64 AMI of the NAT instance (public SSM parameter)"
-        }
-    });
-    if let (Some(p), Some(lb)) = (
-        parameters.as_object_mut(),
-        load_balancer::parameters(region.as_str()).as_object(),
-    ) {
-        p.extend(lb.clone());
-    }
 
     json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!(
-            "Clawster shared infrastructure for {region}: VPC, NAT instance, IAM roles, flow logs, artifacts bucket, maintenance-window and operations documents, optional shared load balancer (release {})",
+            "Clawster shared infrastructure for {region}: VPC, NAT instance, IAM roles, flow logs, artifacts bucket, maintenance-window and operations documents (release {})",
             release.version
         ),
-        "Parameters": parameters,
-        "Conditions": load_balancer::conditions(),
+        "Parameters": {
+            "NatAmiId": {
+                "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
+                "Default": NAT_AMI_PARAMETER,
+                "Description": "Amazon Linux 2023 arm64 AMI of the NAT instance (public SSM parameter)"
+            }
+        },
         "Rules": {
             "RenderedForThisRegion": {
                 "Assertions": [{
