@@ -115,7 +115,7 @@ pub async fn ensure(
     };
     if stack::health(&s.status) != Health::Ready {
         return Err(Fail::new(exit::FAILED, format!("{name} is in {}: it cannot take bots now", s.status))
-            .next(format!("look at it in the CloudFormation console; delete it if no bot uses it, then run this again")));
+            .next("look at it in the CloudFormation console; delete it if no bot uses it, then run this again"));
     }
     let lb = SharedLb::of(&s).ok_or_else(|| {
         Fail::new(
