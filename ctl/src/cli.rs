@@ -381,6 +381,18 @@ pub struct DeployArgs {
     #[arg(long)]
     pub keep_on_failure: bool,
 
+    /// Place a new bot on the region's shared load balancer (created on first use as the stack
+    /// clawster-shared-lb-REGION) instead of giving it its own: a listener port of its own
+    /// (8001-8050, HTTP), or with --domain https://BOT.DOMAIN. An existing bot keeps where it
+    /// is; `clawsterctl consolidate` moves bots.
+    #[arg(long)]
+    pub shared_lb: bool,
+
+    /// With --shared-lb: reach the bot as https://BOT.DOMAIN; --certificate-arn is then the
+    /// wildcard certificate for *.DOMAIN of the shared HTTPS listener.
+    #[arg(long, value_name = "DOMAIN", requires_all = ["shared_lb", "certificate_arn"])]
+    pub domain: Option<Domain>,
+
     /// One JSON object per line (progress events and the result) instead of text.
     #[arg(long)]
     pub json: bool,

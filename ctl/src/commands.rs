@@ -181,7 +181,7 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<std::process::ExitCode> {
                 name: args.name,
                 region: aws.region.clone(),
                 instance_type: args.instance_type,
-                certificate: args.certificate_arn,
+                certificate: args.certificate_arn.clone(),
                 gateway_port: args.gateway_port,
                 layout: crate::bot::Layout::Dedicated,
             },
@@ -191,6 +191,14 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<std::process::ExitCode> {
             detach: args.detach,
             timeout: args.timeout,
             keep_on_failure: args.keep_on_failure,
+            shared_lb: args.shared_lb,
+            https: match (args.domain, &args.certificate_arn) {
+                (Some(domain), Some(certificate)) => Some(crate::consolidate::Https {
+                    domain,
+                    certificate: certificate.clone(),
+                }),
+                _ => None,
+            },
         };
         if opts.bot.certificate.is_none() {
             ui.warn("no --certificate-arn: the load balancer serves HTTP only and the gateway token travels in plaintext");

@@ -3,8 +3,11 @@
 //! Three bots are deployed with their own load balancers; consolidate leaves one load balancer
 //! (the shared stack's) with three listeners, one per bot on its own port, forwarding to the
 //! three target groups, no bot stack with a load balancer of its own, every bot's target healthy
-//! and `status` showing the new URLs; running it again changes nothing. `--undo` meets a moto
-//! bug (see the test) and so checks that a failed switch is reverted with every bot reachable.
+//! and `status` showing the new URLs; running it again changes nothing. A redeploy keeps a bot on
+//! the shared load balancer and `deploy --shared-lb` places a fourth bot on the next port.
+//! `--undo` takes that fourth bot back onto a load balancer of its own; for the other three it
+//! meets a moto bug (see the test) and so checks that a failed switch is reverted at once with
+//! every bot reachable.
 //!
 //! moto never registers ECS tasks with a target group, so a helper thread registers a task
 //! address in each bot's target group (moto then reports it healthy), as ECS would.
@@ -263,11 +266,51 @@ fn consolidate_three_bots_onto_one_load_balancer_and_back() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("nothing to do"), "{}", text(&out));
 
-    // Back. moto cannot do this one: its stack update removes a resource without forgetting it,
-    // so when the bot's own `LoadBalancer` comes back under the same logical id moto hands out
-    // the deleted one and the switch fails with ListenerNotFound. That exercises the failure
-    // path: the switch is reverted at once and the bot stays reachable on the shared load
-    // balancer, its move record gone. (The way back itself is covered by consolidate_scripted.rs.)
+    // A redeploy keeps a bot where it is; --shared-lb places a new bot on the next free port.
+    let out = moto.ctl(&["deploy", "alpha", "--artifacts", dist, "--yes", "--detach"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("= bot stack clawster-bot-alpha: no changes"),
+        "{t}"
+    );
+    assert_eq!(
+        rt.block_on(bot(&aws, "alpha")).parameters["LoadBalancing"],
+        "shared"
+    );
+    let out = moto.ctl(&[
+        "deploy",
+        "delta",
+        "--shared-lb",
+        "--artifacts",
+        dist,
+        "--yes",
+        "--detach",
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("its entry on the shared load balancer: port 8004"),
+        "{t}"
+    );
+    let delta = rt.block_on(bot(&aws, "delta"));
+    assert_eq!(delta.outputs["Url"], format!("http://{dns}:8004"));
+    assert!(!rt
+        .block_on(resources(&aws, &delta.name))
+        .contains("LoadBalancer"));
+    let delta_tg = delta.outputs["TargetGroupArn"].clone();
+    let shared = rt.block_on(listeners(&aws, "clawster-shared"));
+    assert_eq!(shared.last(), Some(&(8004, delta_tg.clone())), "{shared:?}");
+    assert_eq!(
+        rt.block_on(load_balancers(&aws)),
+        BTreeSet::from(["clawster-shared".to_string()])
+    );
+
+    // Back. moto can do this only for delta: its stack update removes a resource without
+    // forgetting it, so when a consolidated bot's own `LoadBalancer` comes back under the same
+    // logical id moto hands out the deleted one and the switch fails with ListenerNotFound.
+    // That exercises the failure path for the other three: the switch is reverted at once and
+    // each stays reachable on the shared load balancer, its move record gone.
     let out = moto.ctl(&["consolidate", "--undo", "--yes", "--timeout", "10m"]);
     let t = text(&out);
     println!("{t}");
@@ -278,8 +321,8 @@ fn consolidate_three_bots_onto_one_load_balancer_and_back() {
     );
     let shared = rt.block_on(listeners(&aws, "clawster-shared"));
     assert_eq!(
-        shared,
-        vec![
+        shared[..3],
+        [
             (8001, tgs[0].clone()),
             (8002, tgs[1].clone()),
             (8003, tgs[2].clone())
@@ -301,6 +344,41 @@ fn consolidate_three_bots_onto_one_load_balancer_and_back() {
             st[*b]
         );
     }
+    // delta is back on a load balancer of its own, forwarding to its target group, at its own
+    // URL, unreachable only for its switch.
+    let back = rt.block_on(bot(&aws, "delta"));
+    assert_eq!(back.parameters["LoadBalancing"], "dedicated");
+    assert_eq!(
+        rt.block_on(listeners(&aws, "clawster-delta")),
+        vec![(80, delta_tg)]
+    );
+    let url = back.outputs["Url"].clone();
+    assert!(url.starts_with("http://clawster-delta-"), "{url}");
+    assert!(
+        regex::Regex::new(&format!(
+            r"bot delta: back on its own load balancer \(target healthy\), unreachable \d+\.\ds, {}",
+            regex::escape(&url)
+        ))
+        .unwrap()
+        .is_match(&t),
+        "{t}"
+    );
+    // --shared-lb does not move a bot that has its own load balancer; it says how.
+    let out = moto.ctl(&[
+        "deploy",
+        "delta",
+        "--shared-lb",
+        "--artifacts",
+        dist,
+        "--yes",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("bot delta already has its own load balancer")
+            && t.contains("clawsterctl consolidate --region us-east-1"),
+        "{t}"
+    );
 
     stop.store(true, Ordering::SeqCst);
     reg.join().unwrap();

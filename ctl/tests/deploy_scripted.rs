@@ -200,6 +200,8 @@ fn options(dist: PathBuf, timeout: Duration) -> DeployOptions {
         detach: false,
         timeout,
         keep_on_failure: false,
+        shared_lb: false,
+        https: None,
     }
 }
 

@@ -49,7 +49,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::aws::{Aws, AwsError, ErrorKind};
-use crate::bot::{self, BotOptions};
+use crate::bot::layout::SHARED_PORTS;
+use crate::bot::{self, BotOptions, Entry, Layout};
+use crate::consolidate;
 use crate::manifest::Release;
 use crate::pace::human;
 use crate::plan::{self, PlanInput, Prices};
@@ -89,6 +91,10 @@ pub struct DeployOptions {
     pub timeout: Duration,
     /// Leave failed stacks in place for inspection.
     pub keep_on_failure: bool,
+    /// Place a new bot on the region's shared load balancer.
+    pub shared_lb: bool,
+    /// With `shared_lb`: bots by host name under this domain (wildcard certificate).
+    pub https: Option<consolidate::Https>,
 }
 
 /// A run that did not end well: the exit code, the sentence, the next steps.
@@ -207,7 +213,6 @@ pub async fn run(
     )
     .map_err(|e| Fail::new(exit::USAGE, e.to_string()))?;
     let shared_template = shared::template(&o.region, &release);
-    let bot_template = bot::template(o, &release);
     let shared_name = shared::stack_name(&o.region);
     let bot_name = bot::stack_name(&o.name);
     let value = serde_json::to_string(&merged).unwrap_or_default();
@@ -222,6 +227,29 @@ pub async fn run(
             .filter(|s| s.name != bot_name)
             .count(),
     };
+    // The layout a bot keeps: an existing stack's (a deploy never moves a bot, consolidate
+    // does), else its own load balancer or, with --shared-lb, an entry on the shared one
+    // (allocated once the shared stack is there; the first port stands in until then).
+    let mut bot_opts = opts.bot.clone();
+    bot_opts.layout = match &found.bot {
+        Some(b) => {
+            let l = Layout::from_parameters(&b.parameters)
+                .map_err(|e| Fail::new(exit::FAILED, format!("{bot_name}: {e}")))?;
+            if opts.shared_lb && l == Layout::Dedicated {
+                return Err(Fail::new(
+                    exit::USAGE,
+                    format!("bot {} already has its own load balancer: --shared-lb only places new bots", o.name),
+                )
+                .next(format!("`clawsterctl consolidate --region {}` moves the region's bots onto the shared one", o.region)));
+            }
+            l
+        }
+        None if opts.shared_lb => Layout::Shared(Entry::Port(*SHARED_PORTS.start())),
+        None => Layout::Dedicated,
+    };
+    let new_on_shared = found.bot.is_none() && opts.shared_lb;
+    let o = &bot_opts;
+    let bot_template = bot::template(o, &release);
     let config_change = match secret::current(aws, &o.name).await {
         Ok(stored) => changes::compare_config(stored.as_deref(), &value),
         Err(e) => changes::ConfigChange::Unknown(e.message),
@@ -437,11 +465,25 @@ pub async fn run(
         ),
     );
 
-    // 7. Bot stack.
-    let params = BTreeMap::from([
+    // 7. Bot stack (a new bot on the shared load balancer gets its entry first).
+    let (layout, bot_template) = if new_on_shared {
+        let lb = consolidate::shared_lb::ensure(aws, ui, &o.region, opts.https.as_ref(), deadline)
+            .await?;
+        let bots = stack::list(aws, "clawster-bot-").await?;
+        let entry = consolidate::shared_lb::allocate(aws, &lb, &o.name, &bots, &[]).await?;
+        ui.note(format!("its entry on the shared load balancer: {entry}"));
+        let mut placed = o.clone();
+        placed.layout = Layout::Shared(entry);
+        let t = bot::template(&placed, &release);
+        (placed.layout, t)
+    } else {
+        (o.layout.clone(), bot_template)
+    };
+    let mut params = BTreeMap::from([
         ("OpenClawConfigSecretArn".to_string(), stored.arn.clone()),
         ("SharedStackName".to_string(), shared_name.clone()),
     ]);
+    params.extend(layout.parameters());
     let bot_info = bot_stack(aws, ui, opts, &found, &bot_name, &bot_template, &params).await?;
 
     // 8. NAT route.
