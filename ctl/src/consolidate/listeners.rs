@@ -125,6 +125,22 @@ pub async fn forwards(aws: &Aws, f: &Forwarder, target_group: &str) -> Result<bo
     }))
 }
 
+/// Whether the target group has a healthy target now.
+pub async fn healthy_now(aws: &Aws, target_group: &str) -> Result<bool, AwsError> {
+    let out = aws
+        .elb
+        .describe_target_health()
+        .target_group_arn(target_group)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DescribeTargetHealth", e))?;
+    Ok(out
+        .target_health_descriptions()
+        .iter()
+        .filter_map(|d| d.target_health())
+        .any(|h| h.state() == Some(&TargetHealthStateEnum::Healthy)))
+}
+
 /// Polls the target group until a target is healthy; returns its health states the moment it
 /// is. Bounded by `deadline` (run time) and Ctrl-C.
 pub async fn wait_healthy(

@@ -249,6 +249,21 @@ impl Run<'_> {
         bot: &BotName,
         layout: &Layout,
     ) -> Result<StackInfo, StackError> {
+        self.update_watching(info, bot, layout, None)
+            .await
+            .map(|(i, _)| i)
+    }
+
+    /// [`Run::update_layout`], and with `target_group` the moment (Unix milliseconds) a healthy
+    /// target is first seen while the update runs: the new load balancer forwards long before
+    /// CloudFormation has deleted the old one and reports the update complete.
+    async fn update_watching(
+        &self,
+        info: &StackInfo,
+        bot: &BotName,
+        layout: &Layout,
+        target_group: Option<&str>,
+    ) -> Result<(StackInfo, Option<u64>), StackError> {
         let aws = self.aws;
         let stored = stack::template_of(aws, info).await?.ok_or_else(|| {
             StackError::Other(format!("cannot read the template of {}", info.name))
@@ -262,11 +277,27 @@ impl Run<'_> {
         let pace = self.ui.pace();
         let stop = stack::newest_event(aws, &info.id).await?;
         if !stack::update(aws, info, &t, &params).await? {
-            return Ok(info.clone());
+            return Ok((info.clone(), None));
         }
-        Watch::new(&info.name, &info.id, Op::Update, stop)
-            .wait(aws, self.ui, pace, self.deadline())
-            .await
+        let mut w = Watch::new(&info.name, &info.id, Op::Update, stop);
+        let mut healthy_at = None;
+        loop {
+            let done = w.poll(aws, self.ui, pace).await?;
+            if let (None, Some(tg)) = (healthy_at, target_group) {
+                if listeners::healthy_now(aws, tg).await? {
+                    healthy_at = Some(pace.unix_ms());
+                }
+            }
+            if let Some(info) = done {
+                return Ok((info, healthy_at));
+            }
+            if pace.elapsed() >= self.deadline() {
+                return Err(w.timeout(pace));
+            }
+            if !pace.sleep(pace.poll).await {
+                return Err(StackError::Interrupted(info.name.clone()));
+            }
+        }
     }
 
     /// A logical resource's physical id, or the failure naming it.
@@ -354,6 +385,17 @@ impl Run<'_> {
         ))
     }
 
+    /// Says that an earlier run left the bot mid-move and this one finishes it.
+    fn resumed(&self, bot: &BotName, released_at: Option<u64>) {
+        let since = released_at.map_or_else(
+            || "an earlier run".to_string(),
+            |t| format!("{} ago", human_precise(since(self.ui, t))),
+        );
+        self.ui.warn(format!(
+            "{bot}: an earlier run was stopped during its switch (its old load balancer let go {since}); CloudFormation finished the switch, this run checks and measures it"
+        ));
+    }
+
     /// Releases `from` (recording when) unless an earlier run did; returns the moment.
     async fn release(
         &self,
@@ -388,7 +430,7 @@ impl Run<'_> {
         layout: &Layout,
         released: &Forwarder,
         tg: &str,
-    ) -> Result<StackInfo, Fail> {
+    ) -> Result<(StackInfo, Option<u64>), Fail> {
         let region = &self.aws.region;
         self.ui.step(
             &format!("bot-{bot}"),
@@ -396,8 +438,8 @@ impl Run<'_> {
             Mark::Running,
             Some(format!("switching to {layout}")),
         );
-        match self.update_layout(info, bot, layout).await {
-            Ok(i) => Ok(i),
+        match self.update_watching(info, bot, layout, Some(tg)).await {
+            Ok(done) => Ok(done),
             Err(StackError::Interrupted(_)) => Err(Fail::new(
                 exit::INTERRUPTED,
                 format!("interrupted: {bot} is unreachable (one load balancer let go of it, the switch to {layout} did not finish)"),
@@ -417,13 +459,15 @@ impl Run<'_> {
         bot: &BotName,
         info: &StackInfo,
         released_at: Option<u64>,
+        healthy_at: Option<u64>,
         what: &str,
     ) -> Result<Outcome, Fail> {
         let tg = info.output("TargetGroupArn")?.to_string();
         let states = listeners::wait_healthy(self.aws, self.ui.pace(), &tg, self.deadline())
             .await
             .map_err(|e| Fail::from(e).next(format!("`clawsterctl status {bot}` shows the bot")))?;
-        let downtime = released_at.map(|t| since(self.ui, t));
+        let end = healthy_at.unwrap_or_else(|| self.ui.pace().unix_ms());
+        let downtime = released_at.map(|t| Duration::from_millis(end.saturating_sub(t)));
         record::delete(self.aws, bot).await?;
         Ok(Outcome {
             bot: bot.to_string(),
@@ -455,11 +499,13 @@ impl Run<'_> {
             Layout::Shared(e) => {
                 if rec.is_some() {
                     // A switch that an earlier run started and CloudFormation finished.
+                    self.resumed(bot, released_before);
                     return self
                         .finished(
                             bot,
                             &info,
                             released_before,
+                            None,
                             &format!("moved to the shared load balancer, {e}"),
                         )
                         .await;
@@ -485,6 +531,7 @@ impl Run<'_> {
                         bot,
                         &info,
                         released_before,
+                        None,
                         &format!(
                             "back on the shared load balancer, {e} (an interrupted undo reverted)"
                         ),
@@ -511,13 +558,14 @@ impl Run<'_> {
         let at = self
             .release(bot, rec.as_ref(), Direction::Consolidate, &entry, &own)
             .await?;
-        let info = self
+        let (info, healthy_at) = self
             .switch(bot, &info, &Layout::Shared(entry.clone()), &own, &tg)
             .await?;
         self.finished(
             bot,
             &info,
             Some(at),
+            healthy_at,
             &format!("moved to the shared load balancer, {entry}"),
         )
         .await
@@ -538,8 +586,15 @@ impl Run<'_> {
         let entry = match layout {
             Layout::Dedicated => {
                 if rec.is_some() {
+                    self.resumed(bot, released_before);
                     return self
-                        .finished(bot, &info, released_before, "back on its own load balancer")
+                        .finished(
+                            bot,
+                            &info,
+                            released_before,
+                            None,
+                            "back on its own load balancer",
+                        )
                         .await;
                 }
                 return Ok(Outcome {
@@ -561,6 +616,7 @@ impl Run<'_> {
                         bot,
                         &info,
                         released_before,
+                        None,
                         "back on its own load balancer (an interrupted consolidate reverted)",
                     )
                     .await;
@@ -593,8 +649,14 @@ impl Run<'_> {
         let at = self
             .release(bot, rec.as_ref(), Direction::Undo, &entry, &f)
             .await?;
-        let info = self.switch(bot, &info, &Layout::Dedicated, &f, &tg).await?;
-        self.finished(bot, &info, Some(at), "back on its own load balancer")
-            .await
+        let (info, healthy_at) = self.switch(bot, &info, &Layout::Dedicated, &f, &tg).await?;
+        self.finished(
+            bot,
+            &info,
+            Some(at),
+            healthy_at,
+            "back on its own load balancer",
+        )
+        .await
     }
 }

@@ -100,14 +100,13 @@ pub async fn get(aws: &Aws, bot: &BotName) -> Result<Option<Move>, AwsError> {
                 }
             }
         }
-        Err(e) => {
-            let e = AwsError::from_sdk(&format!("GetParameter {n}"), e);
-            if e.has_code("ParameterNotFound") {
-                Ok(None)
-            } else {
-                Err(e)
-            }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_parameter_not_found()) =>
+        {
+            Ok(None)
         }
+        Err(e) => Err(AwsError::from_sdk(&format!("GetParameter {n}"), e)),
     }
 }
 
@@ -133,14 +132,13 @@ pub async fn delete(aws: &Aws, bot: &BotName) -> Result<(), AwsError> {
     let n = name(bot);
     match aws.ssm.delete_parameter().name(&n).send().await {
         Ok(_) => Ok(()),
-        Err(e) => {
-            let e = AwsError::from_sdk(&format!("DeleteParameter {n}"), e);
-            if e.has_code("ParameterNotFound") {
-                Ok(())
-            } else {
-                Err(e)
-            }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_parameter_not_found()) =>
+        {
+            Ok(())
         }
+        Err(e) => Err(AwsError::from_sdk(&format!("DeleteParameter {n}"), e)),
     }
 }
 
