@@ -383,3 +383,51 @@ fn consolidate_three_bots_onto_one_load_balancer_and_back() {
     stop.store(true, Ordering::SeqCst);
     reg.join().unwrap();
 }
+
+#[test]
+fn destroy_shared_takes_the_shared_load_balancer_stack_once_no_bot_is_left() {
+    let moto = Moto::start();
+    let work = tempfile::tempdir().unwrap();
+    let dist = release_dir(&work.path().join("dist"));
+    let dist = dist.to_str().unwrap();
+    let rt = rt();
+    let aws = rt.block_on(moto.aws());
+    let out = moto.ctl(&[
+        "deploy",
+        "solo",
+        "--shared-lb",
+        "--artifacts",
+        dist,
+        "--yes",
+        "--detach",
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("✓ shared load balancer clawster-shared-lb-us-east-1: created"),
+        "{t}"
+    );
+    assert!(
+        t.contains("its entry on the shared load balancer: port 8001"),
+        "{t}"
+    );
+    // While a bot is there, the shared stacks stay.
+    let out = moto.ctl(&["destroy", "--shared", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("clawster-bot-solo"), "{}", text(&out));
+    let out = moto.ctl(&["destroy", "solo", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = moto.ctl(&["destroy", "--shared", "--yes"]);
+    let t = text(&out);
+    assert!(
+        t.contains("✓ shared load balancer stack clawster-shared-lb-us-east-1: deleted"),
+        "{t}"
+    );
+    assert!(rt
+        .block_on(clawsterctl::stack::describe(
+            &aws,
+            "clawster-shared-lb-us-east-1"
+        ))
+        .unwrap()
+        .is_none());
+}
