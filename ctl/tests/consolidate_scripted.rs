@@ -32,6 +32,7 @@ const OWN_LISTENER: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/clawster-alpha/aaaa/1111";
 const SHARED_LISTENER: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/clawster-shared/bbbb/8001";
+const SHARED_RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/clawster-shared/bbbb/443/cccc";
 const UPDATE_S: u64 = 30;
 const SWITCH_AT_S: u64 = 12;
 const HEALTHY_AFTER_S: u64 = 10;
@@ -48,6 +49,14 @@ struct World {
     forwarding_since: Option<u64>,
     ssm: BTreeMap<String, String>,
     calls: Vec<String>,
+    /// The shared load balancer serves bots by host name under this domain.
+    domain: Option<&'static str>,
+    /// Rule priorities another bot holds on the shared HTTPS listener: the first already when
+    /// ctl looks, the others taken between ctl's look and its update.
+    taken: Vec<u16>,
+    /// Why the running update fails (it rolls back at its end).
+    failing: Option<String>,
+    rolled_back: bool,
 }
 
 impl World {
@@ -74,16 +83,21 @@ impl World {
                 ));
             }
             if now >= start + UPDATE_S * 1000 {
+                if let (Some(why), Some((_, before))) = (self.failing.clone(), self.update.take()) {
+                    self.calls.push(format!("(cfn rolls back: {why})"));
+                    self.layout = before;
+                    self.rolled_back = true;
+                }
                 self.update = None;
             }
         }
     }
 
     fn status(&self) -> &'static str {
-        if self.update.is_some() {
-            "UPDATE_IN_PROGRESS"
-        } else {
-            "UPDATE_COMPLETE"
+        match (&self.update, self.rolled_back) {
+            (Some(_), _) => "UPDATE_IN_PROGRESS",
+            (None, true) => "UPDATE_ROLLBACK_COMPLETE",
+            (None, false) => "UPDATE_COMPLETE",
         }
     }
 }
@@ -107,12 +121,14 @@ fn stack(w: &World) -> cfn::types::Stack {
         Some((Entry::Port(p), bot::Role::Forward)) => {
             format!("http://clawster-shared-1.us-east-1.elb.amazonaws.com:{p}")
         }
+        Some((Entry::Host { name, .. }, bot::Role::Forward)) => format!("https://{name}"),
         _ => "http://clawster-alpha-1.us-east-1.elb.amazonaws.com".into(),
     };
     let mut b = cfn::types::Stack::builder()
         .stack_name(BOT)
         .stack_id(BOT_ARN)
         .stack_status(cfn::types::StackStatus::from(w.status()))
+        .set_stack_status_reason(w.failing.clone().filter(|_| w.rolled_back))
         .creation_time(cfn::primitives::DateTime::from_secs(1_796_000_000));
     for (k, v) in params {
         b = b.parameters(
@@ -174,11 +190,16 @@ fn aws(w: &W) -> Aws {
         let mut w = w1.lock().unwrap();
         w.advance();
         let shared = other_stack("clawster-shared-us-east-1", &[]);
-        let lb = other_stack("clawster-shared-lb-us-east-1", &[
+        let mut outputs = vec![
             ("SharedLoadBalancerArn", "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/clawster-shared/bbbb"),
             ("SharedLoadBalancerDns", "clawster-shared-1.us-east-1.elb.amazonaws.com"),
             ("SharedAlbSecurityGroupId", "sg-0shared"),
-        ]);
+        ];
+        if let Some(d) = w.domain {
+            outputs.push(("SharedHttpsListenerArn", "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/clawster-shared/bbbb/443"));
+            outputs.push(("SharedLbDomain", d));
+        }
+        let lb = other_stack("clawster-shared-lb-us-east-1", &outputs);
         let all = vec![shared, lb, stack(&w)];
         let wanted: Vec<cfn::types::Stack> = match i.stack_name() {
             None => all,
@@ -224,8 +245,18 @@ fn aws(w: &W) -> Aws {
             "UpdateStack to {to}"
         );
         let s = w.secs();
-        w.calls
-            .push(format!("{s} cfn.UpdateStack {BOT} to {}", to.kind()));
+        w.calls.push(format!(
+            "{s} cfn.UpdateStack {BOT} to {} ({})",
+            to.kind(),
+            to.shared().map(|(e, _)| e.to_string()).unwrap_or_default()
+        ));
+        w.rolled_back = false;
+        w.failing = match to.shared() {
+            Some((Entry::Host { priority, .. }, _)) if w.taken.contains(priority) => Some(format!(
+                "The following resource(s) failed to create: [SharedRule]. Priority '{priority}' is currently in use (Service: ElasticLoadBalancingV2, Status Code: 400, Error Code: PriorityInUse)"
+            )),
+            _ => None,
+        };
         let before = std::mem::replace(&mut w.layout, to);
         w.update = Some((w.now(), before));
         cfn::operation::update_stack::UpdateStackOutput::builder()
@@ -250,8 +281,10 @@ fn aws(w: &W) -> Aws {
         if w.layout.dedicated().is_some() {
             add("HttpListener", OWN_LISTENER);
         }
-        if w.layout.shared().is_some() {
-            add("SharedListener", SHARED_LISTENER);
+        match w.layout.shared() {
+            Some((Entry::Port(_), _)) => add("SharedListener", SHARED_LISTENER),
+            Some((Entry::Host { .. }, _)) => add("SharedRule", SHARED_RULE),
+            None => {}
         }
         out.build()
     });
@@ -317,10 +350,24 @@ fn aws(w: &W) -> Aws {
             )
             .build()
     });
+    let w10 = w.clone();
+    let rules = mock!(elb::Client::describe_rules).then_compute_output(move |_| {
+        let w = w10.lock().unwrap();
+        let mut out = elb::operation::describe_rules::DescribeRulesOutput::builder().rules(
+            elb::types::Rule::builder()
+                .priority("default")
+                .is_default(true)
+                .build(),
+        );
+        if let Some(p) = w.taken.first() {
+            out = out.rules(elb::types::Rule::builder().priority(p.to_string()).build());
+        }
+        out.build()
+    });
     let elb_client = mock_client!(
         elb,
         RuleMode::MatchAny,
-        [&modify, &listeners, &health],
+        [&modify, &listeners, &health, &rules],
         |c| c.retry_config(elb::config::retry::RetryConfig::disabled())
     );
 
@@ -416,6 +463,10 @@ fn world() -> W {
         forwarding_since: Some(VIRTUAL_EPOCH_MS - 3_600_000),
         ssm: BTreeMap::new(),
         calls: Vec::new(),
+        domain: None,
+        taken: Vec::new(),
+        failing: None,
+        rolled_back: false,
     }))
 }
 
@@ -440,9 +491,9 @@ fn a_move_prints_the_bots_downtime_from_release_to_a_healthy_target() {
     assert_eq!(
         order,
         [
-            "0s cfn.UpdateStack clawster-bot-alpha to joining",
+            "0s cfn.UpdateStack clawster-bot-alpha to joining (port 8001)",
             "30s elb.ModifyListener own -> fixed-response",
-            "30s cfn.UpdateStack clawster-bot-alpha to shared",
+            "30s cfn.UpdateStack clawster-bot-alpha to shared (port 8001)",
             "(cfn applies shared: forwards again at 42s)",
         ],
         "{out}"
@@ -503,4 +554,50 @@ fn ctrl_c_between_the_two_listener_changes_is_finished_by_the_next_run() {
         .filter(|c| c.contains("UpdateStack") || c.contains("ModifyListener"))
         .count();
     assert_eq!(updates, 3, "{:#?}", w.calls);
+}
+
+#[test]
+fn a_rule_priority_taken_meanwhile_is_retried_with_the_next_before_the_bot_stops_answering() {
+    let w = world();
+    {
+        let mut w = w.lock().unwrap();
+        w.domain = Some("bots.example.com");
+        // Priority 1 is taken when ctl looks; 2 is taken by another move before ctl's update.
+        w.taken = vec![1, 2];
+    }
+    let (result, out) = run(&w, Pace::virtual_time(Duration::from_secs(5)), None);
+    println!("{out}\n{:#?}", w.lock().unwrap().calls);
+    let summary = result.expect("consolidated");
+    assert!(
+        out.contains("alpha: host alpha.bots.example.com (rule priority 2) was taken meanwhile"),
+        "{out}"
+    );
+    assert!(summary.contains("alpha: moved to the shared load balancer, host alpha.bots.example.com (rule priority 3) (target healthy), unreachable 25.0s, https://alpha.bots.example.com"), "{summary}");
+    let w = w.lock().unwrap();
+    assert_eq!(
+        w.layout,
+        Layout::Shared(Entry::Host {
+            name: "alpha.bots.example.com".into(),
+            priority: 3
+        })
+    );
+    let order: Vec<&str> = w
+        .calls
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !c.contains("ssm."))
+        .collect();
+    // The failed attempt rolled back while the bot's own listener still forwarded.
+    assert_eq!(
+        order,
+        [
+            "0s cfn.UpdateStack clawster-bot-alpha to joining (host alpha.bots.example.com (rule priority 2))",
+            "(cfn rolls back: The following resource(s) failed to create: [SharedRule]. Priority '2' is currently in use (Service: ElasticLoadBalancingV2, Status Code: 400, Error Code: PriorityInUse))",
+            "30s cfn.UpdateStack clawster-bot-alpha to joining (host alpha.bots.example.com (rule priority 3))",
+            "60s elb.ModifyListener own -> fixed-response",
+            "60s cfn.UpdateStack clawster-bot-alpha to shared (host alpha.bots.example.com (rule priority 3))",
+            "(cfn applies shared: forwards again at 72s)",
+        ],
+        "{out}"
+    );
 }
