@@ -563,9 +563,78 @@ fn help_explains_each_command_and_option() {
         assert!(bot.contains(o), "bot --help lacks {o}:\n{bot}");
     }
     let plan = ok(&["plan", "--help"]);
-    for o in ["--bots-in-region", "--region", "--artifacts", "price list"] {
+    for o in [
+        "--bots-in-region",
+        "--bots",
+        "--shared-lb",
+        "--region",
+        "--artifacts",
+        "price list",
+    ] {
         assert!(plan.contains(o), "plan --help lacks {o}:\n{plan}");
     }
+    assert!(top.contains("consolidate"), "{top}");
+    let c = ok(&["consolidate", "--help"]);
+    for o in [
+        "--undo",
+        "--domain",
+        "--certificate-arn",
+        "--yes",
+        "8001-8050",
+        "/clawster/BOT/load-balancer-move",
+        "Exit codes",
+    ] {
+        assert!(c.contains(o), "consolidate --help lacks {o}:\n{c}");
+    }
+    let d = ok(&["deploy", "--help"]);
+    for o in ["--shared-lb", "--domain", "clawster-shared-lb-REGION"] {
+        assert!(d.contains(o), "deploy --help lacks {o}:\n{d}");
+    }
+}
+
+#[test]
+fn consolidate_and_shared_lb_refuse_bad_input_before_any_aws_call() {
+    // No endpoint, no credentials: each of these stops at the argument check.
+    let e = fails(&[
+        "consolidate",
+        "--region",
+        "us-east-1",
+        "--domain",
+        "bots.example.com",
+    ]);
+    assert!(e.contains("--certificate-arn"), "{e}");
+    let e = fails(&[
+        "consolidate",
+        "--region",
+        "us-east-1",
+        "--domain",
+        "Bots_Example",
+        "--certificate-arn",
+        CERT,
+    ]);
+    assert!(e.contains("invalid domain \"Bots_Example\""), "{e}");
+    let e = fails(&[
+        "consolidate",
+        "--undo",
+        "--region",
+        "us-east-1",
+        "--domain",
+        "bots.example.com",
+        "--certificate-arn",
+        CERT,
+    ]);
+    assert!(e.contains("--undo") && e.contains("--domain"), "{e}");
+    let e = fails(&[
+        "deploy",
+        "x",
+        "--domain",
+        "bots.example.com",
+        "--certificate-arn",
+        CERT,
+    ]);
+    assert!(e.contains("--shared-lb"), "{e}");
+    let e = fails(&["plan", "x", "--region", "us-east-1", "--bots", "0"]);
+    assert!(e.contains("1-500"), "{e}");
 }
 
 #[test]
