@@ -1,6 +1,7 @@
 //! `clawsterctl consolidate` on a scripted timeline (aws-smithy-mocks, virtual time): the
 //! downtime of a move per bot, and a Ctrl-C between the two listener changes (after the bot's own
-//! load balancer let go, before the shared one forwards) recovered by the next run.
+//! load balancer let go, before the shared one forwards) recovered by the next run; a rule
+//! priority taken meanwhile, retried; and the way back (`--undo`).
 //!
 //! The world: one bot `alpha` on its own load balancer, the region's shared load balancer stack
 //! in place. A bot stack update takes 30 s; the listener change it carries lands 12 s into it
@@ -57,6 +58,8 @@ struct World {
     /// Why the running update fails (it rolls back at its end).
     failing: Option<String>,
     rolled_back: bool,
+    /// The run is `consolidate --undo`.
+    undo: bool,
 }
 
 impl World {
@@ -439,7 +442,7 @@ fn run(
         .build()
         .unwrap();
     let opts = Options {
-        undo: false,
+        undo: w.lock().unwrap().undo,
         https: None,
         yes: true,
         timeout: Duration::from_secs(1800),
@@ -467,6 +470,7 @@ fn world() -> W {
         taken: Vec::new(),
         failing: None,
         rolled_back: false,
+        undo: false,
     }))
 }
 
@@ -597,6 +601,42 @@ fn a_rule_priority_taken_meanwhile_is_retried_with_the_next_before_the_bot_stops
             "60s elb.ModifyListener own -> fixed-response",
             "60s cfn.UpdateStack clawster-bot-alpha to shared (host alpha.bots.example.com (rule priority 3))",
             "(cfn applies shared: forwards again at 72s)",
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn undo_brings_the_bots_own_load_balancer_back_before_the_shared_entry_lets_go() {
+    let w = world();
+    {
+        let mut w = w.lock().unwrap();
+        w.layout = Layout::Shared(Entry::Port(8001));
+        w.undo = true;
+    }
+    let (result, out) = run(&w, Pace::virtual_time(Duration::from_secs(5)), None);
+    println!("{out}\n{:#?}", w.lock().unwrap().calls);
+    let summary = result.expect("undone");
+    assert!(
+        summary.contains("alpha: back on its own load balancer (target healthy), unreachable 25.0s, http://clawster-alpha-1.us-east-1.elb.amazonaws.com"),
+        "{summary}"
+    );
+    let w = w.lock().unwrap();
+    assert_eq!(w.layout, Layout::Dedicated);
+    assert!(w.ssm.is_empty(), "the record is gone: {:?}", w.ssm);
+    let order: Vec<&str> = w
+        .calls
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !c.contains("ssm."))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "0s cfn.UpdateStack clawster-bot-alpha to returning (port 8001)",
+            "30s elb.ModifyListener shared -> fixed-response",
+            "30s cfn.UpdateStack clawster-bot-alpha to dedicated ()",
+            "(cfn applies dedicated: forwards again at 42s)",
         ],
         "{out}"
     );
