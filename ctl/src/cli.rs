@@ -93,6 +93,7 @@ pub enum Command {
     /// Per bot: its new entry is created first (answering 503), then its old load balancer lets
     /// go of its target group, then the stack switches the new one to forward and removes the old;
     /// the time it was unreachable (until its target is healthy behind the new one) is printed.
+    /// After --undo, the shared load balancer's stack is deleted once no bot is left on it.
     /// Each step is recorded (SSM parameter /clawster/BOT/load-balancer-move): after Ctrl-C or a
     /// failure the next run finishes the move, and --undo reverts it. Running it again once done
     /// changes nothing.

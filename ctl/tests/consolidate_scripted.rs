@@ -60,6 +60,8 @@ struct World {
     rolled_back: bool,
     /// The run is `consolidate --undo`.
     undo: bool,
+    /// The shared load balancer's stack was deleted.
+    lb_deleted: bool,
 }
 
 impl World {
@@ -202,7 +204,10 @@ fn aws(w: &W) -> Aws {
             outputs.push(("SharedHttpsListenerArn", "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/clawster-shared/bbbb/443"));
             outputs.push(("SharedLbDomain", d));
         }
-        let lb = other_stack("clawster-shared-lb-us-east-1", &outputs);
+        let mut lb = other_stack("clawster-shared-lb-us-east-1", &outputs);
+        if w.lb_deleted {
+            lb.stack_status = Some(cfn::types::StackStatus::DeleteComplete);
+        }
         let all = vec![shared, lb, stack(&w)];
         let wanted: Vec<cfn::types::Stack> = match i.stack_name() {
             None => all,
@@ -291,10 +296,21 @@ fn aws(w: &W) -> Aws {
         }
         out.build()
     });
+    let w11 = w.clone();
+    let delete = mock!(cfn::Client::delete_stack).then_compute_output(move |i| {
+        let mut w = w11.lock().unwrap();
+        let s = w.secs();
+        w.calls.push(format!(
+            "{s} cfn.DeleteStack {}",
+            i.stack_name().unwrap_or_default()
+        ));
+        w.lb_deleted = true;
+        cfn::operation::delete_stack::DeleteStackOutput::builder().build()
+    });
     let cfn_client = mock_client!(
         cfn,
         RuleMode::MatchAny,
-        [&describe, &events, &template, &update, &resources],
+        [&describe, &events, &template, &update, &resources, &delete],
         |c| c.retry_config(cfn::config::retry::RetryConfig::disabled())
     );
 
@@ -471,6 +487,7 @@ fn world() -> W {
         failing: None,
         rolled_back: false,
         undo: false,
+        lb_deleted: false,
     }))
 }
 
@@ -637,7 +654,16 @@ fn undo_brings_the_bots_own_load_balancer_back_before_the_shared_entry_lets_go()
             "30s elb.ModifyListener shared -> fixed-response",
             "30s cfn.UpdateStack clawster-bot-alpha to dedicated ()",
             "(cfn applies dedicated: forwards again at 42s)",
+            "60s cfn.DeleteStack arn:aws:cloudformation:us-east-1:123456789012:stack/clawster-shared-lb-us-east-1/0",
         ],
         "{out}"
+    );
+    // No bot is left on it, so the shared load balancer goes too: the region costs what it did.
+    assert!(w.lb_deleted);
+    assert!(
+        summary.contains(
+            "the shared load balancer clawster-shared-lb-us-east-1 is deleted (no bot uses it)"
+        ),
+        "{summary}"
     );
 }

@@ -184,10 +184,54 @@ pub async fn run(aws: &Aws, ui: &Ui, opts: &Options, confirm: Confirm<'_>) -> Re
         )));
     }
     let moved = outcomes.iter().filter(|o| o.downtime.is_some()).count();
-    Ok(format!(
+    let mut summary = format!(
         "{moved} bot(s) moved {to}; {}",
         outcomes.iter().map(describe).collect::<Vec<_>>().join("; ")
-    ))
+    );
+    if opts.undo {
+        if let Some(gone) = remove_unused_shared_lb(aws, ui, opts.timeout).await? {
+            summary.push_str(&format!("; {gone}"));
+        }
+    }
+    Ok(summary)
+}
+
+/// After `--undo`: the shared load balancer's stack goes once no bot has an entry on it, so the
+/// region is back to what it cost before.
+async fn remove_unused_shared_lb(
+    aws: &Aws,
+    ui: &Ui,
+    timeout: Duration,
+) -> Result<Option<String>, Fail> {
+    let name = crate::shared::load_balancer::stack_name(&aws.region);
+    let Some(lb) = stack::describe(aws, &name).await? else {
+        return Ok(None);
+    };
+    for b in stack::list(aws, "clawster-bot-").await? {
+        if Layout::from_parameters(&b.parameters).map_or(true, |l| l.shared().is_some()) {
+            return Ok(None);
+        }
+    }
+    let label = format!("shared load balancer stack {name}");
+    ui.step(
+        "shared-lb",
+        &label,
+        Mark::Running,
+        Some("delete (no bot uses it)".into()),
+    );
+    let deadline = ui.pace().elapsed() + timeout;
+    crate::deploy::delete_stack(aws, ui, &lb, deadline)
+        .await
+        .map_err(|e| {
+            Fail::from(e).next(format!(
+                "{name} could not be deleted; `clawsterctl destroy --shared --region {}` tries again once the bots are gone, or delete it in the CloudFormation console",
+                aws.region
+            ))
+        })?;
+    ui.step("shared-lb", &label, Mark::Done, Some("deleted".into()));
+    Ok(Some(format!(
+        "the shared load balancer {name} is deleted (no bot uses it)"
+    )))
 }
 
 /// `alpha: moved, unreachable 4.0s, http://…:8001`.
