@@ -48,6 +48,12 @@ pub fn import_shared(export: &str) -> Value {
     json!({ "Fn::ImportValue": { "Fn::Sub": format!("${{SharedStackName}}-{export}") } })
 }
 
+/// `{"Fn::ImportValue": {"Fn::Sub": "${SharedLbStackName}-<export>"}}`: a value exported by the
+/// region's shared load balancer stack (only bot stacks placed on it take that parameter).
+pub fn import_shared_lb(export: &str) -> Value {
+    json!({ "Fn::ImportValue": { "Fn::Sub": format!("${{SharedLbStackName}}-{export}") } })
+}
+
 /// The export name of a shared-stack output: `<stack name>-<export>`.
 pub fn export_name(export: &str) -> Value {
     sub(&format!("${{AWS::StackName}}-{export}"))

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use clawster_core::cli::LogArgs;
 
 use crate::bot::{BotOptions, DEFAULT_INSTANCE_TYPE};
-use crate::names::{BotName, CertificateArn, GatewayPort, InstanceType, Region};
+use crate::names::{BotName, CertificateArn, Domain, GatewayPort, InstanceType, Region};
 
 /// The Clawster operator client.
 ///
@@ -34,18 +34,26 @@ pub enum Command {
     ///
     /// Costs come from the dated price list compiled into clawsterctl (ctl/prices.json). The
     /// region table adds whole-dollar subtotals like the architecture's cost model and shows the
-    /// exact amounts next to them.
+    /// exact amounts next to them. A second table prices both load-balancing layouts (each bot
+    /// its own load balancer, or all on the region's shared one) on Graviton and x86 hosts at
+    /// --bots N bots; from two bots on a one-line suggestion names the saving of the shared one.
     #[command(
-        after_help = "Examples:\n  clawsterctl plan my-bot --region us-east-1\n  clawsterctl plan my-bot --region eu-west-1 --instance-type t3.medium --bots-in-region 3"
+        after_help = "Examples:\n  clawsterctl plan my-bot --region us-east-1\n  clawsterctl plan my-bot --region eu-west-1 --instance-type t3.medium --bots-in-region 3\n  clawsterctl plan my-bot --region us-east-1 --bots 10 --shared-lb"
     )]
     Plan {
         #[command(flatten)]
         bot: BotArgs,
 
         /// Bots in the region once this one is deployed, counting it (1 = the first bot, which
-        /// also creates the shared stack).
-        #[arg(long, value_name = "N", default_value = "1", value_parser = crate::plan::parse_bots)]
+        /// also creates the shared stack): the costs, the layout table and the suggestion are
+        /// priced at this count.
+        #[arg(long, visible_alias = "bots", value_name = "N", default_value = "1", value_parser = crate::plan::parse_bots)]
         bots_in_region: u32,
+
+        /// Price the bot on the region's shared load balancer (as `deploy --shared-lb` would
+        /// place it) instead of on its own.
+        #[arg(long)]
+        shared_lb: bool,
 
         #[command(flatten)]
         artifacts: ArtifactsArg,
@@ -76,6 +84,29 @@ pub enum Command {
         after_help = "Examples:\n  clawsterctl deploy my-bot --region us-east-1 --openclaw-config openclaw.json\n  clawsterctl deploy my-bot --region eu-west-1 --certificate-arn arn:aws:acm:eu-west-1:123456789012:certificate/ID --yes --json"
     )]
     Deploy(DeployArgs),
+
+    /// Move every bot of a region onto the region's shared load balancer (one ALB instead of one
+    /// per bot), or with --undo back onto its own; no bot's task is restarted.
+    ///
+    /// The shared load balancer is created in the shared stack when first needed. Without
+    /// --domain each bot gets a listener port of its own on it (8001-8050, plain HTTP, kept
+    /// while the bot is there); with --domain and --certificate-arn (a wildcard certificate for
+    /// *.DOMAIN) each bot is reached as https://BOT.DOMAIN through a host-name rule (point
+    /// *.DOMAIN at the load balancer's DNS name yourself).
+    ///
+    /// Per bot: its new entry is created first (answering 503), then its old load balancer lets
+    /// go of its target group, then the stack switches the new one to forward and removes the old;
+    /// the time it was unreachable (until its target is healthy behind the new one) is printed.
+    /// After --undo, the shared load balancer's stack is deleted once no bot is left on it.
+    /// Each step is recorded (SSM parameter /clawster/BOT/load-balancer-move): after Ctrl-C or a
+    /// failure the next run finishes the move, and --undo reverts it. Running it again once done
+    /// changes nothing.
+    ///
+    /// Exit codes: 0 done (or nothing to do), 1 failed, 2 bad usage, 130 interrupted.
+    #[command(
+        after_help = "Examples:\n  clawsterctl consolidate --region us-east-1\n  clawsterctl consolidate --region us-east-1 --domain bots.example.com --certificate-arn arn:aws:acm:us-east-1:123456789012:certificate/ID\n  clawsterctl consolidate --undo --region us-east-1 --yes"
+    )]
+    Consolidate(ConsolidateArgs),
 
     /// Show every bot of a region (stack, tasks, target health, URL, last failure), or one bot
     /// in detail with its recent service events. Read-only.
@@ -445,8 +476,50 @@ pub struct DeployArgs {
     /// bucket, or starts empty when there is none. Writes made since that replica are lost.
     #[arg(long)]
     pub without_final_sync: bool,
+    /// Place a new bot on the region's shared load balancer (created on first use as the stack
+    /// clawster-shared-lb-REGION) instead of giving it its own: a listener port of its own
+    /// (8001-8050, HTTP), or with --domain https://BOT.DOMAIN. An existing bot keeps where it
+    /// is; `clawsterctl consolidate` moves bots.
+    #[arg(long)]
+    pub shared_lb: bool,
+
+    /// With --shared-lb: reach the bot as https://BOT.DOMAIN; --certificate-arn is then the
+    /// wildcard certificate for *.DOMAIN of the shared HTTPS listener.
+    #[arg(long, value_name = "DOMAIN", requires_all = ["shared_lb", "certificate_arn"])]
+    pub domain: Option<Domain>,
 
     /// One JSON object per line (progress events and the result) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `clawsterctl consolidate`.
+#[derive(Debug, Args)]
+pub struct ConsolidateArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Move every bot back onto its own load balancer instead.
+    #[arg(long, conflicts_with_all = ["domain", "certificate_arn"])]
+    pub undo: bool,
+
+    /// Reach bots as https://BOT.DOMAIN (needs --certificate-arn for *.DOMAIN).
+    #[arg(long, value_name = "DOMAIN", requires = "certificate_arn")]
+    pub domain: Option<Domain>,
+
+    /// Wildcard ACM certificate (same region) for *.DOMAIN on the shared HTTPS listener.
+    #[arg(long, value_name = "ARN", requires = "domain")]
+    pub certificate_arn: Option<CertificateArn>,
+
+    /// Agree without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Bound of the whole run, e.g. 30m.
+    #[arg(long, value_name = "DURATION", default_value = "60m", value_parser = crate::pace::parse_timeout)]
+    pub timeout: std::time::Duration,
+
+    /// One JSON object per line instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -585,6 +658,7 @@ impl BotArgs {
             instance_type: self.instance_type,
             certificate: self.certificate_arn,
             gateway_port: self.gateway_port,
+            layout: crate::bot::Layout::Dedicated,
         }
     }
 }

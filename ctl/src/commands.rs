@@ -51,17 +51,28 @@ pub fn template_openclaw_config(port: GatewayPort) -> String {
 }
 
 /// `plan`.
-pub fn plan(options: &BotOptions, bots_in_region: u32, artifacts: &Path) -> anyhow::Result<String> {
+pub fn plan(
+    options: &BotOptions,
+    bots_in_region: u32,
+    shared_lb: bool,
+    artifacts: &Path,
+) -> anyhow::Result<String> {
     if let Some(cert) = &options.certificate {
         cert.check_region(&options.region)?;
     }
     let release = Release::load(artifacts)?;
     let prices = Prices::builtin();
+    let mut options = options.clone();
+    if shared_lb {
+        // The port is allocated at deploy time; the first one stands in for the resource list.
+        options.layout = bot::Layout::Shared(bot::Entry::Port(*bot::layout::SHARED_PORTS.start()));
+    }
     plan::render(&PlanInput {
-        bot: options,
+        bot: &options,
         bots_in_region,
         release: &release,
         prices: &prices,
+        shared_lb,
     })
     .map_err(anyhow::Error::msg)
 }
@@ -171,8 +182,9 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<std::process::ExitCode> {
                 name: args.name,
                 region: aws.region.clone(),
                 instance_type: args.instance_type,
-                certificate: args.certificate_arn,
+                certificate: args.certificate_arn.clone(),
                 gateway_port: args.gateway_port,
+                layout: crate::bot::Layout::Dedicated,
             },
             artifacts: args.artifacts.artifacts,
             openclaw_config: args.openclaw_config,
@@ -182,6 +194,14 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<std::process::ExitCode> {
             keep_on_failure: args.keep_on_failure,
             replace_host: args.replace_host,
             without_final_sync: args.without_final_sync,
+            shared_lb: args.shared_lb,
+            https: match (args.domain, &args.certificate_arn) {
+                (Some(domain), Some(certificate)) => Some(crate::consolidate::Https {
+                    domain,
+                    certificate: certificate.clone(),
+                }),
+                _ => None,
+            },
         };
         if opts.bot.certificate.is_none() {
             ui.warn("no --certificate-arn: the load balancer serves HTTP only and the gateway token travels in plaintext");
@@ -196,6 +216,39 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<std::process::ExitCode> {
                 format!("bot {} is running: {}", opts.bot.name, d.url)
             }
         });
+        Ok(finish(&ui, result))
+    })
+}
+
+/// `consolidate`.
+pub fn consolidate(args: crate::cli::ConsolidateArgs) -> anyhow::Result<std::process::ExitCode> {
+    runtime()?.block_on(async move {
+        let (ui, aws) = match session(args.json, &args.aws).await {
+            Ok(s) => s,
+            Err(code) => return Ok(code),
+        };
+        let https = match (args.domain, args.certificate_arn) {
+            (Some(domain), Some(certificate)) => {
+                if let Err(e) = certificate.check_region(&aws.region) {
+                    return Ok(finish(
+                        &ui,
+                        Err(Fail::new(deploy::exit::USAGE, e.to_string())),
+                    ));
+                }
+                Some(crate::consolidate::Https {
+                    domain,
+                    certificate,
+                })
+            }
+            _ => None,
+        };
+        let opts = crate::consolidate::Options {
+            undo: args.undo,
+            https,
+            yes: args.yes,
+            timeout: args.timeout,
+        };
+        let result = crate::consolidate::run(&aws, &ui, &opts, &ask_terminal).await;
         Ok(finish(&ui, result))
     })
 }

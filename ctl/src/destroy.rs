@@ -286,7 +286,15 @@ pub async fn shared(
             aws.region
         ));
     };
-    let users = importers(aws, ui, &name).await?;
+    // The shared load balancer's stack imports the shared stack's network; it goes first, once
+    // no bot uses it (a bot on it is a bot stack importing the shared stack too).
+    let lb_name = shared::load_balancer::stack_name(&aws.region);
+    let lb = stack::describe(aws, &lb_name).await?;
+    let users: Vec<String> = importers(aws, ui, &name)
+        .await?
+        .into_iter()
+        .filter(|u| u != &lb_name)
+        .collect();
     if !users.is_empty() {
         return Err(Fail::new(
             exit::FAILED,
@@ -301,13 +309,27 @@ pub async fn shared(
         )));
     }
     let q = format!(
-            "Destroy the shared stack {name} (VPC, NAT instance, roles, flow logs, artifacts bucket and its contents: the release binaries and what is left of every destroyed bot's state)?"
+            "Destroy the shared stack {name} (VPC, NAT instance, roles, flow logs, artifacts bucket and its contents: the release binaries and what is left of every destroyed bot's state){}?",
+            if lb.is_some() { format!(" and the shared load balancer stack {lb_name}") } else { String::new() }
         );
     consent(confirm, yes, &q, "destroy")?;
     ui.emit(Event::Begin {
         title: format!("Destroying the shared stack of {}", aws.region),
         eta: None,
     });
+    if let Some(lb) = &lb {
+        let label = format!("shared load balancer stack {lb_name}");
+        ui.step("shared-lb", &label, Mark::Running, Some("delete".into()));
+        let deadline = ui.pace().elapsed() + timeout;
+        delete_stack(aws, ui, lb, deadline).await.map_err(|e| {
+            ui.step("shared-lb", &label, Mark::Failed, None);
+            Fail::from(e).next(format!(
+                "`clawsterctl destroy --shared --region {}` tries again",
+                aws.region
+            ))
+        })?;
+        ui.step("shared-lb", &label, Mark::Done, Some("deleted".into()));
+    }
     if let Some(bucket) = s.outputs.get("ArtifactsBucketName") {
         ui.step(
             "bucket",

@@ -11,6 +11,7 @@ pub mod bot;
 pub mod cfn;
 pub mod cli;
 pub mod commands;
+pub mod consolidate;
 pub mod deploy;
 pub mod destroy;
 pub mod manifest;

@@ -49,12 +49,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan {
             bot,
             bots_in_region,
+            shared_lb,
             artifacts,
         } => {
-            let text = commands::plan(&bot.options(), bots_in_region, &artifacts.artifacts)?;
+            let text = commands::plan(
+                &bot.options(),
+                bots_in_region,
+                shared_lb,
+                &artifacts.artifacts,
+            )?;
             commands::emit(&text, None)?;
         }
         Command::Deploy(args) => return commands::deploy(args),
+        Command::Consolidate(args) => return commands::consolidate(args),
         Command::Status(args) => return commands::status(args),
         Command::Destroy(args) => return commands::destroy(args),
         Command::Window(cmd) => return commands::window(cmd),

@@ -58,7 +58,18 @@ pub enum NameError {
         "invalid gateway port {0}: expected 1024-65535 (the OpenClaw gateway runs unprivileged)"
     )]
     GatewayPort(u32),
+    /// Not a DNS domain the bots' host names can be made under.
+    #[error(
+        "invalid domain {0:?}: expected a DNS name such as example.com (lowercase letters, digits \
+         and hyphens in dot-separated labels of 1 to 63 characters, at least two labels, at most \
+         {DOMAIN_MAX} characters so that <bot>.<domain> fits an ALB host-header condition)"
+    )]
+    Domain(String),
 }
+
+/// Longest `--domain`: an ALB host-header value has at most 128 characters and a bot's host name
+/// is `<bot>.<domain>` (at most 21 more).
+pub const DOMAIN_MAX: usize = 100;
 
 fn is_lower_alnum(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
@@ -336,9 +347,81 @@ impl fmt::Display for GatewayPort {
     }
 }
 
+/// The DNS domain under which bots on the shared load balancer are reached by host name
+/// (`<bot>.<domain>`, served by a wildcard certificate for `*.<domain>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain(String);
+
+impl Domain {
+    /// The domain as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The host name of `bot` under this domain.
+    pub fn host(&self, bot: &BotName) -> String {
+        format!("{bot}.{}", self.0)
+    }
+}
+
+impl FromStr for Domain {
+    type Err = NameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let labels: Vec<&str> = s.split('.').collect();
+        let label_ok = |l: &&str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| is_lower_alnum(c) || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if s.len() <= DOMAIN_MAX && labels.len() >= 2 && labels.iter().all(label_ok) {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(NameError::Domain(s.to_string()))
+        }
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domains_are_checked_and_name_hosts() {
+        let d: Domain = "bots.example.com".parse().expect("domain");
+        let bot: BotName = "alpha".parse().expect("bot");
+        assert_eq!(d.host(&bot), "alpha.bots.example.com");
+        let long = format!("{}.{}.com", "a".repeat(63), "b".repeat(DOMAIN_MAX - 68));
+        assert_eq!(long.len(), DOMAIN_MAX);
+        assert!(long.parse::<Domain>().is_ok(), "{long}");
+        for bad in [
+            "",
+            "com",
+            "Example.com",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            "*.example.com",
+            "a b.com",
+            "exa_mple.com",
+            &format!("{}.{}.com", "a".repeat(63), "b".repeat(DOMAIN_MAX - 67)),
+            &format!("{}.com", "a".repeat(64)),
+        ] {
+            let e = bad.parse::<Domain>().expect_err(bad).to_string();
+            assert!(
+                e.contains("invalid domain") && e.contains(&format!("{bad:?}")),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn bot_names_follow_the_rule() {

@@ -26,6 +26,10 @@ struct Virtual {
     interrupt_at: Option<Duration>,
 }
 
+/// Wall-clock milliseconds of virtual time 0 (2026-12-02T10:00:00Z), so moments recorded by one
+/// virtual run can be read by the next.
+pub const VIRTUAL_EPOCH_MS: u64 = 1_796_205_600_000;
+
 /// The operator asked to stop (Ctrl-C).
 #[derive(Debug, Clone, Default)]
 pub struct Interrupt {
@@ -118,6 +122,20 @@ impl Pace {
         match &self.clock {
             Clock::Real(start) => start.elapsed(),
             Clock::Virtual(v) => v.lock().map(|v| v.now).unwrap_or_default(),
+        }
+    }
+
+    /// Wall-clock time in milliseconds since the Unix epoch, for moments recorded across runs
+    /// (on a virtual clock: [`VIRTUAL_EPOCH_MS`] plus virtual time).
+    pub fn unix_ms(&self) -> u64 {
+        match &self.clock {
+            Clock::Real(_) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                .unwrap_or_default(),
+            Clock::Virtual(_) => {
+                VIRTUAL_EPOCH_MS + u64::try_from(self.elapsed().as_millis()).unwrap_or(u64::MAX)
+            }
         }
     }
 

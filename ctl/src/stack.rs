@@ -289,6 +289,40 @@ pub async fn create(
     Ok(out.stack_id().unwrap_or(name).to_string())
 }
 
+/// Starts a direct update of a stack (no change set: for updates whose content the caller already
+/// knows, e.g. a bot moving between load balancers); `false` when CloudFormation says there is
+/// nothing to update.
+pub async fn update(
+    aws: &Aws,
+    stack: &StackInfo,
+    template: &Value,
+    params: &BTreeMap<String, String>,
+) -> Result<bool, AwsError> {
+    match aws
+        .cfn
+        .update_stack()
+        .stack_name(&stack.id)
+        .template_body(template.to_string())
+        .set_parameters(Some(parameters(params)))
+        .capabilities(Capability::CapabilityIam)
+        .capabilities(Capability::CapabilityNamedIam)
+        .set_tags(Some(tags()))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let e = AwsError::from_sdk(&format!("UpdateStack {}", stack.name), e);
+            if e.has_code("ValidationError") && e.message_contains("No updates are to be performed")
+            {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
 /// Starts deleting a stack, keeping `retain` (logical ids that failed to delete before).
 pub async fn delete(aws: &Aws, stack: &str, retain: &[String]) -> Result<(), AwsError> {
     aws.cfn

@@ -92,7 +92,10 @@ fn without_certificate_one_http_listener_forwards() {
         json!([{ "Type": "forward", "TargetGroupArn": { "Ref": "TargetGroup" } }])
     );
     assert!(
-        t["Description"].as_str().unwrap().contains("plaintext"),
+        t["Outputs"]["Url"]["Description"]
+            .as_str()
+            .unwrap()
+            .contains("plaintext"),
         "the template says it is HTTP only"
     );
     assert!(t["Outputs"]["Url"]["Value"]["Fn::Sub"]

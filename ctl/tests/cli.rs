@@ -232,17 +232,103 @@ fn plan_defaults_to_graviton_and_costs_less_per_bot() {
     let text = plan(&[]);
     assert!(text.contains("t4g.small"), "{text}");
     assert!(text.contains("aarch64-unknown-linux-musl"), "{text}");
-    // Both architectures side by side at the region's bot count, cheapest first.
+    // Both layouts on both architectures at the region's bot count, cheapest first.
     let ten = plan(&["--bots-in-region", "10", "--instance-type", "t3.small"]);
-    let at = ten.find("By host architecture, 10 bot(s)").expect(&ten);
-    let block: Vec<&str> = ten[at..].lines().skip(1).take(2).collect();
+    let block = layout_block(&ten, 10);
+    assert_eq!(block.len(), 4, "{block:?}");
     assert!(
-        block[0].contains("arm64   t4g.small    $39.56"),
+        block[0].contains("shared     arm64   t4g.small    $18.21"),
         "{block:?}"
     );
     assert!(
-        block[1].contains("x86_64  t3.small     $42.48  <- this plan"),
+        block[1].contains("shared     x86_64  t3.small     $21.13"),
         "{block:?}"
+    );
+    assert!(
+        block[2].contains("dedicated  arm64   t4g.small    $39.56"),
+        "{block:?}"
+    );
+    assert!(
+        block[3].contains("dedicated  x86_64  t3.small     $42.48    $424.81 region  <- this plan"),
+        "{block:?}"
+    );
+}
+
+/// The four rows of plan's layout table at `n` bots.
+fn layout_block(plan: &str, n: u32) -> Vec<String> {
+    let title = format!("By layout and host architecture, {n} bot(s) in the region");
+    let at = plan
+        .find(&title)
+        .unwrap_or_else(|| panic!("no {title:?} in {plan}"));
+    plan[at..]
+        .lines()
+        .skip(1)
+        .take(4)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The closing note's table: per bot a month by layout at 1, 3 and 10 bots (printed with
+/// `--nocapture`), and the suggestion from the second bot on.
+#[test]
+fn plan_prices_both_layouts_at_1_3_and_10_bots() {
+    let mut table = String::new();
+    for n in ["1", "3", "10"] {
+        let text = ok(&[
+            "plan",
+            "demo",
+            "--region",
+            "us-east-1",
+            "--bots",
+            n,
+            "--shared-lb",
+            "--artifacts",
+            &dist(),
+        ]);
+        let block = layout_block(&text, n.parse().unwrap());
+        table.push_str(&format!("{n} bot(s):\n{}\n", block.join("\n")));
+        let this: Vec<&String> = block
+            .iter()
+            .filter(|l| l.ends_with("<- this plan"))
+            .collect();
+        assert_eq!(this.len(), 1, "{block:?}");
+        assert!(
+            this[0].contains("shared     arm64   t4g.small"),
+            "{block:?}"
+        );
+        // No suggestion once the plan is on the shared load balancer.
+        assert!(!text.contains("suggestion:"), "{text}");
+        let dedicated = ok(&[
+            "plan",
+            "demo",
+            "--region",
+            "us-east-1",
+            "--bots",
+            n,
+            "--artifacts",
+            &dist(),
+        ]);
+        let suggested = dedicated.lines().find(|l| l.contains("suggestion:"));
+        match n {
+            "1" => assert_eq!(suggested, None, "{dedicated}"),
+            "3" => assert!(
+                suggested.unwrap().contains("save about $47.45 a month"),
+                "{dedicated}"
+            ),
+            _ => assert!(
+                suggested.unwrap().contains("save about $213.53 a month"),
+                "{dedicated}"
+            ),
+        }
+    }
+    println!("{table}");
+    assert!(
+        table.contains("shared     arm64   t4g.small    $18.21    $182.08 region  <- this plan"),
+        "{table}"
+    );
+    assert!(
+        table.contains("dedicated  arm64   t4g.small    $45.60     $45.60 region"),
+        "{table}"
     );
 }
 
@@ -477,9 +563,78 @@ fn help_explains_each_command_and_option() {
         assert!(bot.contains(o), "bot --help lacks {o}:\n{bot}");
     }
     let plan = ok(&["plan", "--help"]);
-    for o in ["--bots-in-region", "--region", "--artifacts", "price list"] {
+    for o in [
+        "--bots-in-region",
+        "--bots",
+        "--shared-lb",
+        "--region",
+        "--artifacts",
+        "price list",
+    ] {
         assert!(plan.contains(o), "plan --help lacks {o}:\n{plan}");
     }
+    assert!(top.contains("consolidate"), "{top}");
+    let c = ok(&["consolidate", "--help"]);
+    for o in [
+        "--undo",
+        "--domain",
+        "--certificate-arn",
+        "--yes",
+        "8001-8050",
+        "/clawster/BOT/load-balancer-move",
+        "Exit codes",
+    ] {
+        assert!(c.contains(o), "consolidate --help lacks {o}:\n{c}");
+    }
+    let d = ok(&["deploy", "--help"]);
+    for o in ["--shared-lb", "--domain", "clawster-shared-lb-REGION"] {
+        assert!(d.contains(o), "deploy --help lacks {o}:\n{d}");
+    }
+}
+
+#[test]
+fn consolidate_and_shared_lb_refuse_bad_input_before_any_aws_call() {
+    // No endpoint, no credentials: each of these stops at the argument check.
+    let e = fails(&[
+        "consolidate",
+        "--region",
+        "us-east-1",
+        "--domain",
+        "bots.example.com",
+    ]);
+    assert!(e.contains("--certificate-arn"), "{e}");
+    let e = fails(&[
+        "consolidate",
+        "--region",
+        "us-east-1",
+        "--domain",
+        "Bots_Example",
+        "--certificate-arn",
+        CERT,
+    ]);
+    assert!(e.contains("invalid domain \"Bots_Example\""), "{e}");
+    let e = fails(&[
+        "consolidate",
+        "--undo",
+        "--region",
+        "us-east-1",
+        "--domain",
+        "bots.example.com",
+        "--certificate-arn",
+        CERT,
+    ]);
+    assert!(e.contains("--undo") && e.contains("--domain"), "{e}");
+    let e = fails(&[
+        "deploy",
+        "x",
+        "--domain",
+        "bots.example.com",
+        "--certificate-arn",
+        CERT,
+    ]);
+    assert!(e.contains("--shared-lb"), "{e}");
+    let e = fails(&["plan", "x", "--region", "us-east-1", "--bots", "0"]);
+    assert!(e.contains("1-500"), "{e}");
 }
 
 #[test]

@@ -209,6 +209,8 @@ fn options(dist: PathBuf, timeout: Duration) -> DeployOptions {
         keep_on_failure: false,
         replace_host: false,
         without_final_sync: false,
+        shared_lb: false,
+        https: None,
     }
 }
 

@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clawsterctl::bot;
 use clawsterctl::cfn::checkov_skips;
 use clawsterctl::commands::to_pretty;
+use clawsterctl::{bot, shared};
 use common::*;
 use serde_json::Value;
 
@@ -53,9 +53,24 @@ fn configurations() -> Vec<(String, Value)> {
     long.instance_type = "t3.medium".parse().unwrap();
     let eu_cert =
         "arn:aws:acm:eu-west-2:210987654321:certificate/9f8e7d6c-aaaa-bbbb-cccc-ddddeeeeffff";
-    vec![
+    let mut all = shared_lb_configurations(&release);
+    all.extend(vec![
         ("shared-us-east-1.json".into(), shared_template("us-east-1")),
         ("shared-eu-west-2.json".into(), shared_template("eu-west-2")),
+        (
+            "shared-lb-us-east-1-https.json".into(),
+            shared::load_balancer::template(
+                &"us-east-1".parse().unwrap(),
+                Some(&shared::load_balancer::Https {
+                    domain: "bots.example.com".parse().unwrap(),
+                    certificate: CERT.parse().unwrap(),
+                }),
+            ),
+        ),
+        (
+            "shared-lb-eu-west-2-ports.json".into(),
+            shared::load_balancer::template(&"eu-west-2".parse().unwrap(), None),
+        ),
         ("bot-demo-http.json".into(), bot_template(false)),
         ("bot-demo-https.json".into(), bot_template(true)),
         (
@@ -69,7 +84,34 @@ fn configurations() -> Vec<(String, Value)> {
                 &release,
             ),
         ),
-    ]
+    ]);
+    all
+}
+
+/// Every load-balancing layout of a bot (a port and a host-name entry, each joining, shared and
+/// returning, with and without the bot's own certificate).
+fn shared_lb_configurations(release: &clawsterctl::manifest::Release) -> Vec<(String, Value)> {
+    use clawsterctl::bot::{Entry, Layout};
+    let host = Entry::Host {
+        name: "demo.bots.example.com".into(),
+        priority: 12,
+    };
+    let mut out = Vec::new();
+    for (entry_name, entry) in [("port", Entry::Port(8001)), ("host", host)] {
+        for (cert_name, cert) in [("http", None), ("https", Some(CERT))] {
+            for layout in [
+                Layout::Joining(entry.clone()),
+                Layout::Shared(entry.clone()),
+                Layout::Returning(entry.clone()),
+            ] {
+                let mut o = bot_options("demo", "us-east-1", cert);
+                let name = format!("bot-demo-{}-{entry_name}-{cert_name}.json", layout.kind());
+                o.layout = layout;
+                out.push((name, bot::template(&o, release)));
+            }
+        }
+    }
+    out
 }
 
 fn write_all(dir: &Path, templates: &[(String, Value)]) -> Vec<PathBuf> {

@@ -583,3 +583,94 @@ fn template_refuses_another_region() {
         &json!({ "Fn::Equals": [{ "Ref": "AWS::Region" }, "eu-west-2"] })
     );
 }
+
+fn shared_lb(https: bool) -> Value {
+    let h = clawsterctl::shared::load_balancer::Https {
+        domain: "bots.example.com".parse().unwrap(),
+        certificate: CERT.parse().unwrap(),
+    };
+    clawsterctl::shared::load_balancer::template(&"us-east-1".parse().unwrap(), https.then_some(&h))
+}
+
+#[test]
+fn the_shared_stack_has_no_load_balancer_of_its_own() {
+    // Regions without the shared load balancer pay nothing for it: it is a stack of its own.
+    let t = shared();
+    let albs: Vec<&String> = t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer")
+        .map(|(id, _)| id)
+        .collect();
+    assert!(albs.is_empty(), "{albs:?}");
+}
+
+#[test]
+fn shared_load_balancer_stack_exports_what_bots_attach_to() {
+    let http = shared_lb(false);
+    let outputs: Vec<&String> = http["Outputs"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        outputs,
+        [
+            "SharedLoadBalancerArn",
+            "SharedLoadBalancerDns",
+            "SharedAlbSecurityGroupId"
+        ]
+    );
+    assert!(http["Resources"].get("SharedHttpsListener").is_none());
+    let https = shared_lb(true);
+    let outputs: Vec<&String> = https["Outputs"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        outputs,
+        clawsterctl::shared::load_balancer::EXPORTS
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        https["Outputs"]["SharedLbDomain"]["Value"],
+        "bots.example.com"
+    );
+    for o in https["Outputs"].as_object().unwrap().values() {
+        assert!(o["Export"]["Name"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .starts_with("${AWS::StackName}-"));
+    }
+    let l = &https["Resources"]["SharedHttpsListener"]["Properties"];
+    assert_eq!(l["Certificates"][0]["CertificateArn"], CERT);
+    assert_eq!(
+        l["DefaultActions"][0]["FixedResponseConfig"]["StatusCode"],
+        "404"
+    );
+    assert_eq!(
+        https["Resources"]["SharedHttpRedirect"]["Properties"]["DefaultActions"][0]["Type"],
+        "redirect"
+    );
+    assert_eq!(
+        https["Resources"]["SharedLoadBalancer"]["Properties"]["Subnets"][0]["Fn::ImportValue"]
+            ["Fn::Sub"],
+        "${SharedStackName}-PublicSubnet1Id"
+    );
+}
+
+#[test]
+fn shared_load_balancer_admits_the_bot_ports_and_reaches_only_the_vpc() {
+    let t = shared_lb(false);
+    let sg = &t["Resources"]["SharedAlbSecurityGroup"]["Properties"];
+    let ports: Vec<(i64, i64)> = sg["SecurityGroupIngress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["FromPort"].as_i64().unwrap(),
+                r["ToPort"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ports, [(80, 80), (443, 443), (8001, 8050)]);
+    let egress = &sg["SecurityGroupEgress"];
+    assert_eq!(egress.as_array().unwrap().len(), 1);
+    assert_eq!(egress[0]["CidrIp"], "10.0.0.0/16");
+}

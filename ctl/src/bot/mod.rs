@@ -1,6 +1,7 @@
 //! The per-bot stack (`clawster-bot-<name>`).
 //!
-//! ALB and target group, ECS cluster with an EC2 capacity provider over a one-host Auto Scaling
+//! Load balancing by [`Layout`] (the bot's own ALB, or its entry on the region's shared ALB; the
+//! target group always here), ECS cluster with an EC2 capacity provider over a one-host Auto Scaling
 //! group (desired 0), the launch template whose UserData hands the boot to `clawster-agent`, the
 //! task definition and a service created with DesiredCount 0: `clawsterctl deploy` raises it to 1
 //! only after the NAT route is active, so tasks never race the NAT at first deploy. Everything
@@ -8,15 +9,22 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::cfn::{get_att, import_shared, r, sub, Resources};
+use crate::cfn::{get_att, import_shared, import_shared_lb, r, sub, Resources};
 use crate::manifest::Release;
 use crate::names::{Arch, BotName, CertificateArn, GatewayPort, InstanceType, Region};
 
+pub use layout::{Entry, Layout, Role};
+pub use load_balancing::{standby, STANDBY_BODY};
+
 pub mod host;
+pub mod layout;
 mod load_balancing;
 mod network;
+mod relayout;
 mod service;
 mod task;
+
+pub use relayout::{relayout, LAYOUT_PARAMETERS, LAYOUT_RESOURCES};
 
 /// Public SSM parameter naming the latest ECS-optimized AL2023 x86_64 AMI.
 pub const ECS_AMI_PARAMETER: &str =
@@ -69,10 +77,13 @@ pub struct BotOptions {
     pub region: Region,
     /// Bot host instance type.
     pub instance_type: InstanceType,
-    /// ACM certificate for HTTPS; without it the ALB serves plain HTTP.
+    /// ACM certificate for HTTPS on the bot's own ALB; without it that ALB serves plain HTTP.
+    /// (On the shared ALB, HTTPS comes from the shared stack's wildcard certificate.)
     pub certificate: Option<CertificateArn>,
     /// Port of the OpenClaw gateway in the task.
     pub gateway_port: GatewayPort,
+    /// Which load balancer forwards to the bot.
+    pub layout: Layout,
 }
 
 /// The bot stack's name.
@@ -101,8 +112,6 @@ pub fn container_command(port: GatewayPort) -> String {
     .join("\n")
 }
 
-/// Renders the bot stack, pinning the `clawster-agent` of `release` for the host type's
-/// architecture.
 /// What every resource group of the bot stack is rendered from.
 #[derive(Debug)]
 struct Ctx<'a> {
@@ -111,7 +120,6 @@ struct Ctx<'a> {
     bot: &'a str,
     cluster: String,
     port: u16,
-    https: bool,
 }
 
 impl Ctx<'_> {
@@ -134,19 +142,17 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
         bot: o.name.as_str(),
         cluster: cluster_name(&o.name),
         port: o.gateway_port.get(),
-        https: o.certificate.is_some(),
     };
     let mut res = Resources::default();
-    network::build(&c, &mut res);
-    let listeners = load_balancing::build(&c, &mut res);
+    network::build(o, &mut res);
+    let listeners = load_balancing::build(o, &mut res);
     task::identity(&c, &mut res);
     host::identity(&c, &mut res);
     host::build(&c, &mut res);
     task::definition(&c, &mut res);
     service::build(&c, &mut res, &listeners);
-    let (bot, https) = (c.bot, c.https);
+    let bot = c.bot;
 
-    let scheme = if https { "https" } else { "http" };
     let mut outputs = Map::new();
     let mut output = |key: &str, description: &str, value: Value| {
         outputs.insert(
@@ -154,10 +160,11 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
             json!({ "Description": description, "Value": value }),
         );
     };
+    output("Url", &url_description(o), url(o));
     output(
-        "Url",
-        "Where the bot's gateway is reached",
-        sub(&format!("{scheme}://${{LoadBalancer.DNSName}}")),
+        "LoadBalancing",
+        "Which load balancer forwards to the bot (dedicated, shared, or joining/returning while clawsterctl consolidate moves it)",
+        r("LoadBalancing"),
     );
     output("ClusterName", "ECS cluster of the bot", r("Cluster"));
     output(
@@ -182,36 +189,32 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
         r("TargetGroup"),
     );
 
-    let transport = if https {
-        "HTTPS with HTTP redirect".to_string()
-    } else {
-        "HTTP only: the gateway token travels in plaintext, pass --certificate-arn for HTTPS"
-            .to_string()
-    };
-    json!({
+    let mut parameters = json!({
+        "SharedStackName": {
+            "Type": "String",
+            "Default": crate::shared::stack_name(&o.region),
+            "AllowedPattern": "^clawster-shared-[a-z0-9-]+$",
+            "Description": "The region's shared Clawster stack, whose exports this stack imports"
+        },
+        "EcsAmiId": {
+            "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
+            "Default": ecs_ami_parameter(o.instance_type.arch()),
+            "Description": format!("ECS-optimized Amazon Linux 2023 {} AMI (public SSM parameter)", o.instance_type.arch().as_str())
+        },
+        "OpenClawConfigSecretArn": {
+            "Type": "String",
+            "AllowedPattern": format!("^arn:aws[a-z-]*:secretsmanager:{}:[0-9]{{12}}:secret:clawster/{bot}/config-[A-Za-z0-9]{{6}}$", o.region),
+            "Description": format!("Full ARN (with its 6-character suffix) of the secret clawster/{bot}/config holding the OpenClaw configuration; created by clawsterctl deploy before this stack")
+        }
+    });
+    layout_parameters(&o.layout, &o.region, &mut parameters);
+    let mut t = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!(
-            "Clawster bot {bot} in {}: load balancer ({transport}), ECS on one {} ({}) host, OpenClaw service (release {})",
+            "Clawster bot {bot} in {}: ECS on one {} ({}) host, OpenClaw service (release {}); its load balancing is in the LoadBalancing output",
             o.region, o.instance_type, o.instance_type.arch().as_str(), release.version
         ),
-        "Parameters": {
-            "SharedStackName": {
-                "Type": "String",
-                "Default": crate::shared::stack_name(&o.region),
-                "AllowedPattern": "^clawster-shared-[a-z0-9-]+$",
-                "Description": "The region's shared Clawster stack, whose exports this stack imports"
-            },
-            "EcsAmiId": {
-                "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
-                "Default": ecs_ami_parameter(o.instance_type.arch()),
-                "Description": format!("ECS-optimized Amazon Linux 2023 {} AMI (public SSM parameter)", o.instance_type.arch().as_str())
-            },
-            "OpenClawConfigSecretArn": {
-                "Type": "String",
-                "AllowedPattern": format!("^arn:aws[a-z-]*:secretsmanager:{}:[0-9]{{12}}:secret:clawster/{bot}/config-[A-Za-z0-9]{{6}}$", o.region),
-                "Description": format!("Full ARN (with its 6-character suffix) of the secret clawster/{bot}/config holding the OpenClaw configuration; created by clawsterctl deploy before this stack")
-            }
-        },
+        "Parameters": parameters,
         "Rules": {
             "RenderedForThisRegion": {
                 "Assertions": [{
@@ -222,5 +225,127 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
         },
         "Resources": res.into_value(),
         "Outputs": Value::Object(outputs)
-    })
+    });
+    if let Some(m) = metadata(o) {
+        t["Metadata"] = m;
+    }
+    t
+}
+
+/// The template's `Metadata`: the bot's own certificate (kept while the bot is on the shared
+/// load balancer, for the way back) and, when the URL names the shared load balancer through an
+/// import, cfn-lint's leave to output an imported value.
+pub(crate) fn metadata(o: &BotOptions) -> Option<Value> {
+    let mut m = Map::new();
+    if let Some(cert) = &o.certificate {
+        m.insert("clawster".into(), json!({ "certificate": cert.as_str() }));
+    }
+    if matches!(o.layout.shared(), Some((Entry::Port(_), Role::Forward))) {
+        m.insert(
+            "cfn-lint".into(),
+            json!({ "config": { "ignore_checks": ["W6001"] } }),
+        );
+    }
+    (!m.is_empty()).then_some(Value::Object(m))
+}
+
+/// The `Url` output's description: where the bot is reached and whether the gateway token
+/// travels in plaintext.
+pub(crate) fn url_description(o: &BotOptions) -> String {
+    let how = match o.layout.shared() {
+        Some((Entry::Host { .. }, Role::Forward)) => {
+            "HTTPS on the region's shared load balancer".to_string()
+        }
+        Some((Entry::Port(p), Role::Forward)) => format!(
+            "HTTP on port {p} of the region's shared load balancer: the gateway token travels in plaintext (consolidate with --domain for HTTPS)"
+        ),
+        _ if o.certificate.is_some() => "HTTPS with HTTP redirect, its own load balancer".to_string(),
+        _ => "HTTP only, its own load balancer: the gateway token travels in plaintext, pass --certificate-arn for HTTPS".to_string(),
+    };
+    format!("Where the bot's gateway is reached ({how})")
+}
+
+/// Where the bot answers: its own ALB's name, or the shared ALB's name and its port, or its host
+/// name on the shared HTTPS listener (whichever load balancer forwards).
+pub(crate) fn url(o: &BotOptions) -> Value {
+    match o.layout.shared() {
+        Some((Entry::Port(_), Role::Forward)) => json!({ "Fn::Join": ["", [
+            "http://", import_shared_lb("SharedLoadBalancerDns"), ":", r("SharedListenerPort")
+        ]] }),
+        Some((Entry::Host { .. }, Role::Forward)) => {
+            json!({ "Fn::Join": ["", ["https://", r("SharedHostName")]] })
+        }
+        _ => {
+            let scheme = if o.certificate.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            sub(&format!("{scheme}://${{LoadBalancer.DNSName}}"))
+        }
+    }
+}
+
+/// The parameters that record the layout, each with its value as default
+/// ([`layout`]).
+pub(crate) fn layout_parameters(l: &Layout, region: &Region, parameters: &mut Value) {
+    let values = l.parameters();
+    let p = |key: &str| values.get(key).cloned().unwrap_or_default();
+    let mut add = |key: &str, def: Value| {
+        parameters[key] = def;
+    };
+    add(
+        "LoadBalancing",
+        json!({
+            "Type": "String",
+            "Default": l.kind(),
+            "AllowedValues": ["dedicated", "joining", "shared", "returning"],
+            "Description": "Which load balancer forwards to the bot (recorded by clawsterctl; change it only with clawsterctl consolidate)"
+        }),
+    );
+    if l.shared().is_some() {
+        add(
+            "SharedLbStackName",
+            json!({
+                "Type": "String",
+                "Default": crate::shared::load_balancer::stack_name(region),
+                "AllowedPattern": "^clawster-shared-lb-[a-z0-9-]+$",
+                "Description": "The region's shared load balancer stack, whose exports the bot's entry imports"
+            }),
+        );
+    }
+    match l.shared().map(|(e, _)| e) {
+        Some(Entry::Port(_)) => add(
+            "SharedListenerPort",
+            json!({
+                "Type": "Number",
+                "Default": p("SharedListenerPort"),
+                "MinValue": *layout::SHARED_PORTS.start(),
+                "MaxValue": *layout::SHARED_PORTS.end(),
+                "Description": "The bot's listener port on the region's shared load balancer (allocated once, kept while the bot is there)"
+            }),
+        ),
+        Some(Entry::Host { .. }) => {
+            add(
+                "SharedHostName",
+                json!({
+                    "Type": "String",
+                    "Default": p("SharedHostName"),
+                    "AllowedPattern": "^[a-z0-9][a-z0-9.-]{1,126}[a-z0-9]$",
+                    "Description": "The bot's host name on the shared load balancer's HTTPS listener"
+                }),
+            );
+            add(
+                "SharedRulePriority",
+                json!({
+                    "Type": "Number",
+                    "Default": p("SharedRulePriority"),
+                    "MinValue": *layout::RULE_PRIORITIES.start(),
+                    "MaxValue": *layout::RULE_PRIORITIES.end(),
+                    "Description": "Priority of the bot's rule on the shared HTTPS listener (allocated once, kept while the bot is there)"
+                }),
+            );
+        }
+        None => {}
+    }
 }

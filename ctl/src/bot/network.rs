@@ -1,17 +1,21 @@
-//! The bot stack's network group: security groups of the load balancer, the task ENI and the host.
-//! The task admits the gateway port from the load balancer only; the host admits nothing.
+//! The bot stack's network group: security groups of the bot's own load balancer (when its layout
+//! has one), the task ENI and the host. The task admits the gateway port only from the load
+//! balancers of its layout (its own, the region's shared one, or both while it moves); the host
+//! admits nothing.
 
 use serde_json::json;
 
-use super::Ctx;
-use crate::cfn::{self, import_shared, r, resource, Resources, Skip};
+use super::BotOptions;
+use crate::cfn::{self, import_shared, import_shared_lb, r, resource, Resources, Skip};
 
 /// Adds the security groups and the task's ingress rule.
-pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
-    let bot = c.bot;
-    let port = c.port;
-    let https = c.https;
-    res.add(
+pub(super) fn build(o: &BotOptions, res: &mut Resources) {
+    let bot = o.name.as_str();
+    let port = o.gateway_port.get();
+    let https = o.certificate.is_some();
+    let dedicated = o.layout.dedicated().is_some();
+    if dedicated {
+        res.add(
         "AlbSecurityGroup",
         resource(
             "AWS::EC2::SecurityGroup",
@@ -33,6 +37,7 @@ pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
             &[],
         ),
     );
+    }
     res.add(
         "TaskSecurityGroup",
         resource(
@@ -49,22 +54,42 @@ pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
             &[],
         ),
     );
-    res.add(
-        "TaskIngressFromAlb",
-        resource(
-            "AWS::EC2::SecurityGroupIngress",
-            json!({
-                "GroupId": r("TaskSecurityGroup"),
-                "IpProtocol": "tcp",
-                "FromPort": port,
-                "ToPort": port,
-                "SourceSecurityGroupId": r("AlbSecurityGroup"),
-                "Description": "OpenClaw gateway from the load balancer"
-            }),
-            &[],
-            &[],
-        ),
-    );
+    if dedicated {
+        res.add(
+            "TaskIngressFromAlb",
+            resource(
+                "AWS::EC2::SecurityGroupIngress",
+                json!({
+                    "GroupId": r("TaskSecurityGroup"),
+                    "IpProtocol": "tcp",
+                    "FromPort": port,
+                    "ToPort": port,
+                    "SourceSecurityGroupId": r("AlbSecurityGroup"),
+                    "Description": "OpenClaw gateway from the load balancer"
+                }),
+                &[],
+                &[],
+            ),
+        );
+    }
+    if o.layout.shared().is_some() {
+        res.add(
+            "TaskIngressFromSharedAlb",
+            resource(
+                "AWS::EC2::SecurityGroupIngress",
+                json!({
+                    "GroupId": r("TaskSecurityGroup"),
+                    "IpProtocol": "tcp",
+                    "FromPort": port,
+                    "ToPort": port,
+                    "SourceSecurityGroupId": import_shared_lb("SharedAlbSecurityGroupId"),
+                    "Description": "OpenClaw gateway from the region's shared load balancer"
+                }),
+                &[],
+                &[],
+            ),
+        );
+    }
     res.add(
         "InstanceSecurityGroup",
         resource(

@@ -59,7 +59,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::aws::{Aws, AwsError, ErrorKind};
-use crate::bot::{self, BotOptions};
+use crate::bot::layout::SHARED_PORTS;
+use crate::bot::{self, BotOptions, Entry, Layout};
+use crate::consolidate;
 use crate::manifest::Release;
 use crate::names::BotName;
 use crate::pace::human;
@@ -104,6 +106,10 @@ pub struct DeployOptions {
     pub replace_host: bool,
     /// Replace the host even when its final state sync fails.
     pub without_final_sync: bool,
+    /// Place a new bot on the region's shared load balancer.
+    pub shared_lb: bool,
+    /// With `shared_lb`: bots by host name under this domain (wildcard certificate).
+    pub https: Option<consolidate::Https>,
 }
 
 /// A run that did not end well: the exit code, the sentence, the next steps.
@@ -222,7 +228,6 @@ pub async fn run(
     )
     .map_err(|e| Fail::new(exit::USAGE, e.to_string()))?;
     let shared_template = shared::template(&o.region, &release);
-    let bot_template = bot::template(o, &release);
     let shared_name = shared::stack_name(&o.region);
     let bot_name = bot::stack_name(&o.name);
     let value = serde_json::to_string(&merged).unwrap_or_default();
@@ -237,6 +242,29 @@ pub async fn run(
             .filter(|s| s.name != bot_name)
             .count(),
     };
+    // The layout a bot keeps: an existing stack's (a deploy never moves a bot, consolidate
+    // does), else its own load balancer or, with --shared-lb, an entry on the shared one
+    // (allocated once the shared stack is there; the first port stands in until then).
+    let mut bot_opts = opts.bot.clone();
+    bot_opts.layout = match &found.bot {
+        Some(b) => {
+            let l = Layout::from_parameters(&b.parameters)
+                .map_err(|e| Fail::new(exit::FAILED, format!("{bot_name}: {e}")))?;
+            if opts.shared_lb && l == Layout::Dedicated {
+                return Err(Fail::new(
+                    exit::USAGE,
+                    format!("bot {} already has its own load balancer: --shared-lb only places new bots", o.name),
+                )
+                .next(format!("`clawsterctl consolidate --region {}` moves the region's bots onto the shared one", o.region)));
+            }
+            l
+        }
+        None if opts.shared_lb => Layout::Shared(Entry::Port(*SHARED_PORTS.start())),
+        None => Layout::Dedicated,
+    };
+    let new_on_shared = found.bot.is_none() && opts.shared_lb;
+    let o = &bot_opts;
+    let bot_template = bot::template(o, &release);
     let config_change = match secret::current(aws, &o.name).await {
         Ok(stored) => changes::compare_config(stored.as_deref(), &value),
         Err(e) => changes::ConfigChange::Unknown(e.message),
@@ -294,6 +322,7 @@ pub async fn run(
         bots_in_region: u32::try_from(found.other_bots + 1).unwrap_or(u32::MAX),
         release: &release,
         prices: &Prices::builtin(),
+        shared_lb: o.layout.shared().is_some(),
     })
     .map_err(|e| Fail::new(exit::USAGE, e))?;
     let mut question = String::new();
@@ -342,6 +371,17 @@ pub async fn run(
         title: format!("Deploying bot {} to {}", o.name, o.region),
         eta: Some((lo, hi)),
     });
+    // From the second bot of a region on: what one shared load balancer would save (a note,
+    // never a question; nothing moves unless the operator runs consolidate).
+    if let Some(line) = plan::layouts::suggestion(
+        &Prices::builtin(),
+        &o.instance_type,
+        u32::try_from(found.other_bots + 1).unwrap_or(u32::MAX),
+        &o.region,
+        o.layout.shared().is_some(),
+    ) {
+        ui.note(line);
+    }
     // Also with --yes, where the question above was not shown.
     for l in bot_changes.iter().flat_map(changes::Changes::lines) {
         if !(opts.replace_host && l.starts_with("nothing changed")) {
@@ -469,11 +509,25 @@ pub async fn run(
         ),
     );
 
-    // 7. Bot stack.
-    let params = BTreeMap::from([
+    // 7. Bot stack (a new bot on the shared load balancer gets its entry first).
+    let (layout, bot_template) = if new_on_shared {
+        let lb = consolidate::shared_lb::ensure(aws, ui, &o.region, opts.https.as_ref(), deadline)
+            .await?;
+        let bots = stack::list(aws, "clawster-bot-").await?;
+        let entry = consolidate::shared_lb::allocate(aws, &lb, &o.name, &bots, &[]).await?;
+        ui.note(format!("its entry on the shared load balancer: {entry}"));
+        let mut placed = o.clone();
+        placed.layout = Layout::Shared(entry);
+        let t = bot::template(&placed, &release);
+        (placed.layout, t)
+    } else {
+        (o.layout.clone(), bot_template)
+    };
+    let mut params = BTreeMap::from([
         ("OpenClawConfigSecretArn".to_string(), stored.arn.clone()),
         ("SharedStackName".to_string(), shared_name.clone()),
     ]);
+    params.extend(layout.parameters());
     let bot_info = bot_stack(aws, ui, opts, &found, &bot_name, &bot_template, &params).await?;
 
     // 8. NAT route.

@@ -17,6 +17,7 @@ use crate::names::Region;
 mod artifacts;
 mod documents;
 mod flow_logs;
+pub mod load_balancer;
 mod nat;
 mod network;
 mod roles;

@@ -36,6 +36,7 @@ pub fn bot_options(name: &str, region: &str, cert: Option<&str>) -> BotOptions {
         instance_type: bot::DEFAULT_INSTANCE_TYPE.parse().expect("type"),
         certificate: cert.map(|c| c.parse().expect("certificate")),
         gateway_port: GatewayPort::DEFAULT,
+        layout: bot::Layout::Dedicated,
     }
 }
 

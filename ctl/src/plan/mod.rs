@@ -15,11 +15,12 @@ use serde_json::Value;
 
 use crate::bot::{self, BotOptions};
 use crate::manifest::Release;
-use crate::names::InstanceType;
 use crate::shared;
 
+pub mod layouts;
+
 /// The price list, as compiled in.
-pub const PRICES_JSON: &str = include_str!("../prices.json");
+pub const PRICES_JSON: &str = include_str!("../../prices.json");
 
 /// The price list.
 #[derive(Debug, Clone, Deserialize)]
@@ -102,8 +103,16 @@ fn sum(lines: &[CostLine]) -> f64 {
 }
 
 impl Cost {
-    /// Builds the model for bots on `instance_type`.
+    /// Builds the model for bots on `instance_type`, each with its own load balancer.
     pub fn new(p: &Prices, instance_type: &str) -> Result<Self, String> {
+        Self::with_layout(p, instance_type, false)
+    }
+
+    /// Builds the model for bots on `instance_type`, each with its own load balancer or
+    /// (`shared_lb`) all on the region's shared one: its hours and addresses are then paid once
+    /// per region, and each bot keeps its share of the load balancer capacity units (LCU: they
+    /// are billed on the traffic of all bots together).
+    pub fn with_layout(p: &Prices, instance_type: &str, shared_lb: bool) -> Result<Self, String> {
         let h = p.hours_per_month;
         let nat_hourly = p.hourly(shared::NAT_INSTANCE_TYPE)?;
         let bot_hourly = p.hourly(instance_type)?;
@@ -112,7 +121,7 @@ impl Cost {
             basis,
             monthly,
         };
-        let shared = vec![
+        let mut shared = vec![
             line(
                 "NAT instance",
                 format!("{} ${nat_hourly}/h x {h} h", shared::NAT_INSTANCE_TYPE),
@@ -124,38 +133,61 @@ impl Cost {
                 p.public_ipv4_hourly * h,
             ),
         ];
-        let per_bot = vec![
-            line(
-                "Bot host",
-                format!("{instance_type} ${bot_hourly}/h x {h} h"),
-                bot_hourly * h,
+        let alb = line(
+            "Load balancer",
+            format!(
+                "${}/h x {h} h + ~${:.2} LCU",
+                p.alb_hourly, p.alb_lcu_monthly_estimate
             ),
-            line(
-                "Load balancer",
-                format!(
-                    "${}/h x {h} h + ~${:.2} LCU",
-                    p.alb_hourly, p.alb_lcu_monthly_estimate
+            p.alb_hourly * h + p.alb_lcu_monthly_estimate,
+        );
+        let alb_ipv4 = line(
+            "Load balancer IPv4",
+            format!(
+                "{} addresses x ${}/h x {h} h",
+                p.alb_public_ipv4_count, p.public_ipv4_hourly
+            ),
+            p.alb_public_ipv4_count * p.public_ipv4_hourly * h,
+        );
+        let host = line(
+            "Bot host",
+            format!("{instance_type} ${bot_hourly}/h x {h} h"),
+            bot_hourly * h,
+        );
+        let volume = line(
+            "Root volume",
+            format!(
+                "{} GB gp3 x ${}/GB",
+                bot::ROOT_VOLUME_GB,
+                p.ebs_gp3_gb_month
+            ),
+            f64::from(bot::ROOT_VOLUME_GB) * p.ebs_gp3_gb_month,
+        );
+        let per_bot = if shared_lb {
+            shared.push(line(
+                "Shared load balancer",
+                format!("${}/h x {h} h", p.alb_hourly),
+                p.alb_hourly * h,
+            ));
+            shared.push(CostLine {
+                item: "Shared LB IPv4".into(),
+                ..alb_ipv4
+            });
+            vec![
+                host,
+                line(
+                    "Load balancer LCU",
+                    format!(
+                        "~${:.2} share of the shared one",
+                        p.alb_lcu_monthly_estimate
+                    ),
+                    p.alb_lcu_monthly_estimate,
                 ),
-                p.alb_hourly * h + p.alb_lcu_monthly_estimate,
-            ),
-            line(
-                "Load balancer IPv4",
-                format!(
-                    "{} addresses x ${}/h x {h} h",
-                    p.alb_public_ipv4_count, p.public_ipv4_hourly
-                ),
-                p.alb_public_ipv4_count * p.public_ipv4_hourly * h,
-            ),
-            line(
-                "Root volume",
-                format!(
-                    "{} GB gp3 x ${}/GB",
-                    bot::ROOT_VOLUME_GB,
-                    p.ebs_gp3_gb_month
-                ),
-                f64::from(bot::ROOT_VOLUME_GB) * p.ebs_gp3_gb_month,
-            ),
-        ];
+                volume,
+            ]
+        } else {
+            vec![host, alb, alb_ipv4, volume]
+        };
         let extras_shared = vec![
             line(
                 "NAT root volume",
@@ -219,7 +251,7 @@ impl Cost {
 
 /// The same size in the other architecture's burstable family (t3 and t3a against t4g), for the
 /// plan's comparison; other families have no one counterpart.
-fn counterpart(instance_type: &str) -> Option<String> {
+pub fn counterpart(instance_type: &str) -> Option<String> {
     let (family, size) = instance_type.split_once('.')?;
     match family {
         "t4g" => Some(format!("t3.{size}")),
@@ -228,40 +260,8 @@ fn counterpart(instance_type: &str) -> Option<String> {
     }
 }
 
-/// The plan's host type and its counterpart in the other architecture, cheapest first:
-/// (architecture, type, exact cost per bot a month at `bots`, is the plan's own). `None` when
-/// the type has no counterpart or the price list lacks it.
-fn by_arch(
-    p: &Prices,
-    o: &BotOptions,
-    cost: &Cost,
-    bots: u32,
-) -> Option<Vec<(&'static str, String, f64, bool)>> {
-    let other = counterpart(o.instance_type.as_str())?;
-    let other_type: InstanceType = other.parse().ok()?;
-    let other_cost = Cost::new(p, &other).ok()?;
-    let n = bots.max(1);
-    let per_bot = |c: &Cost| c.region_exact(n) / f64::from(n);
-    let mut rows = vec![
-        (
-            o.instance_type.arch().as_str(),
-            o.instance_type.to_string(),
-            per_bot(cost),
-            true,
-        ),
-        (
-            other_type.arch().as_str(),
-            other,
-            per_bot(&other_cost),
-            false,
-        ),
-    ];
-    rows.sort_by(|a, b| a.2.total_cmp(&b.2));
-    Some(rows)
-}
-
 /// Rounds a dollar amount to whole dollars, halves up.
-fn whole(x: f64) -> u64 {
+pub fn whole(x: f64) -> u64 {
     // Amounts are small and positive; the cast cannot truncate anything that matters.
     (x + 0.5).floor() as u64
 }
@@ -415,6 +415,8 @@ pub struct PlanInput<'a> {
     pub release: &'a Release,
     /// The prices.
     pub prices: &'a Prices,
+    /// The bot goes on the region's shared load balancer (`--shared-lb`).
+    pub shared_lb: bool,
 }
 
 /// Rows of the region cost table: the architecture's (1, 2, 3, 5, 10 bots) plus the planned count.
@@ -432,7 +434,7 @@ pub fn render(input: &PlanInput<'_>) -> Result<String, String> {
     let o = input.bot;
     let p = input.prices;
     let first = input.bots_in_region <= 1;
-    let cost = Cost::new(p, o.instance_type.as_str())?;
+    let cost = Cost::with_layout(p, o.instance_type.as_str(), input.shared_lb)?;
     let shared_name = shared::stack_name(&o.region);
     let bot_name = bot::stack_name(&o.name);
     let shared_t = shared::template(&o.region, input.release);
@@ -559,22 +561,23 @@ pub fn render(input: &PlanInput<'_>) -> Result<String, String> {
         );
     }
     let _ = writeln!(w);
-    if let Some(rows) = by_arch(p, o, &cost, input.bots_in_region) {
-        let _ = writeln!(
-            w,
-            "  By host architecture, {} bot(s) in the region (per bot a month, shared part included):",
-            input.bots_in_region.max(1)
-        );
-        for (arch, kind, per_bot, this) in rows {
-            let _ = writeln!(
-                w,
-                "    {arch:<7} {kind:<10} {:>8}{}",
-                format!("${per_bot:.2}"),
-                if this { "  <- this plan" } else { "" }
-            );
-        }
-        let _ = writeln!(w);
+    layouts::write_table(
+        w,
+        p,
+        &o.instance_type,
+        input.shared_lb,
+        input.bots_in_region,
+    );
+    if let Some(line) = layouts::suggestion(
+        p,
+        &o.instance_type,
+        input.bots_in_region,
+        &o.region,
+        input.shared_lb,
+    ) {
+        let _ = writeln!(w, "  {line}");
     }
+    let _ = writeln!(w);
     let _ = writeln!(w, "  Per month is the architecture's budget: whole-dollar subtotals, shared + bots x per bot.");
     let _ = writeln!(
         w,
