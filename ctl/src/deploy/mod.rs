@@ -51,6 +51,7 @@ use std::time::Duration;
 use crate::aws::{Aws, AwsError, ErrorKind};
 use crate::bot::{self, BotOptions};
 use crate::manifest::Release;
+use crate::names::ImageRef;
 use crate::pace::human;
 use crate::plan::{self, PlanInput, Prices};
 use crate::progress::{Event, Mark, Ui};
@@ -81,6 +82,8 @@ pub struct DeployOptions {
     pub artifacts: PathBuf,
     /// The operator's OpenClaw configuration file.
     pub openclaw_config: Option<PathBuf>,
+    /// The bot image by digest (the task definition's only image).
+    pub image: ImageRef,
     /// Agree to the plan (and to recreating a failed shared stack) without asking.
     pub yes: bool,
     /// Return right after asking ECS for the task.
@@ -427,6 +430,10 @@ pub async fn run(
 
     // 7. Bot stack.
     let params = BTreeMap::from([
+        (
+            crate::bot::IMAGE_PARAMETER.to_string(),
+            opts.image.to_string(),
+        ),
         ("OpenClawConfigSecretArn".to_string(), stored.arn.clone()),
         ("SharedStackName".to_string(), shared_name.clone()),
     ]);
