@@ -430,7 +430,7 @@ fn start_registry(host: &TestHost, dir: &Path) -> Result<Killed> {
     std::fs::write(
         dir.join("config.yml"),
         format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
              http:\n  addr: {REGISTRY}\nauth:\n  htpasswd:\n    realm: clawster-e2e\n    path: {}\n",
             dir.join("storage").display(),
             dir.join("htpasswd").display()
@@ -465,8 +465,10 @@ fn in_netns(host: &TestHost, argv: &[&str]) -> Result<clawster_e2e::process::Out
     clawster_e2e::process::run(&mut c, Duration::from_secs(600))
 }
 
-/// skopeo copy of the OCI layout to the registry; returns (seconds, blobs uploaded, blobs skipped).
-fn push(host: &TestHost, layout: &Path, tag: &str) -> Result<(f64, usize, usize)> {
+/// skopeo copy of the OCI layout to the registry; returns (seconds, blobs uploaded, blobs the
+/// registry already had), counted from the registry's own request log (`log_file`).
+fn push(host: &TestHost, layout: &Path, tag: &str, log_file: &Path) -> Result<(f64, usize, usize)> {
+    let before = std::fs::read_to_string(log_file).unwrap_or_default().len();
     let start = Instant::now();
     let out = in_netns(
         host,
@@ -483,15 +485,22 @@ fn push(host: &TestHost, layout: &Path, tag: &str) -> Result<(f64, usize, usize)
     if !out.success() {
         bail!("skopeo copy failed: {}{}", out.stdout, out.stderr);
     }
-    let text = format!("{}{}", out.stdout, out.stderr);
-    let blobs = |pred: &dyn Fn(&str) -> bool| {
-        text.lines()
-            .filter(|l| l.starts_with("Copying blob") && pred(l))
+    let secs = start.elapsed().as_secs_f64();
+    let log = std::fs::read_to_string(log_file)?;
+    let requests = |method: &str, uri: &str, status: &str| {
+        log[before..]
+            .lines()
+            .filter(|l| {
+                l.contains("response completed")
+                    && l.contains(&format!("http.request.method={method} "))
+                    && l.contains(uri)
+                    && l.contains(&format!("http.response.status={status} "))
+            })
             .count()
     };
-    let skipped = blobs(&|l| l.contains("skipped"));
-    let uploaded = blobs(&|l| !l.contains("skipped"));
-    Ok((start.elapsed().as_secs_f64(), uploaded, skipped))
+    let uploaded = requests("PUT", "/blobs/uploads/", "201");
+    let present = requests("HEAD", "/blobs/sha256:", "200");
+    Ok((secs, uploaded, present))
 }
 
 /// Boots a host with dockerd, the agent's docker guard on its socket and the state directory.
@@ -595,15 +604,17 @@ fn image_runs_hardened_from_a_registry_under_real_dockerd() -> Result<()> {
 }
 
 fn run_checks(host: &TestHost, layout: &Path, digest: &str) -> Result<()> {
-    let reg = start_registry(host, &clawster_e2e::cache_dir().join("image-test/registry"))?;
-    let (secs, uploaded, skipped) = push(host, layout, OPENCLAW)?;
+    let reg_dir = clawster_e2e::cache_dir().join("image-test/registry");
+    let reg = start_registry(host, &reg_dir)?;
+    let log = reg_dir.join("registry.log");
+    let (secs, uploaded, skipped) = push(host, layout, OPENCLAW, &log)?;
     assert_eq!(skipped, 0, "the registry was empty");
-    assert_eq!(uploaded, 2, "two layers");
-    let (secs2, uploaded2, skipped2) = push(host, layout, OPENCLAW)?;
-    assert_eq!(
-        (uploaded2, skipped2),
-        (0, 2),
-        "a second push uploads no blob"
+    assert_eq!(uploaded, 3, "config and two layers");
+    let (secs2, uploaded2, skipped2) = push(host, layout, OPENCLAW, &log)?;
+    assert_eq!(uploaded2, 0, "a second push uploads no blob");
+    assert!(
+        skipped2 >= 2,
+        "the second push found the layers present ({skipped2})"
     );
     println!("push to the local registry: {secs:.1} s; again: {secs2:.1} s, nothing uploaded");
     // The registry serves the manifest we built, byte for byte (its digest is the image's).
