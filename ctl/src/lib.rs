@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod deploy;
 pub mod destroy;
+pub mod image;
 pub mod manifest;
 pub mod names;
 pub mod openclaw;
