@@ -355,7 +355,11 @@ pub fn check(root: &HostRoot, live: Option<(&Sysctl, &dyn Systemd)>) -> HealthRe
         (Ok(t), want) => {
             let has = |l: &str| t.lines().any(|x| x.trim() == l);
             let mut bad = Vec::new();
-            for l in ["ECS_AWSVPC_BLOCK_IMDS=true", "ECS_DISABLE_PRIVILEGED=true"] {
+            for l in [
+                "ECS_AWSVPC_BLOCK_IMDS=true",
+                "ECS_DISABLE_PRIVILEGED=true",
+                "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached",
+            ] {
                 if !has(l) {
                     bad.push(format!("no {l}"));
                 }

@@ -168,7 +168,7 @@ fn installs_every_file_with_owner_and_mode_for_each_compression() {
         );
 
         let ecs = std::fs::read_to_string(f.root.join("etc/ecs/ecs.config")).unwrap();
-        assert_eq!(ecs, "ECS_LOGLEVEL=info\nECS_CLUSTER=bots-1\nECS_AWSVPC_BLOCK_IMDS=true\nECS_DISABLE_PRIVILEGED=true\n");
+        assert_eq!(ecs, "ECS_LOGLEVEL=info\nECS_CLUSTER=bots-1\nECS_AWSVPC_BLOCK_IMDS=true\nECS_DISABLE_PRIVILEGED=true\nECS_IMAGE_PULL_BEHAVIOR=prefer-cached\n");
         assert_eq!(
             mode_owner(&f.root.join("etc/ecs/ecs.config")),
             (0o600, 0, 0)

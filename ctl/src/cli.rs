@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use clawster_core::cli::LogArgs;
 
 use crate::bot::{BotOptions, DEFAULT_INSTANCE_TYPE};
-use crate::names::{BotName, CertificateArn, Domain, GatewayPort, InstanceType, Region};
+use crate::names::{BotName, CertificateArn, Domain, GatewayPort, ImageRef, InstanceType, Region};
 
 /// The Clawster operator client.
 ///
@@ -434,6 +434,13 @@ pub struct DeployArgs {
     /// with the settings clawsterctl owns; a value contradicting one of them is refused.
     #[arg(long, value_name = "FILE")]
     pub openclaw_config: Option<PathBuf>,
+
+    /// The bot image by digest, REGISTRY/REPOSITORY@sha256:<64 hex>: the image
+    /// `packaging/build-image` wrote to dist/image/<arch>/ for the host type's architecture, pushed
+    /// to a registry the host can pull from (ECR in the bot's region). The task runs exactly these
+    /// bytes; a tag is refused.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: ImageRef,
 
     /// ACM certificate ARN (same region) for HTTPS on 443. Without it the load balancer serves
     /// plain HTTP and the gateway token travels unencrypted.

@@ -188,6 +188,7 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<std::process::ExitCode> {
             },
             artifacts: args.artifacts.artifacts,
             openclaw_config: args.openclaw_config,
+            image: args.image,
             yes: args.yes,
             detach: args.detach,
             timeout: args.timeout,

@@ -14,6 +14,7 @@ pub mod commands;
 pub mod consolidate;
 pub mod deploy;
 pub mod destroy;
+pub mod image;
 pub mod manifest;
 pub mod names;
 pub mod openclaw;

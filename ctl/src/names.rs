@@ -58,6 +58,13 @@ pub enum NameError {
         "invalid gateway port {0}: expected 1024-65535 (the OpenClaw gateway runs unprivileged)"
     )]
     GatewayPort(u32),
+    /// Not an image reference by digest.
+    #[error(
+        "invalid bot image {0:?}: expected REGISTRY/REPOSITORY@sha256:<64 hex digits>, e.g. \
+         123456789012.dkr.ecr.us-east-1.amazonaws.com/clawster-openclaw@sha256:... (the image \
+         packaging/build-image wrote, pushed, named by digest: a tag could move under the task)"
+    )]
+    ImageRef(String),
     /// Not a DNS domain the bots' host names can be made under.
     #[error(
         "invalid domain {0:?}: expected a DNS name such as example.com (lowercase letters, digits \
@@ -390,9 +397,121 @@ impl fmt::Display for Domain {
     }
 }
 
+/// The bot's container image, by digest: `REGISTRY/REPOSITORY@sha256:<64 hex>`.
+///
+/// The registry is a host name (with an optional port); repository path components are lowercase
+/// letters and digits separated by `.`, `_`, `-` (the OCI distribution grammar). No tag: the task
+/// must run exactly the image that was built and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef(String);
+
+/// The CloudFormation AllowedPattern equivalent of [`ImageRef`]'s check.
+pub const IMAGE_REF_PATTERN: &str = "^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?/[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*@sha256:[0-9a-f]{64}$";
+
+impl ImageRef {
+    /// The reference as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The `sha256:...` digest part.
+    pub fn digest(&self) -> &str {
+        self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
+    }
+}
+
+impl FromStr for ImageRef {
+    type Err = NameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || NameError::ImageRef(s.to_string());
+        let (name, digest) = s.rsplit_once('@').ok_or_else(bad)?;
+        let hex = digest.strip_prefix("sha256:").ok_or_else(bad)?;
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(bad());
+        }
+        let (registry, repo) = name.split_once('/').ok_or_else(bad)?;
+        let (host, port) = match registry.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (registry, None),
+        };
+        let host_ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| is_lower_alnum(c) || c == '.' || c == '-')
+            && host.starts_with(is_lower_alnum)
+            && host.ends_with(is_lower_alnum);
+        let port_ok = port
+            .is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+        // Each path component: alphanumeric runs joined by single separators.
+        let component_ok = |c: &str| {
+            !c.is_empty()
+                && c.starts_with(is_lower_alnum)
+                && c.ends_with(is_lower_alnum)
+                && c.chars()
+                    .all(|ch| is_lower_alnum(ch) || matches!(ch, '.' | '_' | '-'))
+                && !c
+                    .as_bytes()
+                    .windows(2)
+                    .any(|w| !w[0].is_ascii_alphanumeric() && !w[1].is_ascii_alphanumeric())
+        };
+        if host_ok && port_ok && repo.split('/').all(component_ok) {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(bad())
+        }
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pattern_matches(s: &str) -> bool {
+        regex::Regex::new(IMAGE_REF_PATTERN)
+            .expect("pattern")
+            .is_match(s)
+    }
+
+    #[test]
+    fn image_refs_need_a_registry_a_repository_and_a_digest() {
+        let d = "0123456789abcdef".repeat(4);
+        for good in [
+            format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/clawster-openclaw@sha256:{d}"),
+            format!("localhost:5000/clawster/openclaw@sha256:{d}"),
+            format!("127.0.0.1:5000/a.b_c-d@sha256:{d}"),
+        ] {
+            let r: ImageRef = good.parse().unwrap_or_else(|e| panic!("{good}: {e}"));
+            assert_eq!(r.digest(), format!("sha256:{d}"));
+            assert!(pattern_matches(&good), "{good} fails the template pattern");
+        }
+        for bad in [
+            format!("clawster-openclaw@sha256:{d}"),
+            "registry.example/openclaw:2026.9.6".to_string(),
+            format!("registry.example/openclaw@sha256:{}", &d[1..]),
+            format!("registry.example/openclaw@sha256:{}", d.to_uppercase()),
+            format!("registry.example/OpenClaw@sha256:{d}"),
+            format!("registry.example/open__claw@sha256:{d}"),
+            format!("registry.example/openclaw@sha512:{d}"),
+            format!("registry.example:99999999/openclaw@sha256:{d}"),
+            format!("-registry/openclaw@sha256:{d}"),
+            format!("registry.example/openclaw@sha256:{d}\n"),
+        ] {
+            let e = bad.parse::<ImageRef>().expect_err(&bad);
+            assert!(e.to_string().contains("REGISTRY/REPOSITORY@sha256"), "{e}");
+            assert!(!pattern_matches(&bad), "{bad} passes the template pattern");
+        }
+    }
 
     #[test]
     fn domains_are_checked_and_name_hosts() {

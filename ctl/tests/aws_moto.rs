@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use clawsterctl::aws::Aws;
 use common::moto::{release_dir, text, Moto};
+use common::TEST_IMAGE;
 
 const CANARY: &str = "sk-ant-CANARY-7f3a9c1e5b";
 
@@ -105,6 +106,57 @@ fn service(
     out.services()[0].clone()
 }
 
+/// The service's task definition as ECS stored it: the image by digest and every hardening field.
+fn assert_task_is_hardened(
+    rt: &tokio::runtime::Runtime,
+    aws: &Aws,
+    svc: &aws_sdk_ecs::types::Service,
+) {
+    use aws_sdk_ecs::types::TransportProtocol;
+    let td = rt
+        .block_on(
+            aws.ecs
+                .describe_task_definition()
+                .task_definition(svc.task_definition().expect("a task definition"))
+                .send(),
+        )
+        .unwrap();
+    let td = td.task_definition().expect("task definition");
+    let c = &td.container_definitions()[0];
+    assert_eq!(c.image(), Some(TEST_IMAGE), "the image by digest");
+    assert_eq!(c.user(), Some("1000:1000"));
+    assert_eq!(c.readonly_root_filesystem(), Some(true));
+    assert_eq!(c.privileged(), Some(false));
+    assert_eq!(c.docker_security_options(), ["no-new-privileges"]);
+    assert!(c.entry_point().is_empty(), "the image's entry point");
+    assert_eq!(c.command(), ["--port", "18789"]);
+    assert_eq!(c.stop_timeout(), Some(120));
+    let lp = c.linux_parameters().expect("linux parameters");
+    let caps = lp.capabilities().expect("capabilities");
+    assert_eq!(caps.drop(), ["ALL"]);
+    assert!(caps.add().is_empty());
+    assert_eq!(lp.init_process_enabled(), Some(true));
+    let tmpfs: Vec<&str> = lp.tmpfs().iter().map(|t| t.container_path()).collect();
+    assert_eq!(tmpfs, ["/tmp", "/home/openclaw"]);
+    let hc = c.health_check().expect("health check");
+    assert_eq!(hc.command()[..2], ["CMD", "/usr/local/bin/node"]);
+    assert!(hc.command()[3].contains("/healthz"), "{:?}", hc.command());
+    let writable: Vec<&str> = c
+        .mount_points()
+        .iter()
+        .filter(|m| m.read_only() == Some(false))
+        .filter_map(|m| m.container_path())
+        .collect();
+    assert_eq!(
+        writable,
+        ["/var/run/docker.sock", "/home/openclaw/.openclaw"]
+    );
+    assert_eq!(
+        c.port_mappings()[0].protocol(),
+        Some(&TransportProtocol::Tcp)
+    );
+}
+
 /// The id of the bot service's primary deployment (a forced deployment makes a new one).
 fn deployment_id(
     rt: &tokio::runtime::Runtime,
@@ -161,6 +213,8 @@ fn lifecycle_of_two_bots_against_moto() {
         "alpha",
         "--artifacts",
         dist,
+        "--image",
+        TEST_IMAGE,
         "--openclaw-config",
         oc,
     ]);
@@ -192,6 +246,8 @@ fn lifecycle_of_two_bots_against_moto() {
             bot,
             "--artifacts",
             dist,
+            "--image",
+            TEST_IMAGE,
             "--openclaw-config",
             config,
             "--yes",
@@ -282,6 +338,8 @@ fn lifecycle_of_two_bots_against_moto() {
         "full ARN with its suffix: {:?}",
         bot.parameters
     );
+    assert_eq!(bot.parameters["BotImage"], TEST_IMAGE);
+    assert_task_is_hardened(&rt, &aws, &service(&rt, &aws, &bot));
     assert_eq!(service(&rt, &aws, &bot).desired_count(), 1);
     let first_deployment = deployment_id(&rt, &aws, &bot);
     stored_templates.extend(rt.block_on(templates(&aws)));
@@ -296,6 +354,8 @@ fn lifecycle_of_two_bots_against_moto() {
         "alpha",
         "--artifacts",
         dist,
+        "--image",
+        TEST_IMAGE,
         "--openclaw-config",
         oc,
         "--yes",

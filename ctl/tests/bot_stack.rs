@@ -355,7 +355,7 @@ fn task_definition_is_awsvpc_with_the_docker_socket() {
         json!([
             { "SourceVolume": "docker-socket", "ContainerPath": "/var/run/docker.sock", "ReadOnly": false },
             { "SourceVolume": "docker-cli", "ContainerPath": "/usr/local/bin/docker", "ReadOnly": true },
-            { "SourceVolume": "openclaw-state", "ContainerPath": "/root/.openclaw", "ReadOnly": false }
+            { "SourceVolume": "openclaw-state", "ContainerPath": "/home/openclaw/.openclaw", "ReadOnly": false }
         ])
     );
     assert_eq!(
@@ -366,7 +366,7 @@ fn task_definition_is_awsvpc_with_the_docker_socket() {
         td["TaskRoleArn"],
         json!({ "Fn::ImportValue": { "Fn::Sub": "${SharedStackName}-TaskRoleArn" } })
     );
-    assert!(c.get("Privileged").is_none());
+    assert_eq!(c["Privileged"], false);
 }
 
 #[test]
@@ -405,19 +405,97 @@ fn gateway_token_and_config_are_secrets_by_full_arn() {
 }
 
 #[test]
-fn container_command_installs_pinned_openclaw_and_no_docker() {
+fn container_runs_the_prebuilt_image_by_digest_hardened() {
     let t = http();
     let c = &props(&t, "TaskDefinition")["ContainerDefinitions"][0];
-    assert_eq!(c["Image"], "node:24-slim");
-    let cmd = c["Command"][0].as_str().unwrap();
-    assert!(!cmd.contains("docker.io"), "{cmd}");
-    assert!(cmd.contains("apt-get install -y --no-install-recommends git"));
-    assert!(cmd.contains("npm install -g openclaw@2026.9.6"));
+    // The image is a parameter that only accepts a reference by digest.
+    assert_eq!(c["Image"], json!({ "Ref": "BotImage" }));
+    let pattern = t["Parameters"]["BotImage"]["AllowedPattern"]
+        .as_str()
+        .unwrap();
+    assert!(pattern.ends_with("@sha256:[0-9a-f]{64}$"), "{pattern}");
     assert!(
-        !cmd.contains("docker.sock"),
-        "no chmod of the socket: {cmd}"
+        t["Parameters"]["BotImage"].get("Default").is_none(),
+        "no default image"
     );
-    assert!(cmd.ends_with("exec openclaw gateway --port 18789"));
+    // Nothing is installed at start: the image's entry point runs the gateway.
+    assert!(
+        c.get("EntryPoint").is_none(),
+        "the image's entry point, no sh -c"
+    );
+    assert_eq!(c["Command"], json!(["--port", "18789"]));
+    let text = c.to_string();
+    for gone in ["npm install", "apt-get", "sh -c"] {
+        assert!(!text.contains(gone), "{gone} in the container: {text}");
+    }
+    assert_eq!(c["User"], "1000:1000");
+    assert_eq!(c["ReadonlyRootFilesystem"], true);
+    assert_eq!(c["DockerSecurityOptions"], json!(["no-new-privileges"]));
+    let lp = &c["LinuxParameters"];
+    assert_eq!(lp["Capabilities"], json!({ "Drop": ["ALL"] }));
+    assert!(lp["Capabilities"].get("Add").is_none());
+    assert_eq!(lp["InitProcessEnabled"], true);
+    let tmpfs: Vec<&str> = lp["Tmpfs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["ContainerPath"].as_str().unwrap())
+        .collect();
+    assert_eq!(tmpfs, ["/tmp", "/home/openclaw"]);
+    for t in lp["Tmpfs"].as_array().unwrap() {
+        let opts = t["MountOptions"].to_string();
+        assert!(opts.contains("nosuid") && opts.contains("nodev"), "{t}");
+    }
+    assert!(
+        lp["Tmpfs"][1]["MountOptions"]
+            .to_string()
+            .contains("uid=1000"),
+        "the home tmpfs belongs to the task's user"
+    );
+    // The state directory is the one writable persistent mount.
+    let writable: Vec<&str> = c["MountPoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["ReadOnly"] == false && m["SourceVolume"] != "docker-socket")
+        .map(|m| m["ContainerPath"].as_str().unwrap())
+        .collect();
+    assert_eq!(writable, ["/home/openclaw/.openclaw"]);
+    assert_eq!(c["StopTimeout"], 120, "the most ECS allows");
+    let hc = &c["HealthCheck"];
+    assert_eq!(hc["Command"][0], "CMD");
+    assert_eq!(hc["Command"][1], "/usr/local/bin/node");
+    assert!(hc["Command"][3]
+        .as_str()
+        .unwrap()
+        .contains("http://127.0.0.1:18789/healthz"));
+    assert!(hc["StartPeriod"].as_u64().unwrap() >= 30);
+}
+
+#[test]
+fn task_user_group_is_the_guard_sockets_group() {
+    let socket = include_str!("../../systemd/clawster-docker-guard.socket");
+    let group = socket
+        .lines()
+        .find_map(|l| l.strip_prefix("SocketGroup="))
+        .expect("SocketGroup in the guard's socket unit");
+    let user = clawsterctl::bot::TASK_USER;
+    assert_eq!(
+        user.split_once(':').map(|(_, g)| g),
+        Some(group),
+        "task user {user} must have the guard socket's group {group}"
+    );
+    assert!(socket.contains("SocketMode=0660"));
+}
+
+#[test]
+fn image_pins_the_openclaw_release_the_guard_expects() {
+    let pkg: serde_json::Value =
+        serde_json::from_str(include_str!("../../packaging/image/openclaw/package.json")).unwrap();
+    assert_eq!(
+        pkg["dependencies"]["openclaw"],
+        clawsterctl::bot::OPENCLAW_VERSION
+    );
 }
 
 #[test]
@@ -516,7 +594,11 @@ fn gateway_port_and_instance_type_options_reach_every_place() {
     );
     let c = &props(&t, "TaskDefinition")["ContainerDefinitions"][0];
     assert_eq!(c["PortMappings"][0]["ContainerPort"], 8080);
-    assert!(c["Command"][0].as_str().unwrap().ends_with("--port 8080"));
+    assert_eq!(c["Command"], json!(["--port", "8080"]));
+    assert!(c["HealthCheck"]["Command"][3]
+        .as_str()
+        .unwrap()
+        .contains("127.0.0.1:8080/healthz"));
     assert_eq!(
         props(&t, "Service")["LoadBalancers"][0]["ContainerPort"],
         8080

@@ -15,6 +15,7 @@
 
 mod common;
 
+use common::TEST_IMAGE;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -162,6 +163,8 @@ fn consolidate_three_bots_onto_one_load_balancer_and_back() {
         let out = moto.ctl(&[
             "deploy",
             b,
+            "--image",
+            TEST_IMAGE,
             "--artifacts",
             dist,
             "--yes",
@@ -268,7 +271,16 @@ fn consolidate_three_bots_onto_one_load_balancer_and_back() {
     assert!(text(&out).contains("nothing to do"), "{}", text(&out));
 
     // A redeploy keeps a bot where it is; --shared-lb places a new bot on the next free port.
-    let out = moto.ctl(&["deploy", "alpha", "--artifacts", dist, "--yes", "--detach"]);
+    let out = moto.ctl(&[
+        "deploy",
+        "alpha",
+        "--image",
+        TEST_IMAGE,
+        "--artifacts",
+        dist,
+        "--yes",
+        "--detach",
+    ]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(
@@ -282,6 +294,8 @@ fn consolidate_three_bots_onto_one_load_balancer_and_back() {
     let out = moto.ctl(&[
         "deploy",
         "delta",
+        "--image",
+        TEST_IMAGE,
         "--shared-lb",
         "--artifacts",
         dist,
@@ -340,7 +354,8 @@ fn consolidate_three_bots_onto_one_load_balancer_and_back() {
         );
         assert!(rec.is_err(), "{b}: record left: {rec:?}");
         assert!(
-            st[*b].contains(" healthy ") && st[*b].contains(&format!(" http://{dns}:{} ", 8001 + i)),
+            st[*b].contains(" healthy ")
+                && st[*b].contains(&format!(" http://{dns}:{} ", 8001 + i)),
             "{}",
             st[*b]
         );
@@ -368,6 +383,8 @@ fn consolidate_three_bots_onto_one_load_balancer_and_back() {
     let out = moto.ctl(&[
         "deploy",
         "delta",
+        "--image",
+        TEST_IMAGE,
         "--shared-lb",
         "--artifacts",
         dist,
@@ -396,6 +413,8 @@ fn destroy_shared_takes_the_shared_load_balancer_stack_once_no_bot_is_left() {
     let out = moto.ctl(&[
         "deploy",
         "solo",
+        "--image",
+        TEST_IMAGE,
         "--shared-lb",
         "--artifacts",
         dist,

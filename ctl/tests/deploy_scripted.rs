@@ -203,6 +203,7 @@ fn options(dist: PathBuf, timeout: Duration) -> DeployOptions {
         bot: bot_options("demo", "us-east-1", None),
         artifacts: dist,
         openclaw_config: None,
+        image: TEST_IMAGE.parse().unwrap(),
         yes: true,
         detach: false,
         timeout,

@@ -13,6 +13,7 @@
 mod common;
 
 use common::moto::{release_dir, text, Moto};
+use common::TEST_IMAGE;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -50,6 +51,8 @@ fn window_commands_against_moto() {
         "alpha",
         "--artifacts",
         dist,
+        "--image",
+        TEST_IMAGE,
         "--yes",
         "--detach",
         "--timeout",

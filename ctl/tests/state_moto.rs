@@ -23,6 +23,7 @@
 
 mod common;
 
+use common::TEST_IMAGE;
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 
@@ -192,6 +193,8 @@ fn a_host_role_writes_only_its_own_bots_state() {
     let out = moto.ctl(&[
         "deploy",
         "alpha",
+        "--image",
+        TEST_IMAGE,
         "--artifacts",
         dist.to_str().unwrap(),
         "--yes",
@@ -249,6 +252,8 @@ fn a_host_role_writes_only_its_own_bots_state() {
     let again = moto.ctl(&[
         "deploy",
         "alpha",
+        "--image",
+        TEST_IMAGE,
         "--artifacts",
         dist.to_str().unwrap(),
         "--yes",
@@ -430,6 +435,8 @@ fn a_new_release_replaces_the_host() {
         let mut args = vec![
             "deploy",
             "alpha",
+            "--image",
+            TEST_IMAGE,
             "--artifacts",
             dist.to_str().unwrap(),
             "--yes",

@@ -112,6 +112,12 @@ fn setup() -> Result<TestHost> {
             0o644,
         )?;
     }
+    // The socket's group (the bot task's gid), as `clawster-agent bootstrap` makes it.
+    host.exec_ok(&[
+        "sh",
+        "-c",
+        "getent group 1000 || groupadd -g 1000 clawster-bot",
+    ])?;
     host.exec_ok(&["systemctl", "daemon-reload"])?;
     host.exec_ok(&[
         "systemctl",

@@ -1,4 +1,4 @@
-//! `/etc/ecs/ecs.config`: the ECS agent's environment file. We set our three keys and keep every
+//! `/etc/ecs/ecs.config`: the ECS agent's environment file. We set our four keys and keep every
 //! other line (comments included) as it was.
 
 use clawster_core::fs::{
@@ -23,8 +23,11 @@ pub fn merge(existing: &str, cluster: &str) -> String {
         ("ECS_CLUSTER", cluster.to_string()),
         ("ECS_AWSVPC_BLOCK_IMDS", "true".to_string()),
         ("ECS_DISABLE_PRIVILEGED", "true".to_string()),
+        // The bot image is pinned by digest: a cached copy is the same bytes, so a task restart
+        // needs no registry round trip (and survives a registry outage).
+        ("ECS_IMAGE_PULL_BEHAVIOR", "prefer-cached".to_string()),
     ];
-    let mut done = [false; 3];
+    let mut done = [false; 4];
     let mut out = String::new();
     for line in existing.lines() {
         let key = line.split_once('=').map(|(k, _)| k.trim());
@@ -74,9 +77,14 @@ mod tests {
     fn merge_sets_ours_and_keeps_others() {
         let old = "# site\nECS_CLUSTER=old\nECS_LOGLEVEL=debug\nECS_CLUSTER=dup\n";
         let new = merge(old, "bots");
-        assert_eq!(new, "# site\nECS_CLUSTER=bots\nECS_LOGLEVEL=debug\nECS_AWSVPC_BLOCK_IMDS=true\nECS_DISABLE_PRIVILEGED=true\n");
+        assert_eq!(new, "# site\nECS_CLUSTER=bots\nECS_LOGLEVEL=debug\nECS_AWSVPC_BLOCK_IMDS=true\nECS_DISABLE_PRIVILEGED=true\nECS_IMAGE_PULL_BEHAVIOR=prefer-cached\n");
         assert_eq!(merge(&new, "bots"), new);
-        assert_eq!(merge("", "c").lines().count(), 3);
+        assert_eq!(merge("", "c").lines().count(), 4);
+        // A site's own pull behaviour is replaced: the bot image is pinned by digest.
+        assert!(merge("ECS_IMAGE_PULL_BEHAVIOR=always\n", "c")
+            .lines()
+            .any(|l| l == "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached"));
+        assert!(!merge("ECS_IMAGE_PULL_BEHAVIOR=always\n", "c").contains("always"));
     }
 
     #[test]

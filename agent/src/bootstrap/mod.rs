@@ -431,7 +431,7 @@ pub fn run(opts: &Options, b: &Boundaries<'_>) -> anyhow::Result<Report> {
         match &opts.cluster {
             Some(c) => {
                 let o = ecs::write_ecs_config(root, c)?;
-                report.record("ecs.config", outcome_status(o), format!("ECS_CLUSTER={c}, ECS_AWSVPC_BLOCK_IMDS=true, ECS_DISABLE_PRIVILEGED=true in {}", ecs::ECS_CONFIG));
+                report.record("ecs.config", outcome_status(o), format!("ECS_CLUSTER={c}, ECS_AWSVPC_BLOCK_IMDS=true, ECS_DISABLE_PRIVILEGED=true, ECS_IMAGE_PULL_BEHAVIOR=prefer-cached in {}", ecs::ECS_CONFIG));
             }
             None => report.record(
                 "ecs.config",

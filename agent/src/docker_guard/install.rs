@@ -42,15 +42,39 @@ pub fn write_files(root: &HostRoot) -> Result<bool, String> {
     let mut changed = write_unit_files(root, &files)
         .map_err(|e| format!("{e:#}"))?
         .changed();
-    for d in ["/var/lib/clawster", DEFAULT_BIND_ROOT] {
-        let p = root.path(d);
-        if !p.exists() {
-            changed |= ensure_dir(&p, Ownership::root(0o700))
-                .map_err(|e| format!("{e:#}"))?
-                .changed();
-        }
+    // The socket's group (SocketGroup=1000) must exist before systemd can create the socket.
+    changed |= crate::host::accounts::ensure_group_id(root, BOT_TASK_GROUP, BOT_TASK_ID)
+        .map_err(|e| format!("{e:#}"))?
+        .1
+        .changed();
+    let p = root.path("/var/lib/clawster");
+    if !p.exists() {
+        changed |= ensure_dir(&p, Ownership::root(0o700))
+            .map_err(|e| format!("{e:#}"))?
+            .changed();
     }
+    // The bot task's state directory: its user writes there (and only there, on a read-only root).
+    changed |= ensure_dir(&root.path(DEFAULT_BIND_ROOT), bind_root_ownership())
+        .map_err(|e| format!("{e:#}"))?
+        .changed();
     Ok(changed)
+}
+
+/// uid and gid of the bot task's user (the image's `openclaw`, `User: "1000:1000"` in the task
+/// definition). The guard's socket has this group (`SocketGroup=1000` in the shipped unit), so
+/// the task reaches it through its primary group, which is all ECS can give a container.
+pub const BOT_TASK_ID: u32 = 1000;
+
+/// The name given to group [`BOT_TASK_ID`] when the host has no group with that id.
+pub const BOT_TASK_GROUP: &str = "clawster-bot";
+
+/// The state directory on the host: owned by the bot task's user, 0700.
+pub fn bind_root_ownership() -> Ownership {
+    Ownership {
+        mode: 0o700,
+        uid: BOT_TASK_ID,
+        gid: BOT_TASK_ID,
+    }
 }
 
 /// The shipped text of [`SOCKET_UNIT`].
@@ -129,6 +153,17 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let m = std::fs::metadata(root.path(DEFAULT_BIND_ROOT)).expect("state dir");
         assert_eq!(m.permissions().mode() & 0o7777, 0o700);
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((m.uid(), m.gid()), (BOT_TASK_ID, BOT_TASK_ID));
+        assert_eq!(
+            crate::host::accounts::group_with_id(&root, BOT_TASK_ID).as_deref(),
+            Some(BOT_TASK_GROUP),
+            "the socket's group exists"
+        );
+        assert!(
+            socket_text().contains(&format!("SocketGroup={BOT_TASK_ID}\n")),
+            "the guard's socket group must be the bot task's gid"
+        );
         let (st, _) = install(&root, None).expect("again");
         assert_eq!(st, Status::Ok);
         assert!(check(&root, None).0);

@@ -182,6 +182,46 @@ pub fn group_id(root: &HostRoot, group: &str) -> Option<u32> {
     group_entry(root, group)?.split(':').nth(2)?.parse().ok()
 }
 
+/// The name of the group with id `gid` in `/etc/group` under `root`, if any.
+pub fn group_with_id(root: &HostRoot, gid: u32) -> Option<String> {
+    let text = fs::read_to_string(root.path("/etc/group")).ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 2 && f[2].parse() == Ok(gid)).then(|| f[0].to_string())
+    })
+}
+
+/// Makes sure a group with id `gid` exists, adding `name` with that id when none does (by editing
+/// `/etc/group`, and `/etc/gshadow` when it exists, like [`add_system_group_files`]). A group that
+/// already has the id is kept whatever its name (on Amazon Linux, gid 1000 is `ec2-user`'s).
+/// Returns the group's name and whether anything changed.
+pub fn ensure_group_id(
+    root: &HostRoot,
+    name: &str,
+    gid: u32,
+) -> Result<(String, WriteOutcome), FsError> {
+    if let Some(existing) = group_with_id(root, gid) {
+        return Ok((existing, WriteOutcome::Unchanged));
+    }
+    if group_entry(root, name).is_some() {
+        return Err(FsError::new(
+            "add group to",
+            root.path("/etc/group"),
+            std::io::Error::other(format!("group {name} exists with another id than {gid}")),
+        ));
+    }
+    let gshadow = root.path("/etc/gshadow");
+    if gshadow.exists() {
+        append_line(&gshadow, &format!("{name}:!::"), Ownership::root(0o640))?;
+    }
+    append_line(
+        &root.path("/etc/group"),
+        &format!("{name}:x:{gid}:"),
+        Ownership::root(0o644),
+    )?;
+    Ok((name.to_string(), WriteOutcome::Changed))
+}
+
 /// The group's listed (supplementary) members from `/etc/group` under `root`.
 pub fn group_members(root: &HostRoot, group: &str) -> Vec<String> {
     group_entry(root, group)
@@ -376,6 +416,39 @@ mod tests {
         gecos: "Sysbox",
         home: "/nonexistent",
     };
+
+    #[test]
+    fn a_group_id_is_made_once_and_an_existing_one_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = HostRoot::new(dir.path());
+        fs::create_dir_all(root.path("/etc")).expect("mkdir");
+        fs::write(root.path("/etc/group"), "root:x:0:\n").expect("seed");
+        fs::write(root.path("/etc/gshadow"), "root:*::\n").expect("seed");
+        let (name, o) = ensure_group_id(&root, "clawster-bot", 1000).expect("add");
+        assert_eq!((name.as_str(), o), ("clawster-bot", WriteOutcome::Changed));
+        let (_, o) = ensure_group_id(&root, "clawster-bot", 1000).expect("again");
+        assert_eq!(o, WriteOutcome::Unchanged);
+        assert_eq!(group_id(&root, "clawster-bot"), Some(1000));
+        assert!(fs::read_to_string(root.path("/etc/gshadow"))
+            .expect("gshadow")
+            .contains("clawster-bot:!::"));
+        // Amazon Linux: gid 1000 is ec2-user's group; it is used as it is.
+        fs::write(root.path("/etc/group"), "root:x:0:\nec2-user:x:1000:\n").expect("seed");
+        assert_eq!(
+            ensure_group_id(&root, "clawster-bot", 1000).expect("kept"),
+            ("ec2-user".to_string(), WriteOutcome::Unchanged)
+        );
+        // Our name taken by another id: refused, naming it.
+        fs::write(root.path("/etc/group"), "clawster-bot:x:1001:\n").expect("seed");
+        let e = ensure_group_id(&root, "clawster-bot", 1000).expect_err("taken");
+        let why = std::error::Error::source(&e)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(
+            why.contains("clawster-bot exists with another id"),
+            "{e}: {why}"
+        );
+    }
 
     #[test]
     fn user_files_get_a_free_system_id_once() {

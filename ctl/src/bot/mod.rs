@@ -47,15 +47,30 @@ pub fn ecs_ami_parameter(arch: Arch) -> &'static str {
 pub const ROOT_VOLUME_GB: u32 = 30;
 /// ALB idle timeout: above OpenClaw's ~60 s WebSocket heartbeat.
 pub const ALB_IDLE_TIMEOUT_SECONDS: u32 = 120;
-/// The container image (Phase 1: stock Node image, OpenClaw installed at start). OpenClaw
-/// 2026.9.x needs Node 24.16+ or 26.1+ (its `engines`; under older Node it stops at once because
-/// `node:sqlite` is missing), so the image is Node 24.
-pub const CONTAINER_IMAGE: &str = "node:24-slim";
+/// The template parameter carrying the bot image by digest (`REGISTRY/REPOSITORY@sha256:...`,
+/// the image `packaging/build-image` builds): Debian bookworm, Node 24 and OpenClaw installed at
+/// build time from pinned, verified inputs, so a task start downloads nothing but the image.
+pub const IMAGE_PARAMETER: &str = "BotImage";
+/// The user the gateway runs as: the image's `openclaw` user, whose gid is also the group of the
+/// docker guard's socket (`SocketGroup=` in systemd/clawster-docker-guard.socket) and whose uid
+/// owns the state directory on the host.
+pub const TASK_USER: &str = "1000:1000";
+/// The gateway's home inside the task: a tmpfs (npm logs, XDG caches), with the state directory
+/// bind-mounted below it.
+pub const TASK_HOME: &str = "/home/openclaw";
+/// The state directory inside the task (the image's `OPENCLAW_STATE_DIR`): the one writable
+/// persistent path, the host's [`STATE_DIR`].
+pub const TASK_STATE_DIR: &str = "/home/openclaw/.openclaw";
+/// Seconds ECS waits after SIGTERM before SIGKILL. 120 is the most ECS allows. OpenClaw stops in
+/// about 3-5 s when its channels answer; its own budget (drain 315 s, shutdown 325 s) only runs
+/// out when a channel hangs, and then the longest wait ECS permits is what it gets.
+pub const STOP_TIMEOUT_SECONDS: u32 = 120;
 /// Name of the OpenClaw container in the task definition.
 pub const CONTAINER_NAME: &str = "openclaw";
-/// The OpenClaw release the task installs: pinned, because the docker guard on the host lets
-/// through exactly the self-probe exec this release sends (its script's SHA256 is in the guard's
-/// policy), and a moving tag would change that without a deploy.
+/// The OpenClaw release in the bot image (packaging/image/openclaw/package.json pins the same):
+/// pinned, because the docker guard on the host lets through exactly the self-probe exec this
+/// release sends (its script's SHA256 is in the guard's policy), and a moving version would
+/// change that without a deploy.
 pub const OPENCLAW_VERSION: &str = "2026.9.6";
 /// The bot's Docker socket on the host: the docker guard's filtered API, never dockerd's own.
 pub const GUARD_SOCKET: &str = "/run/clawster/docker.sock";
@@ -94,22 +109,6 @@ pub fn stack_name(name: &BotName) -> String {
 /// The ECS cluster name of a bot (also what `clawster-agent bootstrap --cluster` gets).
 pub fn cluster_name(name: &BotName) -> String {
     format!("clawster-{name}")
-}
-
-/// The container's start command. It only references environment variables set by ECS, never
-/// operator input (the port is a validated number).
-pub fn container_command(port: GatewayPort) -> String {
-    [
-        "set -e",
-        "umask 077",
-        "mkdir -p /root/.openclaw",
-        "printf '%s' \"$OPENCLAW_CONFIG\" > /root/.openclaw/openclaw.json",
-        "unset OPENCLAW_CONFIG",
-        "apt-get update && apt-get install -y --no-install-recommends git ca-certificates",
-        &format!("npm install -g openclaw@{OPENCLAW_VERSION}"),
-        &format!("exec openclaw gateway --port {port}"),
-    ]
-    .join("\n")
 }
 
 /// What every resource group of the bot stack is rendered from.
@@ -200,6 +199,11 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
             "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
             "Default": ecs_ami_parameter(o.instance_type.arch()),
             "Description": format!("ECS-optimized Amazon Linux 2023 {} AMI (public SSM parameter)", o.instance_type.arch().as_str())
+        },
+        IMAGE_PARAMETER: {
+            "Type": "String",
+            "AllowedPattern": crate::names::IMAGE_REF_PATTERN,
+            "Description": format!("The bot image by digest (REGISTRY/REPOSITORY@sha256:...), built by packaging/build-image for {} hosts", o.instance_type.arch().as_str())
         },
         "OpenClawConfigSecretArn": {
             "Type": "String",

@@ -4,8 +4,8 @@
 use serde_json::json;
 
 use super::{
-    container_command, Ctx, CONTAINER_IMAGE, CONTAINER_NAME, GUARD_SOCKET, HOST_DOCKER_CLI,
-    STATE_DIR,
+    Ctx, CONTAINER_NAME, GUARD_SOCKET, HOST_DOCKER_CLI, IMAGE_PARAMETER, STATE_DIR,
+    STOP_TIMEOUT_SECONDS, TASK_HOME, TASK_STATE_DIR, TASK_USER,
 };
 use crate::cfn::{self, get_att, import_shared, r, resource, sub, Resources, Skip};
 
@@ -80,11 +80,10 @@ pub(super) fn identity(c: &Ctx<'_>, res: &mut Resources) {
     );
 }
 
-/// Adds the task definition: the OpenClaw container on the guard's socket and the state directory.
+/// Adds the task definition: the OpenClaw container from the prebuilt image (by digest), hardened
+/// (see [`container`]), on the guard's socket and the state directory.
 pub(super) fn definition(c: &Ctx<'_>, res: &mut Resources) {
     let bot = c.bot;
-    let port = c.port;
-    let o = c.o;
     res.add(
         "TaskDefinition",
         resource(
@@ -100,38 +99,75 @@ pub(super) fn definition(c: &Ctx<'_>, res: &mut Resources) {
                     { "Name": "docker-cli", "Host": { "SourcePath": HOST_DOCKER_CLI } },
                     { "Name": "openclaw-state", "Host": { "SourcePath": STATE_DIR } }
                 ],
-                "ContainerDefinitions": [{
-                    "Name": CONTAINER_NAME,
-                    "Image": CONTAINER_IMAGE,
-                    "Essential": true,
-                    "MemoryReservation": 1024,
-                    "EntryPoint": ["sh", "-c"],
-                    "Command": [container_command(o.gateway_port)],
-                    "PortMappings": [{ "ContainerPort": port, "Protocol": "tcp" }],
-                    // The guard's socket where the docker CLI looks; the state directory as a host
-                    // bind mount, so OpenClaw can translate sandbox workspaces to host paths.
-                    "MountPoints": [
-                        { "SourceVolume": "docker-socket", "ContainerPath": "/var/run/docker.sock", "ReadOnly": false },
-                        { "SourceVolume": "docker-cli", "ContainerPath": "/usr/local/bin/docker", "ReadOnly": true },
-                        { "SourceVolume": "openclaw-state", "ContainerPath": "/root/.openclaw", "ReadOnly": false }
-                    ],
-                    "Secrets": [
-                        { "Name": "OPENCLAW_GATEWAY_TOKEN", "ValueFrom": r("GatewayTokenSecret") },
-                        { "Name": "OPENCLAW_CONFIG", "ValueFrom": r("OpenClawConfigSecretArn") }
-                    ],
-                    "LogConfiguration": {
-                        "LogDriver": "awslogs",
-                        "Options": {
-                            "awslogs-group": r("LogGroup"),
-                            "awslogs-region": r("AWS::Region"),
-                            "awslogs-stream-prefix": CONTAINER_NAME
-                        }
-                    }
-                }],
+                "ContainerDefinitions": [container(c)],
                 "Tags": cfn::tags(json!(format!("clawster-{bot}")))
             }),
             &[],
             &[],
         ),
     );
+}
+
+/// The OpenClaw container. The image's entry point starts the gateway (no shell, nothing installed
+/// at start). It runs as the image's unprivileged user with no capabilities and no way to gain
+/// any, on a read-only root: the only writable paths are two tmpfs (`/tmp`, the home with its
+/// caches) and the state directory, the one persistent mount.
+fn container(c: &Ctx<'_>) -> serde_json::Value {
+    let port = c.port;
+    json!({
+        "Name": CONTAINER_NAME,
+        "Image": r(IMAGE_PARAMETER),
+        "Essential": true,
+        "MemoryReservation": 1024,
+        "Command": ["--port", port.to_string()],
+        "User": TASK_USER,
+        "ReadonlyRootFilesystem": true,
+        "Privileged": false,
+        "DockerSecurityOptions": ["no-new-privileges"],
+        "LinuxParameters": {
+            "Capabilities": { "Drop": ["ALL"] },
+            "InitProcessEnabled": true,
+            "Tmpfs": [
+                { "ContainerPath": "/tmp", "Size": 512, "MountOptions": ["nosuid", "nodev", "mode=1777"] },
+                { "ContainerPath": TASK_HOME, "Size": 256, "MountOptions": ["nosuid", "nodev", "uid=1000", "gid=1000", "mode=0700"] }
+            ]
+        },
+        "StopTimeout": STOP_TIMEOUT_SECONDS,
+        // The gateway's unauthenticated liveness endpoint, asked by the image's own Node (the
+        // image has no curl); the start period covers a cold start (about 5-10 s) with margin.
+        "HealthCheck": {
+            "Command": ["CMD", "/usr/local/bin/node", "-e", health_probe(port)],
+            "Interval": 30,
+            "Timeout": 5,
+            "Retries": 3,
+            "StartPeriod": 60
+        },
+        "PortMappings": [{ "ContainerPort": port, "Protocol": "tcp" }],
+        // The guard's socket where the docker CLI looks; the state directory as a host bind mount,
+        // so OpenClaw can translate sandbox workspaces to host paths.
+        "MountPoints": [
+            { "SourceVolume": "docker-socket", "ContainerPath": "/var/run/docker.sock", "ReadOnly": false },
+            { "SourceVolume": "docker-cli", "ContainerPath": "/usr/local/bin/docker", "ReadOnly": true },
+            { "SourceVolume": "openclaw-state", "ContainerPath": TASK_STATE_DIR, "ReadOnly": false }
+        ],
+        "Secrets": [
+            { "Name": "OPENCLAW_GATEWAY_TOKEN", "ValueFrom": r("GatewayTokenSecret") },
+            { "Name": "OPENCLAW_CONFIG", "ValueFrom": r("OpenClawConfigSecretArn") }
+        ],
+        "LogConfiguration": {
+            "LogDriver": "awslogs",
+            "Options": {
+                "awslogs-group": r("LogGroup"),
+                "awslogs-region": r("AWS::Region"),
+                "awslogs-stream-prefix": CONTAINER_NAME
+            }
+        }
+    })
+}
+
+/// The health check's script: exit 0 when `GET /healthz` on the gateway's port answers 2xx.
+pub fn health_probe(port: u16) -> String {
+    format!(
+        "fetch('http://127.0.0.1:{port}/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+    )
 }

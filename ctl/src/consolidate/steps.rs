@@ -72,10 +72,15 @@ impl Run<'_> {
             StackError::Other(format!("cannot read the template of {}", info.name))
         })?;
         let t = bot::relayout(&stored, bot, &aws.region, layout).map_err(StackError::Other)?;
-        let mut params: BTreeMap<String, String> = ["OpenClawConfigSecretArn", "SharedStackName"]
-            .iter()
-            .filter_map(|k| Some((k.to_string(), info.parameters.get(*k)?.clone())))
-            .collect();
+        // Every parameter the bot's deploy set, carried over as it is: only the layout changes.
+        let mut params: BTreeMap<String, String> = [
+            "OpenClawConfigSecretArn",
+            "SharedStackName",
+            bot::IMAGE_PARAMETER,
+        ]
+        .iter()
+        .filter_map(|k| Some((k.to_string(), info.parameters.get(*k)?.clone())))
+        .collect();
         params.extend(layout.parameters());
         let pace = self.ui.pace();
         let stop = stack::newest_event(aws, &info.id).await?;

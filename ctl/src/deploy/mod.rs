@@ -63,7 +63,7 @@ use crate::bot::layout::SHARED_PORTS;
 use crate::bot::{self, BotOptions, Entry, Layout};
 use crate::consolidate;
 use crate::manifest::Release;
-use crate::names::BotName;
+use crate::names::{BotName, ImageRef};
 use crate::pace::human;
 use crate::plan::{self, PlanInput, Prices};
 use crate::progress::{Event, Mark, Ui};
@@ -94,6 +94,8 @@ pub struct DeployOptions {
     pub artifacts: PathBuf,
     /// The operator's OpenClaw configuration file.
     pub openclaw_config: Option<PathBuf>,
+    /// The bot image by digest (the task definition's only image).
+    pub image: ImageRef,
     /// Agree to the plan (and to recreating a failed shared stack) without asking.
     pub yes: bool,
     /// Return right after asking ECS for the task.
@@ -524,6 +526,10 @@ pub async fn run(
         (o.layout.clone(), bot_template)
     };
     let mut params = BTreeMap::from([
+        (
+            crate::bot::IMAGE_PARAMETER.to_string(),
+            opts.image.to_string(),
+        ),
         ("OpenClawConfigSecretArn".to_string(), stored.arn.clone()),
         ("SharedStackName".to_string(), shared_name.clone()),
     ]);

@@ -18,6 +18,9 @@ use serde_json::Value;
 pub const CERT: &str =
     "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666";
 
+/// A bot image reference by digest (the registry is never contacted in these tests).
+pub const TEST_IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/clawster-openclaw@sha256:4f3c0a1b2c3d4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789ab";
+
 /// The fixture artifacts directory (a manifest with made-up hashes, no binaries).
 pub fn fixture_dist() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dist")
