@@ -488,6 +488,9 @@ pub enum StateCommand {
     /// that time replaces the local state (kept once as <dir>.before-restore); stop the bot's
     /// task first. Exit status: 0 done, 1 failed (a held lease, a missing or torn replica: the
     /// bot must not start).
+    #[command(
+        after_help = "Examples:\n  clawster-agent state restore                                # what clawster-state-restore.service runs\n  clawster-agent state restore --at 2026-12-07T12:00:00Z --json"
+    )]
     Restore {
         #[command(flatten)]
         args: StateArgs,
@@ -497,6 +500,9 @@ pub enum StateCommand {
     },
     /// Replicate until stopped (unit clawster-state.service); on SIGTERM take a final pass and
     /// release the lease. SIGUSR1 asks for a pass now.
+    #[command(
+        after_help = "Example:\n  clawster-agent state run     # what clawster-state.service runs"
+    )]
     Run {
         #[command(flatten)]
         args: StateArgs,
@@ -510,6 +516,7 @@ pub enum StateCommand {
         db_interval: u64,
     },
     /// Take a pass now (a backup): through the running service, or itself if none runs.
+    #[command(after_help = "Example:\n  clawster-agent state sync --json")]
     Sync {
         #[command(flatten)]
         args: StateArgs,
@@ -519,7 +526,9 @@ pub enum StateCommand {
     },
     /// The last successful sync, its generation and the lag (local only, no S3 call).
     ///
-    /// Exit status: 0 in sync within 2 intervals, 1 lagging or failing, 2 never synced.
+    /// Exit status: 0 in sync (the last successful pass under 60 s ago, the last pass not
+    /// failed), 1 lagging or failing, 2 never synced.
+    #[command(after_help = "Example:\n  clawster-agent state status --json")]
     Status {
         #[command(flatten)]
         args: StateArgs,
