@@ -308,6 +308,23 @@ pub fn scan(dir: &Path, work: &Path, known: &Known, dbs: bool) -> Result<Scan, S
 mod tests {
     use super::*;
 
+    /// What a pass would remember of `s` (every content entry stored as version "v1").
+    fn known_of(s: &Scan) -> Known {
+        s.found
+            .iter()
+            .filter_map(|f| {
+                let stamp = f.stamp?;
+                let seen = Seen {
+                    stamp,
+                    sha256: f.entry.sha256.clone(),
+                    size: f.entry.size,
+                    version_id: "v1".into(),
+                };
+                Some((f.entry.path.clone(), seen))
+            })
+            .collect()
+    }
+
     #[test]
     fn snapshots_a_live_wal_database_consistently_and_skips_scratch() {
         let t = tempfile::tempdir().unwrap();
@@ -347,23 +364,7 @@ mod tests {
         assert_eq!(v, "paired", "the committed row that lived only in the WAL");
 
         // Nothing changed: the next scan snapshots nothing and keeps the hashes.
-        let known: Known = s
-            .found
-            .iter()
-            .filter_map(|f| {
-                f.stamp.map(|st| {
-                    (
-                        f.entry.path.clone(),
-                        Seen {
-                            stamp: st,
-                            sha256: f.entry.sha256.clone(),
-                            size: f.entry.size,
-                            version_id: "v1".into(),
-                        },
-                    )
-                })
-            })
-            .collect();
+        let known = known_of(&s);
         let again = scan(&dir, &work, &known, true).unwrap();
         assert!(again.found.iter().all(|f| f.source.is_none()));
         // The kept size is the snapshot's, not the live file's (whose rows sit in the WAL).
@@ -383,22 +384,7 @@ mod tests {
         let later = scan(&dir, &work, &known, false).unwrap();
         assert!(later.found.iter().all(|f| f.source.is_none()));
         assert_eq!(later.found[2].entry.sha256, dbf.entry.sha256);
-        let known_later: Known = later
-            .found
-            .iter()
-            .filter_map(|f| {
-                let st = f.stamp?;
-                Some((
-                    f.entry.path.clone(),
-                    Seen {
-                        stamp: st,
-                        sha256: f.entry.sha256.clone(),
-                        size: f.entry.size,
-                        version_id: "v1".into(),
-                    },
-                ))
-            })
-            .collect();
+        let known_later = known_of(&later);
         assert!(scan(&dir, &work, &known_later, true).unwrap().found[2]
             .source
             .is_some());
