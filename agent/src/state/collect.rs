@@ -1,7 +1,8 @@
 //! What is replicated, and how each file is read consistently.
 //!
-//! The whole state directory, except what is scratch or cannot be copied: `tmp/`, `logs/`,
-//! `cache/`, `.cache/`, SQLite's `-wal`, `-shm` and `-journal` files, sockets and FIFOs.
+//! The whole state directory, except what is scratch, cannot be copied or has a better source:
+//! `tmp/`, `logs/`, `cache/`, `.cache/`, SQLite's `-wal`, `-shm` and `-journal` files, sockets
+//! and FIFOs, and the top-level `openclaw.json` the bot image writes from the config secret.
 //! A SQLite database (recognised by its 16-byte header, whatever its name) is never copied
 //! raw: a read-only connection runs `VACUUM INTO` a private file, which SQLite makes from one
 //! read transaction, so it holds exactly the committed state, WAL included, at one instant.
@@ -23,6 +24,10 @@ use super::manifest::{Entry, Kind};
 
 /// Top-level directories never replicated.
 const SKIP_DIRS: [&str; 4] = ["tmp", "logs", "cache", ".cache"];
+/// Top-level files never replicated: the configuration the bot image's entry point writes from
+/// the Secrets Manager secret at every start (a second copy of its secrets in the bucket would
+/// add nothing; the secret is the source), and its temporary file.
+const SKIP_TOP_FILES: [&str; 2] = ["openclaw.json", ".openclaw.json.new"];
 /// File name endings never replicated (SQLite's side files: the snapshot covers them).
 const SKIP_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
 /// Largest file replicated; a larger one is reported and left out.
@@ -163,7 +168,7 @@ pub fn clear_dir(dir: &Path) -> Result<(), String> {
 }
 
 fn skipped_name(rel: &str, depth: usize, name: &str) -> bool {
-    (depth == 0 && SKIP_DIRS.contains(&name))
+    (depth == 0 && (SKIP_DIRS.contains(&name) || SKIP_TOP_FILES.contains(&name)))
         || SKIP_SUFFIXES.iter().any(|s| name.ends_with(s))
         || rel.is_empty()
 }
@@ -337,6 +342,7 @@ mod tests {
         fs::write(dir.join("tmp/scratch"), "x").unwrap();
         fs::write(dir.join("logs/a.log"), "x").unwrap();
         fs::write(dir.join("credentials.json"), "{}").unwrap();
+        fs::write(dir.join("openclaw.json"), "{\"from\":\"the secret\"}").unwrap();
         let db = dir.join("state/openclaw.sqlite");
         // A writer that keeps the database open in WAL mode, with commits only in the WAL.
         let w = rusqlite::Connection::open(&db).unwrap();
@@ -351,7 +357,7 @@ mod tests {
         assert_eq!(
             paths,
             ["credentials.json", "state", "state/openclaw.sqlite"],
-            "tmp/, logs/ and the -wal/-shm are left out"
+            "tmp/, logs/, the -wal/-shm and the config written from the secret are left out"
         );
         let dbf = &s.found[2];
         assert_eq!(dbf.entry.kind, Kind::Sqlite);
