@@ -512,7 +512,7 @@ pub enum StateCommand {
         /// Seconds between database snapshots: a changed database waits at most this long
         /// (what a crash can lose), so an idle gateway's steady writes are uploaded once per
         /// round, not every pass.
-        #[arg(long, value_name = "SECS", env = "CLAWSTER_STATE_DB_INTERVAL", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=300))]
+        #[arg(long, value_name = "SECS", env = "CLAWSTER_STATE_DB_INTERVAL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
         db_interval: u64,
     },
     /// Take a pass now (a backup): through the running service, or itself if none runs.

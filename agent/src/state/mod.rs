@@ -17,7 +17,7 @@
 //!    ECS agent and with it the bot do not start on empty or partial state.
 //! 2. **run** (unit `clawster-state.service`): every `--interval` (15 s) one pass: scan
 //!    ([`collect`]: other files as they are; databases through `VACUUM INTO`, at most every
-//!    `--db-interval` (50 s), because an idle gateway still writes its main database every few
+//!    `--db-interval` (30 s), because an idle gateway still writes its main database every few
 //!    seconds), upload what changed, delete what went, and write a new manifest only if anything differs (an idle
 //!    bot writes nothing). The lease is renewed every third of its lifetime. *Non-fatal*: a
 //!    failed pass is recorded (`state.sync` failed) and retried next interval; the lag grows
