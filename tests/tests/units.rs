@@ -106,6 +106,13 @@ fn shipped_units_verify_and_are_sandboxed() -> Result<()> {
         b"#!/bin/sh\necho 'placeholder for the units suite' >&2\nexit 1\n",
         0o755,
     )?;
+    // The ECS agent's unit is not in the test image (it comes with the ECS-optimized AMI); a
+    // stand-in lets the state drop-in we ship for it be verified against a real unit.
+    host.write_file(
+        "/etc/systemd/system/ecs.service",
+        b"[Unit]\nDescription=stand-in for the ECS agent (not under test)\n[Service]\nExecStart=/bin/sleep infinity\n",
+        0o644,
+    )?;
     for (src, dest) in &units {
         host.copy_in(src, dest, 0o644)?;
     }
