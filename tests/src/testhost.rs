@@ -561,6 +561,40 @@ impl TestHost {
         Ok(found.expect("wait_for returned only once a record was found"))
     }
 
+    /// Boots a merged-/usr host whose dockerd really runs containers: `agent` installed as
+    /// /usr/local/bin/clawster-agent, the cgroup v1 hierarchies made writable, dockerd's cgroups
+    /// under a parent named after this host, `sysbox-runc` mapped to runc (Sysbox itself is not
+    /// what the docker suites test), dockerd restarted and answering.
+    ///
+    /// runc gives every container its own session keyring, which nspawn's default seccomp filter
+    /// refuses (EPERM), so this boots without that filter (`SYSTEMD_SECCOMP=0`, read only by this
+    /// test binary's own nspawn children).
+    pub fn boot_with_dockerd(agent: &Path) -> Result<Self> {
+        std::env::set_var("SYSTEMD_SECCOMP", "0");
+        let host = Self::boot(Layout::MergedUsr)?;
+        host.copy_in(agent, "/usr/local/bin/clawster-agent", 0o755)?;
+        host.exec_ok(&[
+            "sh",
+            "-c",
+            "if [ \"$(stat -fc %T /sys/fs/cgroup)\" = tmpfs ]; then \
+               for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw \"$d\"; done; fi",
+        ])?;
+        host.write_file(
+            "/etc/docker/daemon.json",
+            format!(
+                r#"{{"runtimes":{{"sysbox-runc":{{"path":"/usr/sbin/runc"}}}},"cgroup-parent":"/{}"}}"#,
+                host.name()
+            )
+            .as_bytes(),
+            0o644,
+        )?;
+        host.exec_ok(&["systemctl", "restart", "docker.service"])?;
+        crate::process::wait_for("dockerd answers", Duration::from_secs(60), || {
+            Ok(host.exec(&["docker", "version"])?.success())
+        })?;
+        Ok(host)
+    }
+
     /// Cuts the power: SIGKILL to the container's init (every process of the container dies at
     /// once, nothing is stopped or flushed), then nspawn; the work directory stays until drop.
     pub fn power_off_hard(&mut self) {

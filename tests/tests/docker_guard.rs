@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clawster_e2e::bins::host_binary;
 use clawster_e2e::prereq::require_root;
-use clawster_e2e::process::{wait_for, Output};
-use clawster_e2e::testhost::{Layout, TestHost};
+use clawster_e2e::process::Output;
+use clawster_e2e::testhost::TestHost;
 
 const GUARD: &str = "unix:///run/clawster/docker.sock";
 const IMAGE: &str = "openclaw-sandbox:bookworm-slim";
@@ -43,34 +43,9 @@ fn setup() -> Result<TestHost> {
     if !Path::new(BUSYBOX).is_file() {
         bail!("{BUSYBOX} is missing: install busybox-static (tests/deps/guard.apt, `tests/setup-host`)");
     }
-    // runc gives every container its own session keyring; nspawn's default seccomp filter
-    // refuses the keyring calls (EPERM), so this suite's hosts boot without it. Only this test
-    // binary's own nspawn children read the variable.
-    std::env::set_var("SYSTEMD_SECCOMP", "0");
-    let host = TestHost::boot(Layout::MergedUsr)?;
-    host.copy_in(&agent, "/usr/local/bin/clawster-agent", 0o755)?;
-    // Containers must really run: on a machine with cgroup v1, nspawn mounts the controller
-    // hierarchies read-only; make them writable and keep dockerd's cgroups under a parent named
-    // after this host, removed again by `teardown`.
-    host.exec_ok(&[
-        "sh",
-        "-c",
-        "if [ \"$(stat -fc %T /sys/fs/cgroup)\" = tmpfs ]; then \
-           for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw \"$d\"; done; fi",
-    ])?;
-    host.write_file(
-        "/etc/docker/daemon.json",
-        format!(
-            r#"{{"runtimes":{{"sysbox-runc":{{"path":"/usr/sbin/runc"}}}},"cgroup-parent":"/{}"}}"#,
-            host.name()
-        )
-        .as_bytes(),
-        0o644,
-    )?;
-    host.exec_ok(&["systemctl", "restart", "docker.service"])?;
-    wait_for("dockerd answers", Duration::from_secs(60), || {
-        Ok(host.exec(&["docker", "version"])?.success())
-    })?;
+    // Containers must really run; dockerd's cgroups sit under a parent named after this host,
+    // removed again by `teardown`.
+    let host = TestHost::boot_with_dockerd(&agent)?;
 
     // The sandbox image: static busybox plus the directories a read-only root needs (built under
     // /srv: nspawn mounts a tmpfs over the host's /tmp). `set -o pipefail`: an empty tar stream

@@ -29,7 +29,7 @@ use anyhow::{bail, Context, Result};
 use clawster_e2e::bins::host_binary;
 use clawster_e2e::prereq::{require_root, require_tools};
 use clawster_e2e::process::{run_ok, wait_for};
-use clawster_e2e::testhost::{Layout, TestHost};
+use clawster_e2e::testhost::TestHost;
 use serde_json::Value;
 
 const OPENCLAW: &str = "2026.9.6";
@@ -506,30 +506,7 @@ fn push(host: &TestHost, layout: &Path, tag: &str, log_file: &Path) -> Result<(f
 /// Boots a host with dockerd, the agent's docker guard on its socket and the state directory.
 fn guard_host() -> Result<TestHost> {
     let agent = host_binary("clawster-agent")?;
-    // runc gives every container its own session keyring; nspawn's default seccomp filter
-    // refuses the keyring calls, so this suite's hosts boot without it (as the guard suite's).
-    std::env::set_var("SYSTEMD_SECCOMP", "0");
-    let host = TestHost::boot(Layout::MergedUsr)?;
-    host.copy_in(&agent, "/usr/local/bin/clawster-agent", 0o755)?;
-    host.exec_ok(&[
-        "sh",
-        "-c",
-        "if [ \"$(stat -fc %T /sys/fs/cgroup)\" = tmpfs ]; then \
-           for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw \"$d\"; done; fi",
-    ])?;
-    host.write_file(
-        "/etc/docker/daemon.json",
-        format!(
-            r#"{{"runtimes":{{"sysbox-runc":{{"path":"/usr/sbin/runc"}}}},"cgroup-parent":"/{}"}}"#,
-            host.name()
-        )
-        .as_bytes(),
-        0o644,
-    )?;
-    host.exec_ok(&["systemctl", "restart", "docker.service"])?;
-    wait_for("dockerd answers", Duration::from_secs(60), || {
-        Ok(host.exec(&["docker", "version"])?.success())
-    })?;
+    let host = TestHost::boot_with_dockerd(&agent)?;
     let units = clawster_e2e::workspace_root().join("systemd");
     for unit in [
         "clawster-docker-guard.socket",
