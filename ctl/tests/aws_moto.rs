@@ -24,7 +24,6 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use clawsterctl::aws::Aws;
 use common::moto::{release_dir, text, Moto};
@@ -37,40 +36,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// Registers every bot host in its target group, as ECS would, until stopped.
-fn registrar(moto: &Moto, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    let endpoint = moto.endpoint.clone();
-    std::thread::spawn(move || {
-        let rt = rt();
-        rt.block_on(async move {
-            let aws = common::moto::aws_at(&endpoint).await;
-            while !stop.load(Ordering::SeqCst) {
-                if let Ok(stacks) = clawsterctl::stack::list(&aws, "clawster-bot-").await {
-                    for s in stacks {
-                        let Some(tg) = s.outputs.get("TargetGroupArn") else {
-                            continue;
-                        };
-                        // The task's address in a private subnet (awsvpc), as ECS registers it.
-                        let _ = aws
-                            .elb
-                            .register_targets()
-                            .target_group_arn(tg)
-                            .targets(
-                                aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
-                                    .id("10.0.16.10")
-                                    .port(18789)
-                                    .build(),
-                            )
-                            .send()
-                            .await;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(1000)).await;
-            }
-        });
-    })
 }
 
 async fn templates(aws: &Aws) -> Vec<String> {
@@ -239,7 +204,7 @@ fn lifecycle_of_two_bots_against_moto() {
         .is_err());
 
     let stop = Arc::new(AtomicBool::new(false));
-    let reg = registrar(&moto, stop.clone());
+    let reg = common::moto::registrar(&moto, stop.clone());
     let deploy_with = |bot: &str, config: &str| {
         moto.ctl(&[
             "deploy",

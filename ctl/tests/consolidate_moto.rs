@@ -19,7 +19,6 @@ use common::TEST_IMAGE;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use clawsterctl::aws::Aws;
 use common::moto::{release_dir, text, Moto};
@@ -31,39 +30,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// Registers a task address in every bot's target group, as ECS would, until stopped.
-fn registrar(moto: &Moto, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    let endpoint = moto.endpoint.clone();
-    std::thread::spawn(move || {
-        rt().block_on(async move {
-            let aws = common::moto::aws_at(&endpoint).await;
-            while !stop.load(Ordering::SeqCst) {
-                for s in clawsterctl::stack::list(&aws, "clawster-bot-")
-                    .await
-                    .unwrap_or_default()
-                {
-                    let Some(tg) = s.outputs.get("TargetGroupArn") else {
-                        continue;
-                    };
-                    let _ = aws
-                        .elb
-                        .register_targets()
-                        .target_group_arn(tg)
-                        .targets(
-                            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
-                                .id("10.0.16.10")
-                                .port(18789)
-                                .build(),
-                        )
-                        .send()
-                        .await;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        });
-    })
 }
 
 /// The region's load balancers by name.
@@ -179,7 +145,7 @@ fn consolidate_three_bots_onto_one_load_balancer_and_back() {
         }
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let reg = registrar(&moto, stop.clone());
+    let reg = common::moto::registrar(&moto, stop.clone());
     let before = rt.block_on(load_balancers(&aws));
     assert_eq!(
         before,

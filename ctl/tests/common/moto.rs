@@ -174,3 +174,42 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// Registers the task's address (10.0.16.10:18789, in a private subnet as awsvpc gives it) in every
+/// bot stack's target group every 500 ms until `stop`, as ECS would: moto runs no tasks.
+pub fn registrar(
+    moto: &Moto,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let endpoint = moto.endpoint.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let aws = aws_at(&endpoint).await;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let stacks = clawsterctl::stack::list(&aws, "clawster-bot-").await;
+                for s in stacks.unwrap_or_default() {
+                    let Some(tg) = s.outputs.get("TargetGroupArn") else {
+                        continue;
+                    };
+                    let _ = aws
+                        .elb
+                        .register_targets()
+                        .target_group_arn(tg)
+                        .targets(
+                            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                                .id("10.0.16.10")
+                                .port(18789)
+                                .build(),
+                        )
+                        .send()
+                        .await;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    })
+}
