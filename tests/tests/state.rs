@@ -36,20 +36,27 @@ struct Agent<'a> {
 }
 
 impl Agent<'_> {
-    fn state(&self, sub: &str, host: &str, dir: &str, extra: &[&str]) -> Result<Output> {
+    /// `clawster-agent state SUB` of bot `bot` as host `host` on directory `dir` (under the
+    /// test's root), with the moto environment.
+    fn command(&self, sub: &str, bot: &str, host: &str, dir: &str) -> Command {
         let mut c = Command::new(&self.bin);
         c.args([
-            "state", sub, "--bot", BOT, "--bucket", BUCKET, "--region", REGION,
+            "state", sub, "--bot", bot, "--bucket", BUCKET, "--region", REGION,
         ])
         .args(["--endpoint", &self.moto.endpoint, "--instance-id", host])
         .arg("--dir")
         .arg(self.root.join(dir))
         .arg("--work")
-        .arg(self.root.join(format!("work-{host}")))
-        .args(extra);
+        .arg(self.root.join(format!("work-{bot}-{host}")));
         for (k, v) in self.moto.env() {
             c.env(k, v);
         }
+        c
+    }
+
+    fn state(&self, sub: &str, host: &str, dir: &str, extra: &[&str]) -> Result<Output> {
+        let mut c = self.command(sub, BOT, host, dir);
+        c.args(extra);
         let t = Instant::now();
         let out = run(&mut c, Duration::from_secs(120))?;
         eprintln!(
@@ -64,16 +71,8 @@ impl Agent<'_> {
     }
 
     fn spawn_run(&self, host: &str, dir: &str) -> Result<Child> {
-        let mut c = Command::new(&self.bin);
+        let mut c = self.command("run", BOT, host, dir);
         c.args([
-            "state", "run", "--bot", BOT, "--bucket", BUCKET, "--region", REGION,
-        ])
-        .args(["--endpoint", &self.moto.endpoint, "--instance-id", host])
-        .arg("--dir")
-        .arg(self.root.join(dir))
-        .arg("--work")
-        .arg(self.root.join(format!("work-{host}")))
-        .args([
             "--interval",
             "1",
             "--lease-ttl",
@@ -386,32 +385,15 @@ fn restore_time_50mb(a: &Agent<'_>, root: &Path) -> Result<()> {
     )?;
     anyhow::ensure!(out.success(), "{}", out.stderr);
     let bot = "big-bot";
-    let env = a.moto.env();
-    let cmd = |sub: &str, host: &str, d: &Path| {
-        let mut c = Command::new(&a.bin);
-        c.args([
-            "state", sub, "--bot", bot, "--bucket", BUCKET, "--region", REGION,
-        ])
-        .args([
-            "--endpoint",
-            &a.moto.endpoint,
-            "--instance-id",
-            host,
-            "--json",
-        ])
-        .arg("--dir")
-        .arg(d)
-        .arg("--work")
-        .arg(root.join(format!("work-big-{host}")));
-        for (k, v) in &env {
-            c.env(k, v);
-        }
+    let cmd = |sub: &str, host: &str, dir: &str| {
+        let mut c = a.command(sub, bot, host, dir);
+        c.arg("--json");
         c
     };
     a.moto
         .put(BUCKET, &format!("state/{bot}/init.json"), "{\"version\":1}")?;
     let t0 = Instant::now();
-    let out = run(&mut cmd("sync", "i-big-1", &dir), Duration::from_secs(300))?;
+    let out = run(&mut cmd("sync", "i-big-1", "big"), Duration::from_secs(300))?;
     anyhow::ensure!(out.success(), "{out:?}");
     let sync_s = t0.elapsed().as_secs_f64();
     let bytes = json(&out)["bytes"].as_u64().unwrap_or(0);
@@ -423,7 +405,7 @@ fn restore_time_50mb(a: &Agent<'_>, root: &Path) -> Result<()> {
     )?;
     let t0 = Instant::now();
     let out = run(
-        &mut cmd("restore", "i-big-2", &root.join("big-restored")),
+        &mut cmd("restore", "i-big-2", "big-restored"),
         Duration::from_secs(300),
     )?;
     anyhow::ensure!(out.success(), "{out:?}");
