@@ -57,13 +57,6 @@ pub enum S3Error {
     Credentials(String),
 }
 
-impl S3Error {
-    /// True for a 403 (the role may not touch this key).
-    pub fn is_access_denied(&self) -> bool {
-        matches!(self, S3Error::Status { status: 403, .. })
-    }
-}
-
 /// Where the credentials come from.
 #[derive(Debug)]
 pub enum CredentialSource {
@@ -408,15 +401,6 @@ impl Bucket {
             404 => Ok(None),
             s => Err(Self::fail("HEAD", key, s, &[])),
         }
-    }
-
-    /// S3's clock, read from the `Date` of a cheap request (used when an object is missing).
-    pub fn server_now(&self, probe_key: &str) -> Result<i64, S3Error> {
-        let (_, parts, _) = self.send("HEAD", "HEAD", probe_key, &[], &[], &[])?;
-        Ok(parts
-            .header("date")
-            .and_then(|v| parse_http_date(&v))
-            .unwrap_or_else(unix_now))
     }
 
     /// Deletes the current version of an object (a delete marker on a versioned bucket).
