@@ -55,6 +55,9 @@ pub enum S3Error {
     /// No credentials could be found.
     #[error("no AWS credentials: {0}")]
     Credentials(String),
+    /// A bucket name or region that cannot be right.
+    #[error("invalid S3 setting: {0}")]
+    Invalid(String),
 }
 
 /// Where the credentials come from.
@@ -197,7 +200,7 @@ impl Bucket {
         endpoint: Option<&str>,
         creds: CredentialSource,
     ) -> Result<Self, S3Error> {
-        let bad = |m: &str| S3Error::Credentials(m.to_string());
+        let bad = |m: &str| S3Error::Invalid(m.to_string());
         if name.is_empty()
             || !name
                 .bytes()
