@@ -1,9 +1,8 @@
 //! The OpenClaw configuration each bot runs with.
 //!
 //! It is stored by `clawsterctl deploy` in the bot's Secrets Manager secret
-//! `clawster/<bot>/config` (it will also hold model and channel settings the operator adds) and
-//! injected into the task by full ARN. The gateway token is a separate secret and never appears
-//! here.
+//! `clawster/<bot>/config` (with the model and channel settings the operator adds, and the
+//! gateway token ctl generates once: `gateway.auth.token`) and injected into the task by full ARN.
 
 use serde_json::{json, Value};
 
@@ -13,7 +12,7 @@ use crate::names::GatewayPort;
 /// - `mode: local`: the gateway refuses to start without it;
 /// - `bind: lan`: listen on all interfaces of the task ENI so the ALB can reach it;
 /// - `trustedProxies`: the VPC range, so the ALB's `X-Forwarded-For` is believed and nothing else's;
-/// - `auth.mode: token`: clients must present the gateway token (from `OPENCLAW_GATEWAY_TOKEN`);
+/// - `auth.mode: token`: clients must present the gateway token (`auth.token`, added by deploy);
 /// - `agents.defaults.sandbox.mode: all`: every session's tools run in a sandbox container
 ///   (created through the host's docker guard under the sysbox runtime); OpenClaw's default is
 ///   off, which would run the bot's commands in the gateway's own container;

@@ -370,27 +370,23 @@ fn task_definition_is_awsvpc_with_the_docker_socket() {
 }
 
 #[test]
-fn gateway_token_and_config_are_secrets_by_full_arn() {
+fn one_secret_holds_config_and_token_by_full_arn() {
     let t = http();
     let c = &props(&t, "TaskDefinition")["ContainerDefinitions"][0];
     assert_eq!(
         c["Secrets"],
-        json!([
-            { "Name": "OPENCLAW_GATEWAY_TOKEN", "ValueFrom": { "Ref": "GatewayTokenSecret" } },
-            { "Name": "OPENCLAW_CONFIG", "ValueFrom": { "Ref": "OpenClawConfigSecretArn" } }
-        ])
+        json!([{ "Name": "OPENCLAW_CONFIG", "ValueFrom": { "Ref": "OpenClawConfigSecretArn" } }])
     );
-    assert_eq!(
-        kind(&t, "GatewayTokenSecret"),
-        "AWS::SecretsManager::Secret",
-        "Ref gives the full ARN"
-    );
-    assert!(
-        props(&t, "GatewayTokenSecret")
-            .get("SecretString")
-            .is_none(),
-        "generated, never in the template"
-    );
+    // The token lives in the configuration secret (gateway.auth.token): no second secret.
+    let secrets: Vec<&String> = t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::SecretsManager::Secret")
+        .map(|(k, _)| k)
+        .collect();
+    assert!(secrets.is_empty(), "{secrets:?}");
+    assert!(t["Outputs"].get("GatewayTokenSecretArn").is_none());
     let pattern = t["Parameters"]["OpenClawConfigSecretArn"]["AllowedPattern"]
         .as_str()
         .unwrap();
@@ -561,10 +557,10 @@ fn execution_role_reads_only_this_bots_secrets() {
         .collect();
     assert_eq!(secrets.len(), 1);
     assert_eq!(secrets[0]["Action"], "secretsmanager:GetSecretValue");
-    // Exactly the two secrets the task definition injects, by full ARN: no prefix, no wildcard.
+    // Exactly the one secret the task definition injects, by full ARN: no prefix, no wildcard.
     assert_eq!(
         secrets[0]["Resource"],
-        json!([{ "Ref": "GatewayTokenSecret" }, { "Ref": "OpenClawConfigSecretArn" }])
+        json!({ "Ref": "OpenClawConfigSecretArn" })
     );
     let injected: Vec<Value> = props(&t, "TaskDefinition")["ContainerDefinitions"][0]["Secrets"]
         .as_array()
@@ -572,7 +568,7 @@ fn execution_role_reads_only_this_bots_secrets() {
         .iter()
         .map(|s| s["ValueFrom"].clone())
         .collect();
-    assert_eq!(json!(injected), secrets[0]["Resource"]);
+    assert_eq!(json!(injected), json!([secrets[0]["Resource"]]));
     assert!(!role.to_string().contains("secret:*"), "{role}");
     assert_eq!(
         props(&t, "TaskDefinition")["ExecutionRoleArn"],
@@ -698,4 +694,40 @@ fn the_task_gets_no_access_to_the_state() {
             assert!(!text.contains("state/demo"), "{id} names the state: {text}");
         }
     }
+}
+
+#[test]
+fn every_termination_waits_for_the_hosts_final_state_pass() {
+    let t = http();
+    let hooks = &props(&t, "AutoScalingGroup")["LifecycleHookSpecificationList"];
+    assert_eq!(
+        hooks,
+        &json!([{
+            "LifecycleHookName": clawsterctl::bot::host::LIFECYCLE_HOOK,
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+            "HeartbeatTimeout": 300,
+            "DefaultResult": "CONTINUE"
+        }])
+    );
+    // The hook outlasts the task's stop timeout, so the gateway closes its databases first.
+    let heartbeat = hooks[0]["HeartbeatTimeout"].as_u64().unwrap();
+    assert!(heartbeat > u64::from(clawsterctl::bot::STOP_TIMEOUT_SECONDS));
+    // The host may complete the hook of its own group only; finding that group is read-only.
+    let policy = props(&t, "HostLifecyclePolicy");
+    assert_eq!(policy["Roles"], json!([{ "Ref": "HostRole" }]));
+    let statements = policy["PolicyDocument"]["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 2, "{statements:?}");
+    assert_eq!(
+        statements[0]["Action"],
+        "autoscaling:DescribeAutoScalingInstances"
+    );
+    assert_eq!(
+        statements[1]["Action"],
+        "autoscaling:CompleteLifecycleAction"
+    );
+    let arn = statements[1]["Resource"]["Fn::Sub"].as_str().unwrap();
+    assert!(
+        arn.ends_with(":autoScalingGroup:*:autoScalingGroupName/${AutoScalingGroup}"),
+        "{arn}"
+    );
 }

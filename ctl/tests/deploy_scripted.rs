@@ -894,3 +894,113 @@ fn a_new_agent_release_replaces_the_running_host_and_prints_the_downtime() {
     );
     println!("{done}");
 }
+
+/// The token a stored configuration holds, read back from the scripted Secrets Manager.
+fn stored_token(sim: &Sim) -> Option<String> {
+    let w = sim.world.lock().unwrap();
+    let (_, value) = w.secrets.get("clawster/demo/config")?;
+    clawsterctl::deploy::secret::stored_token(value)
+}
+
+/// A world whose bot exists and is complete, with `config` already stored as its secret.
+fn existing_bot(config: &str) -> World {
+    let mut w = world(true, vec![]);
+    let mut bot = SimStack::new(BOT, bot_create_ok()).existing();
+    bot.outputs = bot_outputs("demo");
+    w.stacks.insert(BOT.into(), bot);
+    w.secrets.insert(
+        "clawster/demo/config".into(),
+        (
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:clawster/demo/config-AbCdEf"
+                .into(),
+            config.into(),
+        ),
+    );
+    w
+}
+
+#[test]
+fn a_new_bot_gets_a_generated_token_inside_its_only_secret() {
+    let r = run_deploy(
+        Sim::new(world(true, bot_create_ok())),
+        Duration::from_secs(1800),
+        None,
+    );
+    assert!(r.result.is_ok(), "{:?}\n{}", r.result, r.out);
+    let token = stored_token(&r.sim).expect("a token in the stored configuration");
+    assert_eq!(token.len(), 48);
+    assert!(!r.out.contains(&token), "the token is never printed");
+    let calls = r.sim.calls();
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| *c == "secrets.GetRandomPassword")
+            .count(),
+        1,
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.starts_with("secrets.CreateSecret"))
+            .count(),
+        1,
+        "one secret per bot: {calls:?}"
+    );
+}
+
+#[test]
+fn a_redeploy_keeps_the_stored_token() {
+    let stored = serde_json::json!({ "gateway": { "auth": { "mode": "token", "token": "kept-token-0123456789" } } });
+    let r = run_deploy(
+        Sim::new(existing_bot(&stored.to_string())),
+        Duration::from_secs(1800),
+        None,
+    );
+    assert!(r.result.is_ok(), "{:?}\n{}", r.result, r.out);
+    assert_eq!(
+        stored_token(&r.sim).as_deref(),
+        Some("kept-token-0123456789")
+    );
+    assert!(!r
+        .sim
+        .calls()
+        .contains(&"secrets.GetRandomPassword".to_string()));
+    assert!(!r.out.contains("kept-token-0123456789"), "{}", r.out);
+}
+
+#[test]
+fn a_bot_from_the_two_secret_release_keeps_its_token_through_the_upgrade() {
+    let former =
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:clawster/demo/gateway-token-XyZ123";
+    let mut w = existing_bot(r#"{"gateway":{"auth":{"mode":"token"}}}"#);
+    w.secrets.insert(
+        former.into(),
+        (
+            former.into(),
+            "former-token-abcdefghijklmnopqrstuvwxyz0123456789AB".into(),
+        ),
+    );
+    w.stacks
+        .get_mut(BOT)
+        .unwrap()
+        .outputs
+        .push(("GatewayTokenSecretArn".into(), former.into()));
+    let r = run_deploy(Sim::new(w), Duration::from_secs(1800), None);
+    assert!(r.result.is_ok(), "{:?}\n{}", r.result, r.out);
+    assert_eq!(
+        stored_token(&r.sim).as_deref(),
+        Some("former-token-abcdefghijklmnopqrstuvwxyz0123456789AB")
+    );
+    assert!(
+        r.out
+            .contains("gateway token taken over from the former token secret"),
+        "{}",
+        r.out
+    );
+    assert!(!r
+        .sim
+        .calls()
+        .contains(&"secrets.GetRandomPassword".to_string()));
+    assert!(!r.out.contains("former-token-abc"), "{}", r.out);
+}

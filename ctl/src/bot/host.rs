@@ -58,6 +58,43 @@ pub fn host_policy(bot: &str) -> Value {
     })
 }
 
+/// The terminate lifecycle hook of the bot's group; `clawster-agent state run` completes it (the
+/// agent names the same hook).
+pub const LIFECYCLE_HOOK: &str = "clawster-final-sync";
+/// How long a terminating host may take for its final state pass before the group lets it go:
+/// the task's stop timeout (120 s) plus a full state pass with room to spare.
+pub const LIFECYCLE_HOOK_TIMEOUT_SECONDS: u32 = 300;
+
+/// The host role's second policy, apart from the role because it names the group, which
+/// (through the launch template and the instance profile) depends on the role: find its own
+/// group (DescribeAutoScalingInstances has no resource-level permissions) and complete the
+/// terminate hook of that group only.
+fn lifecycle_policy() -> Value {
+    json!({
+        "PolicyName": "complete-own-terminate-hook",
+        "Roles": [r("HostRole")],
+        "PolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "FindOwnGroup",
+                    "Effect": "Allow",
+                    "Action": "autoscaling:DescribeAutoScalingInstances",
+                    "Resource": "*"
+                },
+                {
+                    "Sid": "CompleteOwnGroupsHook",
+                    "Effect": "Allow",
+                    "Action": "autoscaling:CompleteLifecycleAction",
+                    "Resource": crate::cfn::sub(
+                        "arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${AutoScalingGroup}"
+                    )
+                }
+            ]
+        }
+    })
+}
+
 /// Adds the host's instance role and profile: the managed policies of an ECS container instance
 /// administered through SSM, plus [`host_policy`]. The bot's task runs with the shared, empty
 /// task role and gets none of it.
@@ -147,6 +184,16 @@ pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
                     "Version": get_att("LaunchTemplate", "LatestVersionNumber")
                 },
                 "NewInstancesProtectedFromScaleIn": true,
+                // Every termination (scale-in, instance refresh, a replacement, destroy) waits in
+                // Terminating:Wait until the host's agent has stopped the bot, taken its final
+                // state pass and released the lease, then completes this hook; an agent that
+                // never answers lets the instance go after the timeout.
+                "LifecycleHookSpecificationList": [{
+                    "LifecycleHookName": LIFECYCLE_HOOK,
+                    "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+                    "HeartbeatTimeout": LIFECYCLE_HOOK_TIMEOUT_SECONDS,
+                    "DefaultResult": "CONTINUE"
+                }],
                 "Tags": [
                     { "Key": "Name", "Value": format!("clawster-{bot}-host"), "PropagateAtLaunch": true },
                     { "Key": "clawster:managed-by", "Value": "clawsterctl", "PropagateAtLaunch": true }
@@ -155,6 +202,10 @@ pub(super) fn build(c: &Ctx<'_>, res: &mut Resources) {
             &[],
             &[],
         ),
+    );
+    res.add(
+        "HostLifecyclePolicy",
+        resource("AWS::IAM::Policy", lifecycle_policy(), &[], &[]),
     );
     res.add(
         "Cluster",

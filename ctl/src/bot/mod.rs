@@ -176,11 +176,6 @@ pub fn template(o: &BotOptions, release: &Release) -> Value {
         "Auto Scaling group of the bot host",
         r("AutoScalingGroup"),
     );
-    output(
-        "GatewayTokenSecretArn",
-        "Secret holding the gateway token (the ARN, not the token)",
-        r("GatewayTokenSecret"),
-    );
     output("LogGroupName", "Log group of the bot", r("LogGroup"));
     output(
         "TargetGroupArn",

@@ -1,5 +1,10 @@
-//! The bot stack's task group: what the OpenClaw task runs with (its log group, its gateway-token
-//! secret, its execution role, limited to this bot's secrets and logs) and the task definition.
+//! The bot stack's task group: what the OpenClaw task runs with (its log group, its execution
+//! role, limited to this bot's one secret and its logs) and the task definition.
+//!
+//! The bot has one secret, `clawster/<bot>/config`, written by `clawsterctl deploy`: the merged
+//! OpenClaw configuration, whose `gateway.auth.token` is the gateway token (kept across deploys).
+//! A second secret for the token alone cost $0.40 a month per bot and protected nothing more: the
+//! same role reads both, and the configuration already holds the operator's API keys.
 
 use serde_json::json;
 
@@ -9,7 +14,7 @@ use super::{
 };
 use crate::cfn::{self, get_att, import_shared, r, resource, sub, Resources, Skip};
 
-/// Adds the task's log group, gateway-token secret and execution role.
+/// Adds the task's log group and execution role.
 pub(super) fn identity(c: &Ctx<'_>, res: &mut Resources) {
     let bot = c.bot;
     res.add(
@@ -24,27 +29,11 @@ pub(super) fn identity(c: &Ctx<'_>, res: &mut Resources) {
         ),
     );
     res.add(
-        "GatewayTokenSecret",
-        resource(
-            "AWS::SecretsManager::Secret",
-            json!({
-                "Name": format!("clawster/{bot}/gateway-token"),
-                "Description": format!("OpenClaw gateway token of Clawster bot {bot}"),
-                "GenerateSecretString": { "PasswordLength": 48, "ExcludePunctuation": true },
-                "Tags": cfn::tags(json!(format!("clawster-{bot}-gateway-token")))
-            }),
-            &[
-                Skip { id: "CKV_AWS_149", reason: "Encrypted with the account's AWS-managed Secrets Manager key; a customer-managed key adds about $1/month per bot." },
-            ],
-            &[],
-        ),
-    );
-    res.add(
         "ExecutionRole",
         resource(
             "AWS::IAM::Role",
             json!({
-                "Description": format!("ECS task execution of Clawster bot {bot}: its own log group and its own two secrets only"),
+                "Description": format!("ECS task execution of Clawster bot {bot}: its own log group and its own configuration secret only"),
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [{
@@ -59,10 +48,10 @@ pub(super) fn identity(c: &Ctx<'_>, res: &mut Resources) {
                         "Version": "2012-10-17",
                         "Statement": [
                             {
-                                "Sid": "ReadThisBotsSecrets",
+                                "Sid": "ReadThisBotsSecret",
                                 "Effect": "Allow",
                                 "Action": "secretsmanager:GetSecretValue",
-                                "Resource": [r("GatewayTokenSecret"), r("OpenClawConfigSecretArn")]
+                                "Resource": r("OpenClawConfigSecretArn")
                             },
                             {
                                 "Sid": "WriteThisBotsLogs",
@@ -151,7 +140,6 @@ fn container(c: &Ctx<'_>) -> serde_json::Value {
             { "SourceVolume": "openclaw-state", "ContainerPath": TASK_STATE_DIR, "ReadOnly": false }
         ],
         "Secrets": [
-            { "Name": "OPENCLAW_GATEWAY_TOKEN", "ValueFrom": r("GatewayTokenSecret") },
             { "Name": "OPENCLAW_CONFIG", "ValueFrom": r("OpenClawConfigSecretArn") }
         ],
         "LogConfiguration": {

@@ -33,8 +33,6 @@ pub enum ConfigChange {
     Changed,
     /// The stored value is byte for byte what this run would store.
     Unchanged,
-    /// The stored value could not be read (the reason, never the value); treated as changed.
-    Unknown(String),
 }
 
 /// How the bot stack's template differs from the one CloudFormation holds.
@@ -69,11 +67,7 @@ pub struct Changes {
 impl Changes {
     /// True when the running service needs a forced deployment to pick up the configuration.
     pub fn force_new_deployment(&self) -> bool {
-        matches!(
-            self.config,
-            ConfigChange::Changed | ConfigChange::Unknown(_)
-        ) && !self.stack.create
-            && !self.stack.task
+        self.config == ConfigChange::Changed && !self.stack.create && !self.stack.task
     }
 
     /// True when neither the configuration nor the stack changes.
@@ -94,9 +88,6 @@ impl Changes {
             ConfigChange::New => out.push("configuration: stored anew".to_string()),
             ConfigChange::Changed => out.push("configuration: changed".to_string()),
             ConfigChange::Unchanged => out.push("configuration: unchanged".to_string()),
-            ConfigChange::Unknown(why) => out.push(format!(
-                "configuration: could not be compared ({why}); stored again as if changed"
-            )),
         }
         if self.stack.task {
             out.push(
@@ -231,12 +222,6 @@ mod tests {
         assert_eq!(c.config, ConfigChange::Changed);
         assert!(c.force_new_deployment());
         assert!(c.lines().iter().any(|l| l.contains("restarts once")));
-        // Unknown counts as changed: never keep a possibly old configuration silently.
-        let u = Changes {
-            config: ConfigChange::Unknown("AccessDenied".into()),
-            ..c.clone()
-        };
-        assert!(u.force_new_deployment());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::names::GatewayPort;
 const OWNED_SUBTREES: [(&str, &str); 2] = [
     (
         "gateway.auth",
-        "the gateway token comes from the bot stack's own secret (GatewayTokenSecret), never from this file",
+        "clawsterctl generates the gateway token once and keeps it in the configuration secret across deploys",
     ),
     (
         "gateway.trustedProxies",

@@ -15,6 +15,9 @@
 //!    `init.json` is written so it starts empty, which the operator accepted).
 //! 4. **Old host**: TerminateInstanceInAutoScalingGroup without decrementing the desired
 //!    capacity, so the group launches a replacement from its current launch template version.
+//!    The group's terminate hook (`clawster-final-sync`) holds the old instance until its agent
+//!    has taken one more state pass and released the lease (at most 5 minutes), so the new host
+//!    never waits on a lease the old one still renews.
 //! 5. **New host**: wait until another instance of the group is `InService`.
 //!
 //! The caller then starts the service and follows it to a healthy target; the downtime runs from

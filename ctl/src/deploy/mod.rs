@@ -84,6 +84,9 @@ pub mod exit {
 
 /// The longest the NAT route may take once the shared stack is complete.
 const NAT_LIMIT: Duration = Duration::from_secs(300);
+/// The output naming the gateway-token secret of bot stacks made before the token moved into
+/// the configuration secret: its value is taken over so the bot's clients keep working.
+const FORMER_TOKEN_OUTPUT: &str = "GatewayTokenSecretArn";
 
 /// What the operator asked for.
 #[derive(Debug, Clone)]
@@ -232,7 +235,6 @@ pub async fn run(
     let shared_template = shared::template(&o.region, &release);
     let shared_name = shared::stack_name(&o.region);
     let bot_name = bot::stack_name(&o.name);
-    let value = serde_json::to_string(&merged).unwrap_or_default();
 
     // 2. Read.
     let found = Found {
@@ -267,10 +269,21 @@ pub async fn run(
     let new_on_shared = found.bot.is_none() && opts.shared_lb;
     let o = &bot_opts;
     let bot_template = bot::template(o, &release);
-    let config_change = match secret::current(aws, &o.name).await {
-        Ok(stored) => changes::compare_config(stored.as_deref(), &value),
-        Err(e) => changes::ConfigChange::Unknown(e.message),
-    };
+    // The stored configuration: its gateway token is kept (a deploy that cannot read it stops
+    // rather than hand the bot's clients a new token), and it is compared with the new one.
+    let stored = secret::current(aws, &o.name).await?;
+    let (token, token_source) = secret::gateway_token(
+        aws,
+        stored.as_deref(),
+        found
+            .bot
+            .as_ref()
+            .and_then(|b| b.outputs.get(FORMER_TOKEN_OUTPUT))
+            .map(String::as_str),
+    )
+    .await?;
+    let value = serde_json::to_string(&secret::with_token(merged, &token)).unwrap_or_default();
+    let config_change = changes::compare_config(stored.as_deref(), &value);
     // What changes for a bot whose stack is complete (a busy or failed one is recovered first).
     let bot_changes = match &found.bot {
         Some(b) if stack::health(&b.status) == Health::Ready => Some(changes::Changes {
@@ -500,15 +513,21 @@ pub async fn run(
         "secret",
         &format!("configuration secret {secret_name}"),
         Mark::Done,
-        Some(
+        Some(format!(
+            "{}{}",
             match (stored.created, stored.restored, stored.unchanged) {
                 (true, _, _) => "created",
                 (false, true, _) => "restored from scheduled deletion and updated",
                 (false, false, true) => "unchanged (no new version)",
                 (false, false, false) => "new version stored",
+            },
+            match token_source {
+                secret::TokenSource::Kept => "",
+                secret::TokenSource::Migrated =>
+                    "; gateway token taken over from the former token secret",
+                secret::TokenSource::Generated => "; new gateway token generated",
             }
-            .to_string(),
-        ),
+        )),
     );
 
     // 7. Bot stack (a new bot on the shared load balancer gets its entry first).

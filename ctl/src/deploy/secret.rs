@@ -156,3 +156,128 @@ pub async fn delete(aws: &Aws, bot: &BotName) -> Result<bool, AwsError> {
         Err(e) => Err(AwsError::from_sdk(&format!("DeleteSecret {name}"), e)),
     }
 }
+
+/// Where the gateway token came from, for the plan and the progress line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The stored configuration already holds it.
+    Kept,
+    /// Taken over from the bot stack's former `GatewayTokenSecret` (stacks made before the token
+    /// moved into the configuration secret): clients keep working across the upgrade.
+    Migrated,
+    /// A new bot: Secrets Manager generated it.
+    Generated,
+}
+
+/// The token a stored configuration holds at `gateway.auth.token`, if it is a non-empty string.
+pub fn stored_token(stored: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(stored).ok()?;
+    v.pointer("/gateway/auth/token")
+        .and_then(serde_json::Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+/// The bot's gateway token: kept from the stored configuration, else taken over from the former
+/// token secret the existing bot stack names (`former`: its `GatewayTokenSecretArn` output),
+/// else a new one from Secrets Manager's generator (48 letters and digits, as the former secret
+/// had). A token is never printed or logged.
+pub async fn gateway_token(
+    aws: &Aws,
+    stored: Option<&str>,
+    former: Option<&str>,
+) -> Result<(String, TokenSource), AwsError> {
+    if let Some(t) = stored.and_then(stored_token) {
+        return Ok((t, TokenSource::Kept));
+    }
+    if let Some(arn) = former {
+        match aws.secrets.get_secret_value().secret_id(arn).send().await {
+            Ok(out) => {
+                if let Some(t) = out.secret_string().filter(|t| !t.is_empty()) {
+                    return Ok((t.to_string(), TokenSource::Migrated));
+                }
+            }
+            // Already gone (a stack updated halfway before): the token is lost, so a new one is
+            // made, as for a new bot.
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(
+                        GetSecretValueError::ResourceNotFoundException(_)
+                            | GetSecretValueError::InvalidRequestException(_)
+                    )
+                ) => {}
+            Err(e) => {
+                return Err(AwsError::from_sdk(
+                    "GetSecretValue (the bot's former gateway-token secret)",
+                    e,
+                ))
+            }
+        }
+    }
+    let out = aws
+        .secrets
+        .get_random_password()
+        .password_length(48)
+        .exclude_punctuation(true)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetRandomPassword (the gateway token)", e))?;
+    match out.random_password() {
+        Some(t) if t.len() == 48 => Ok((t.to_string(), TokenSource::Generated)),
+        _ => Err(AwsError::new(
+            crate::aws::ErrorKind::Service,
+            "GetRandomPassword (the gateway token): no 48-character password in the answer".into(),
+        )),
+    }
+}
+
+/// `config` with the gateway token at `gateway.auth.token` (the merged configuration always has
+/// `gateway.auth`, which ctl owns).
+pub fn with_token(mut config: serde_json::Value, token: &str) -> serde_json::Value {
+    if let Some(auth) = config
+        .pointer_mut("/gateway/auth")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        auth.insert("token".into(), serde_json::Value::String(token.to_string()));
+    }
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_stored_token_is_found_only_where_ctl_puts_it() {
+        let c = json!({ "gateway": { "auth": { "mode": "token", "token": "abc" } } });
+        assert_eq!(stored_token(&c.to_string()).as_deref(), Some("abc"));
+        for other in [
+            json!({ "gateway": { "auth": { "mode": "token" } } }).to_string(),
+            json!({ "gateway": { "auth": { "token": "" } } }).to_string(),
+            json!({ "gateway": { "auth": { "token": { "source": "file" } } } }).to_string(),
+            json!({ "token": "abc" }).to_string(),
+            "not json".to_string(),
+        ] {
+            assert_eq!(stored_token(&other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn the_token_lands_in_the_owned_auth_section_only() {
+        let merged = crate::deploy::config::merge(
+            "f",
+            json!({ "models": { "m": 1 } }),
+            crate::openclaw::config(crate::names::GatewayPort::DEFAULT, "10.0.0.0/16"),
+        )
+        .unwrap();
+        let out = with_token(merged.clone(), "t0ken");
+        assert_eq!(
+            out["gateway"]["auth"],
+            json!({ "mode": "token", "token": "t0ken" })
+        );
+        assert_eq!(out["models"], merged["models"]);
+        assert_eq!(stored_token(&out.to_string()).as_deref(), Some("t0ken"));
+    }
+}

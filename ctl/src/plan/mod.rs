@@ -208,8 +208,11 @@ impl Cost {
             ),
             line(
                 "Secrets Manager",
-                format!("2 secrets x ${:.2}", p.secrets_manager_secret_month),
-                2.0 * p.secrets_manager_secret_month,
+                format!(
+                    "1 secret (configuration and gateway token) x ${:.2}",
+                    p.secrets_manager_secret_month
+                ),
+                p.secrets_manager_secret_month,
             ),
         ];
         Ok(Self {

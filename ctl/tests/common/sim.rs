@@ -820,10 +820,20 @@ impl Sim {
             w.secrets.remove(&name);
             sm::operation::delete_secret::DeleteSecretOutput::builder().build()
         });
+        let s = self.clone();
+        let random = mock!(sm::Client::get_random_password).then_compute_output(move |i| {
+            let mut w = s.world.lock().unwrap();
+            w.calls.push("secrets.GetRandomPassword".to_string());
+            let n = usize::try_from(i.password_length().unwrap_or(32)).unwrap_or(32);
+            let token = format!("scripted{}", w.calls.len());
+            sm::operation::get_random_password::GetRandomPasswordOutput::builder()
+                .random_password(format!("{token:x<n$}"))
+                .build()
+        });
         let secrets = mock_client!(
             sm,
             RuleMode::MatchAny,
-            [&describe, &get_value, &create, &put_value, &delete],
+            [&describe, &get_value, &create, &put_value, &delete, &random],
             |c| c.retry_config(sm::config::retry::RetryConfig::disabled())
         );
 
