@@ -16,8 +16,14 @@
 //! init, no-new-privileges, tmpfs, mounts, stop timeout, command) on the docker guard's socket.
 //! Checks: the task's own health command (`/healthz`) succeeds, every process in the container is
 //! uid 1000 with no capabilities and no_new_privs, a write to /usr fails, and the docker CLI in the
-//! container reaches dockerd through the guard as uid 1000. It prints push, pull and start-to-
-//! healthy times.
+//! container reaches dockerd through the guard as uid 1000. The gateway runs with the sandbox
+//! configuration `clawsterctl deploy` writes (mode all) and a scripted OpenAI-compatible model on
+//! the task's loopback (`image/sandbox.rs`): one agent turn's `exec` tool call runs in an
+//! `openclaw-sbx-*` container the gateway created through the guard (the gateway's self-discovery
+//! through the guard, the guard's owner label, journal record and sysbox-runc runtime; CapDrop
+//! ALL, read-only root, network none; the proof file in the host's state directory; the model got
+//! the sandbox's output as the tool result). A privileged run from the task is still refused. It
+//! prints push, pull, start-to-healthy and sandbox-turn times.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -31,6 +37,9 @@ use clawster_e2e::prereq::{require_root, require_tools};
 use clawster_e2e::process::{run_ok, wait_for};
 use clawster_e2e::testhost::TestHost;
 use serde_json::Value;
+
+#[path = "image/sandbox.rs"]
+mod sandbox;
 
 const OPENCLAW: &str = "2026.9.6";
 
@@ -569,7 +578,12 @@ fn image_runs_hardened_from_a_registry_under_real_dockerd() -> Result<()> {
         "image",
         &["docker-registry", "skopeo", "htpasswd", "nsenter"],
     )?;
-    let (layout, _) = first_build()?;
+    // CLAWSTER_IMAGE_LAYOUT: an OCI layout `packaging/build-image` already made (rerunning this
+    // test alone without building again); otherwise this process's first build.
+    let layout = match std::env::var_os("CLAWSTER_IMAGE_LAYOUT") {
+        Some(dir) => PathBuf::from(dir),
+        None => first_build()?.0,
+    };
     let digest = json(&layout.join("index.json"))["manifests"][0]["digest"]
         .as_str()
         .unwrap()
@@ -581,6 +595,18 @@ fn image_runs_hardened_from_a_registry_under_real_dockerd() -> Result<()> {
 }
 
 fn run_checks(host: &TestHost, layout: &Path, digest: &str) -> Result<()> {
+    let image = publish(host, layout, digest)?;
+    let td = task_definition();
+    start_task(&td, host, &image)?;
+    check_hardened(host)?;
+    sandbox::sandbox_turn(host, "openclaw", GUARD_STATE)?;
+    check_refusals(host)
+}
+
+/// Pushes the image to the test's registry (twice: the second uploads nothing), checks the
+/// registry serves our manifest, logs dockerd in and pulls the image by digest; also publishes
+/// the sandbox image there and pulls it. Returns the pulled reference.
+fn publish(host: &TestHost, layout: &Path, digest: &str) -> Result<String> {
     let reg_dir = clawster_e2e::cache_dir().join("image-test/registry");
     let reg = start_registry(host, &reg_dir)?;
     let log = reg_dir.join("registry.log");
@@ -636,16 +662,24 @@ fn run_checks(host: &TestHost, layout: &Path, digest: &str) -> Result<()> {
         "docker pull by digest: {:.1} s",
         start.elapsed().as_secs_f64()
     );
+    sandbox::publish_sandbox_image(host, REGISTRY)?;
     drop(reg);
+    Ok(image)
+}
 
-    let td = task_definition();
-    let config = r#"{"gateway":{"mode":"local","bind":"lan","port":18789,"auth":{"mode":"token"}},"discovery":{"mdns":{"mode":"off"}},"update":{"checkOnStart":false},"models":{"catalogRefresh":{"enabled":false}}}"#;
+/// Runs the image with exactly the task's settings and waits until the task's own health
+/// command (`/healthz`) succeeds; prints start to healthy.
+fn start_task(td: &Value, host: &TestHost, image: &str) -> Result<()> {
+    let port = td["ContainerDefinitions"][0]["PortMappings"][0]["ContainerPort"]
+        .as_u64()
+        .context("the task's container port")?;
+    let config = sandbox::gateway_config(u16::try_from(port)?).to_string();
     let args = run_args(
-        &td,
-        &image,
+        td,
+        image,
         &[
             ("OPENCLAW_GATEWAY_TOKEN", "e2e-gateway-token-0123456789"),
-            ("OPENCLAW_CONFIG", config),
+            ("OPENCLAW_CONFIG", &config),
         ],
     )?;
     let mut argv = vec!["docker"];
@@ -655,7 +689,7 @@ fn run_checks(host: &TestHost, layout: &Path, digest: &str) -> Result<()> {
     // The task's own health command, as ECS runs it.
     let hc: Vec<String> = td["ContainerDefinitions"][0]["HealthCheck"]["Command"]
         .as_array()
-        .unwrap()
+        .context("HealthCheck")?
         .iter()
         .skip(1) // "CMD"
         .map(|v| v.as_str().unwrap().to_string())
@@ -682,8 +716,12 @@ fn run_checks(host: &TestHost, layout: &Path, digest: &str) -> Result<()> {
         "image task: start to healthy (/healthz) {:.1} s",
         start.elapsed().as_secs_f64()
     );
+    Ok(())
+}
 
-    // Every process: uid 1000, no capabilities, no_new_privs.
+/// Every process uid 1000 with no capabilities and no_new_privs; /usr read-only; the state
+/// directory writable; the config file the entry point wrote is the task user's, 0600.
+fn check_hardened(host: &TestHost) -> Result<()> {
     let status = host.exec_ok(&[
         "docker",
         "exec",
@@ -727,8 +765,12 @@ fn run_checks(host: &TestHost, layout: &Path, digest: &str) -> Result<()> {
         "1000 600",
         "the config file the entry point wrote"
     );
-    // The docker CLI in the task reaches dockerd only through the guard, as uid 1000 (the socket's
-    // group is the task's gid).
+    Ok(())
+}
+
+/// The docker CLI in the task reaches dockerd only through the guard, as uid 1000 (the socket's
+/// group is the task's gid), and a privileged run from inside the task is refused.
+fn check_refusals(host: &TestHost) -> Result<()> {
     let v = host.exec(&[
         "docker",
         "exec",
