@@ -600,7 +600,7 @@ fn run_checks(host: &TestHost, layout: &Path, digest: &str) -> Result<()> {
     start_task(&td, host, &image)?;
     check_hardened(host)?;
     sandbox::sandbox_turn(host, "openclaw", GUARD_STATE)?;
-    check_refusals(host)
+    check_refusals(host, &image)
 }
 
 /// Pushes the image to the test's registry (twice: the second uploads nothing), checks the
@@ -769,8 +769,10 @@ fn check_hardened(host: &TestHost) -> Result<()> {
 }
 
 /// The docker CLI in the task reaches dockerd only through the guard, as uid 1000 (the socket's
-/// group is the task's gid), and a privileged run from inside the task is refused.
-fn check_refusals(host: &TestHost) -> Result<()> {
+/// group is the task's gid); from inside the task, a privileged create of the sandbox image and
+/// a create of an image not on the guard's list are refused, naming their rules, and leave no
+/// container behind.
+fn check_refusals(host: &TestHost, image: &str) -> Result<()> {
     let v = host.exec(&[
         "docker",
         "exec",
@@ -781,19 +783,48 @@ fn check_refusals(host: &TestHost) -> Result<()> {
         "{{.Server.Version}}",
     ])?;
     assert!(v.success() && !v.stdout.trim().is_empty(), "{v:?}");
-    let refused = host.exec(&[
-        "docker",
-        "exec",
-        "openclaw",
-        "docker",
-        "run",
-        "--rm",
-        "--privileged",
-        "busybox",
-    ])?;
-    assert!(
-        !refused.success(),
-        "the guard refuses a privileged run: {refused:?}"
+    let before = host.exec_ok(&["docker", "ps", "-aq"])?;
+    // Otherwise what OpenClaw sends (labels, name, hardening), so only the named rule can refuse.
+    let create = |extra: &[&str], img: &str| -> Result<clawster_e2e::process::Output> {
+        let mut argv = vec![
+            "docker",
+            "exec",
+            "openclaw",
+            "docker",
+            "create",
+            "--name",
+            "openclaw-sbx-escape",
+            "--label",
+            "openclaw.sandbox=1",
+            "--read-only",
+            "--network",
+            "none",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+        ];
+        argv.extend_from_slice(extra);
+        argv.extend([img, "true"]);
+        host.exec(&argv)
+    };
+    for (what, out, rule) in [
+        (
+            "privileged",
+            create(&["--privileged"], sandbox::SANDBOX_IMAGE)?,
+            "create.privileged",
+        ),
+        ("the bot's own image", create(&[], image)?, "create.image"),
+    ] {
+        assert!(
+            !out.success() && out.stderr.contains(&format!("rule {rule}")),
+            "a {what} create from the task must be refused by rule {rule}: {out:?}"
+        );
+    }
+    assert_eq!(
+        host.exec_ok(&["docker", "ps", "-aq"])?,
+        before,
+        "a refused create left a container"
     );
     Ok(())
 }
