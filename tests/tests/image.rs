@@ -22,8 +22,10 @@
 //! `openclaw-sbx-*` container the gateway created through the guard (the gateway's self-discovery
 //! through the guard, the guard's owner label, journal record and sysbox-runc runtime; CapDrop
 //! ALL, read-only root, network none; the proof file in the host's state directory; the model got
-//! the sandbox's output as the tool result). A privileged run from the task is still refused. It
-//! prints push, pull, start-to-healthy and sandbox-turn times.
+//! the sandbox's output as the tool result). Privileged and non-allowlisted creates from the task
+//! are refused, naming their rules. Then, on the same host, the npm path (`image/npm_path.rs`:
+//! OpenClaw's 330 packages installed at start, offline from the build's npm cache) for the
+//! start-to-healthy comparison. It prints push, pull, both start-to-healthy and sandbox-turn times.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -38,6 +40,8 @@ use clawster_e2e::process::{run_ok, wait_for};
 use clawster_e2e::testhost::TestHost;
 use serde_json::Value;
 
+#[path = "image/npm_path.rs"]
+mod npm_path;
 #[path = "image/sandbox.rs"]
 mod sandbox;
 
@@ -597,10 +601,41 @@ fn image_runs_hardened_from_a_registry_under_real_dockerd() -> Result<()> {
 fn run_checks(host: &TestHost, layout: &Path, digest: &str) -> Result<()> {
     let image = publish(host, layout, digest)?;
     let td = task_definition();
-    start_task(&td, host, &image)?;
+    let config = sandbox::gateway_config(task_port(&td)?).to_string();
+    let image_secs = start_task(&td, host, &image, &config)?;
     check_hardened(host)?;
     sandbox::sandbox_turn(host, "openclaw", GUARD_STATE)?;
-    check_refusals(host, &image)
+    check_refusals(host, &image)?;
+    // The npm path on the same host, with the image's task stopped first.
+    host.exec_ok(&["docker", "rm", "-f", "openclaw"])?;
+    let npm_secs = npm_path::start_to_healthy(host, &image, &config, &health_command(&td)?)?;
+    println!(
+        "start to healthy, same host and run: image {image_secs:.1} s, npm path {npm_secs:.1} s (without its apt-get)"
+    );
+    Ok(())
+}
+
+/// The gateway's port in the task.
+fn task_port(td: &Value) -> Result<u16> {
+    let port = td["ContainerDefinitions"][0]["PortMappings"][0]["ContainerPort"]
+        .as_u64()
+        .context("the task's container port")?;
+    Ok(u16::try_from(port)?)
+}
+
+/// The task's health command, as ECS runs it (the argv after "CMD").
+fn health_command(td: &Value) -> Result<Vec<String>> {
+    td["ContainerDefinitions"][0]["HealthCheck"]["Command"]
+        .as_array()
+        .context("HealthCheck")?
+        .iter()
+        .skip(1)
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .context("a health command word")
+        })
+        .collect()
 }
 
 /// Pushes the image to the test's registry (twice: the second uploads nothing), checks the
@@ -667,33 +702,23 @@ fn publish(host: &TestHost, layout: &Path, digest: &str) -> Result<String> {
     Ok(image)
 }
 
-/// Runs the image with exactly the task's settings and waits until the task's own health
-/// command (`/healthz`) succeeds; prints start to healthy.
-fn start_task(td: &Value, host: &TestHost, image: &str) -> Result<()> {
-    let port = td["ContainerDefinitions"][0]["PortMappings"][0]["ContainerPort"]
-        .as_u64()
-        .context("the task's container port")?;
-    let config = sandbox::gateway_config(u16::try_from(port)?).to_string();
+/// Runs the image with exactly the task's settings and `config` as the config secret, and waits
+/// until the task's own health command (`/healthz`) succeeds; returns (and prints) start to
+/// healthy in seconds.
+fn start_task(td: &Value, host: &TestHost, image: &str, config: &str) -> Result<f64> {
     let args = run_args(
         td,
         image,
         &[
             ("OPENCLAW_GATEWAY_TOKEN", "e2e-gateway-token-0123456789"),
-            ("OPENCLAW_CONFIG", &config),
+            ("OPENCLAW_CONFIG", config),
         ],
     )?;
     let mut argv = vec!["docker"];
     argv.extend(args.iter().map(String::as_str));
     let start = Instant::now();
     host.exec_ok(&argv)?;
-    // The task's own health command, as ECS runs it.
-    let hc: Vec<String> = td["ContainerDefinitions"][0]["HealthCheck"]["Command"]
-        .as_array()
-        .context("HealthCheck")?
-        .iter()
-        .skip(1) // "CMD"
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let hc = health_command(td)?;
     let mut probe = vec!["docker", "exec", "openclaw"];
     probe.extend(hc.iter().map(String::as_str));
     let waited = wait_for("the gateway's /healthz", Duration::from_secs(120), || {
@@ -712,11 +737,9 @@ fn start_task(td: &Value, host: &TestHost, image: &str) -> Result<()> {
         let logs = host.exec(&["docker", "logs", "--tail", "60", "openclaw"])?;
         bail!("{e:#}\n{}{}", logs.stdout, logs.stderr);
     }
-    println!(
-        "image task: start to healthy (/healthz) {:.1} s",
-        start.elapsed().as_secs_f64()
-    );
-    Ok(())
+    let secs = start.elapsed().as_secs_f64();
+    println!("image task: start to healthy (/healthz) {secs:.1} s");
+    Ok(secs)
 }
 
 /// Every process uid 1000 with no capabilities and no_new_privs; /usr read-only; the state
