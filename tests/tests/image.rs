@@ -706,14 +706,7 @@ fn publish(host: &TestHost, layout: &Path, digest: &str) -> Result<String> {
 /// until the task's own health command (`/healthz`) succeeds; returns (and prints) start to
 /// healthy in seconds.
 fn start_task(td: &Value, host: &TestHost, image: &str, config: &str) -> Result<f64> {
-    let args = run_args(
-        td,
-        image,
-        &[
-            ("OPENCLAW_GATEWAY_TOKEN", "e2e-gateway-token-0123456789"),
-            ("OPENCLAW_CONFIG", config),
-        ],
-    )?;
+    let args = run_args(td, image, &[("OPENCLAW_CONFIG", config)])?;
     let mut argv = vec!["docker"];
     argv.extend(args.iter().map(String::as_str));
     let start = Instant::now();

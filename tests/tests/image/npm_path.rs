@@ -111,8 +111,6 @@ pub fn start_to_healthy(
         "-e",
         "HOME=/root",
         "-e",
-        "OPENCLAW_GATEWAY_TOKEN=e2e-gateway-token-0123456789",
-        "-e",
         &config_env,
         "-v",
         "/srv/npm-path:/src",

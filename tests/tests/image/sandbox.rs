@@ -31,9 +31,13 @@ const FINAL_TEXT: &str = "scripted model: sandbox turn done";
 /// The gateway container's entry to OpenClaw's CLI (the image's layout).
 const OPENCLAW_CLI: &str = "/opt/openclaw/node_modules/openclaw/openclaw.mjs";
 
-/// The gateway's configuration: what `clawsterctl deploy` writes (ctl/src/openclaw.rs: sandbox
-/// mode all with OpenClaw's default scope and workspace access, LAN bind behind the VPC, token
-/// auth, no operator terminal, nothing phoning home) plus the scripted model as the only provider.
+/// The gateway token the test's configuration carries.
+const GATEWAY_TOKEN: &str = "e2e-gateway-token-0123456789";
+
+/// The gateway's configuration: what `clawsterctl deploy` writes into the config secret
+/// (ctl/src/openclaw.rs and deploy/secret.rs: sandbox mode all with OpenClaw's default scope and
+/// workspace access, LAN bind behind the VPC, token auth with the token at `gateway.auth.token`,
+/// no operator terminal, nothing phoning home) plus the scripted model as the only provider.
 pub fn gateway_config(port: u16) -> Value {
     json!({
         "agents": { "defaults": {
@@ -45,7 +49,7 @@ pub fn gateway_config(port: u16) -> Value {
             "bind": "lan",
             "port": port,
             "trustedProxies": ["10.0.0.0/16"],
-            "auth": { "mode": "token" },
+            "auth": { "mode": "token", "token": GATEWAY_TOKEN },
             "terminal": { "enabled": false }
         },
         "models": {
