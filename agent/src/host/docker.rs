@@ -228,16 +228,22 @@ pub fn parse_answer(buf: &[u8]) -> Result<(u16, String), String> {
     Ok((status, String::from_utf8_lossy(body).into_owned()))
 }
 
+/// A stand-in dockerd for unit tests (the process boundary), shared with the state
+/// capability's tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::BufRead;
+pub(crate) mod fake {
+    use std::io::{BufRead, Write};
     use std::os::unix::net::UnixListener;
+    use std::path::{Path, PathBuf};
     use std::sync::{Arc, Mutex};
 
     /// A stand-in dockerd on a socket in a temporary directory (the process boundary): one
     /// container running until it is stopped; records every request line.
-    fn fake(dir: &Path, stop_timeout: Option<u64>) -> (PathBuf, Arc<Mutex<Vec<String>>>) {
+    pub(crate) fn dockerd(
+        dir: &Path,
+        stop_timeout: Option<u64>,
+        stop_status: u16,
+    ) -> (PathBuf, Arc<Mutex<Vec<String>>>) {
         let sock = dir.join("docker.sock");
         let l = UnixListener::bind(&sock).expect("bind");
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -272,6 +278,11 @@ mod tests {
                             r#"{{"Name":"/ecs-bot-1-openclaw-e2f","Config":{{"StopTimeout":{t}}}}}"#
                         ),
                     )
+                } else if line.starts_with("POST /containers/abc123/stop") && stop_status != 204 {
+                    (
+                        stop_status,
+                        r#"{"message":"cannot stop container: permission denied"}"#.to_string(),
+                    )
                 } else if line.starts_with("POST /containers/abc123/stop") {
                     running = false;
                     (204, String::new())
@@ -291,11 +302,16 @@ mod tests {
         });
         (sock, seen)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn finds_the_bot_container_and_stops_it_with_its_timeout() {
         let d = tempfile::tempdir().expect("tmp");
-        let (sock, seen) = fake(d.path(), Some(90));
+        let (sock, seen) = fake::dockerd(d.path(), Some(90), 204);
         let docker = Docker::new(&sock);
         let found = docker.running_ecs_containers("openclaw").expect("list");
         assert_eq!(
@@ -322,7 +338,7 @@ mod tests {
     #[test]
     fn errors_name_the_call_and_dockerd_message() {
         let d = tempfile::tempdir().expect("tmp");
-        let (sock, _) = fake(d.path(), None);
+        let (sock, _) = fake::dockerd(d.path(), None, 204);
         let docker = Docker::new(&sock);
         assert_eq!(
             docker.running_ecs_containers("openclaw").expect("list")[0].stop_timeout,

@@ -226,3 +226,43 @@ pub fn status_code(s: Option<&SyncStatus>, now: i64) -> u8 {
         _ => 2,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_follow_lag_failure_and_the_end_of_the_host() {
+        let now = 1_000_000;
+        let synced = |ago: i64| SyncStatus {
+            bot: "b".into(),
+            last_sync: now - ago,
+            generation: 3,
+            last_attempt: now - ago,
+            ..SyncStatus::default()
+        };
+        assert_eq!(status_code(None, now), 2, "never synced");
+        assert_eq!(status_code(Some(&synced(10)), now), 0);
+        assert_eq!(status_code(Some(&synced(LAG_LIMIT + 1)), now), 1, "lagging");
+        let failed = SyncStatus {
+            last_error: Some("S3 PUT: timeout".into()),
+            ..synced(10)
+        };
+        assert_eq!(status_code(Some(&failed), now), 1, "failing");
+        let draining = SyncStatus {
+            end: Some("draining: spot interruption notice".into()),
+            ..synced(LAG_LIMIT + 1)
+        };
+        assert_eq!(
+            status_code(Some(&draining), now),
+            1,
+            "draining is still replicating"
+        );
+        let released = SyncStatus {
+            end: Some("released for termination: spot interruption notice".into()),
+            last_error: Some("this host released the state for termination".into()),
+            ..synced(3600)
+        };
+        assert_eq!(status_code(Some(&released), now), 0, "the replica is final");
+    }
+}

@@ -23,7 +23,7 @@ use clawster_core::imds::{Imds, ImdsError};
 use clawster_core::logging::{health, Status};
 use serde::Deserialize;
 
-use crate::host::autoscaling::{ActionResult, Autoscaling};
+use crate::host::autoscaling::{ActionResult, Autoscaling, AutoscalingError};
 use crate::host::docker::{Docker, DockerError, DEFAULT_STOP_TIMEOUT};
 
 /// The name of the bot group's terminate lifecycle hook (ctl creates it with this name,
@@ -240,33 +240,20 @@ pub fn complete(
 ) -> Result<(String, u32), String> {
     let mut group: Option<String> = None;
     let mut pause = Duration::from_secs(1);
-    for attempt in 1u32.. {
-        let outcome = match &group {
-            Some(g) => {
-                asg.complete_lifecycle_action(g, LIFECYCLE_HOOK, instance, ActionResult::Continue)
-            }
-            None => asg
-                .group_of(instance)
-                .map(|g| {
-                    group = Some(g);
-                })
-                .and_then(|()| {
-                    let g = group.as_deref().unwrap_or_default();
-                    asg.complete_lifecycle_action(
-                        g,
-                        LIFECYCLE_HOOK,
-                        instance,
-                        ActionResult::Continue,
-                    )
-                }),
-        };
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let outcome = complete_once(asg, instance, &mut group);
         match outcome {
-            Ok(()) => return Ok((group.unwrap_or_default(), attempt)),
+            Ok(g) => return Ok((g, attempt)),
             Err(e) if e.retryable() && Instant::now() + pause < deadline => {
                 health(
                     "state.lifecycle",
                     Status::Degraded,
-                    &format!("attempt {attempt} failed, retrying in {} s: {e}", pause.as_secs()),
+                    &format!(
+                        "attempt {attempt} failed, retrying in {} s: {e}",
+                        pause.as_secs()
+                    ),
                 );
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_secs(30));
@@ -278,7 +265,20 @@ pub fn complete(
             }
         }
     }
-    Err("unreachable".into())
+}
+
+/// One try: the group (looked up once, then remembered), then the completion.
+fn complete_once(
+    asg: &Autoscaling,
+    instance: &str,
+    group: &mut Option<String>,
+) -> Result<String, AutoscalingError> {
+    let g = match group {
+        Some(g) => g.clone(),
+        None => group.insert(asg.group_of(instance)?).clone(),
+    };
+    asg.complete_lifecycle_action(&g, LIFECYCLE_HOOK, instance, ActionResult::Continue)?;
+    Ok(g)
 }
 
 #[cfg(test)]
@@ -346,6 +346,50 @@ mod tests {
             let e = parse_spot(bad).expect_err(bad);
             assert!(e.starts_with("spot/instance-action: not a notice"), "{e}");
         }
+    }
+
+    #[test]
+    fn stops_the_bot_with_its_own_timeout_or_says_why_not() {
+        use crate::host::docker::fake;
+        let d = tempfile::tempdir().expect("tmp");
+        let (sock, seen) = fake::dockerd(d.path(), Some(90), 204);
+        let done = stop_bot(&Docker::new(&sock)).expect("stopped");
+        assert!(
+            done.contains("ecs-bot-1-openclaw-e2f stopped") && done.contains("stop timeout 90 s"),
+            "{done}"
+        );
+        assert!(seen
+            .lock()
+            .expect("log")
+            .iter()
+            .any(|l| l == "POST /containers/abc123/stop?t=90 HTTP/1.0"));
+        assert_eq!(
+            stop_bot(&Docker::new(&sock)).expect("none"),
+            "the bot's container is not running"
+        );
+
+        let d = tempfile::tempdir().expect("tmp");
+        let (sock, seen) = fake::dockerd(d.path(), None, 204);
+        stop_bot(&Docker::new(&sock)).expect("stopped");
+        assert!(
+            seen.lock()
+                .expect("log")
+                .iter()
+                .any(|l| l
+                    == &format!("POST /containers/abc123/stop?t={DEFAULT_STOP_TIMEOUT} HTTP/1.0")),
+            "no StopTimeout of its own: the default"
+        );
+
+        let d = tempfile::tempdir().expect("tmp");
+        let (sock, _) = fake::dockerd(d.path(), Some(5), 500);
+        let e = stop_bot(&Docker::new(&sock)).expect_err("500");
+        assert!(e.contains("HTTP 500: cannot stop container"), "{e}");
+
+        let none = stop_bot(&Docker::new(&d.path().join("absent.sock"))).expect("no dockerd");
+        assert!(
+            none.starts_with("no bot container to stop (dockerd at "),
+            "{none}"
+        );
     }
 
     /// A fake IMDS on loopback (the process boundary): token, then the two paths.

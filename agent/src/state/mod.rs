@@ -260,19 +260,24 @@ impl Replica {
         creds: CredentialSource,
     ) -> Result<Self, String> {
         check_bot(&settings.bot)?;
-        let imds = || clawster_core::imds::Imds::new(imds);
+        let ask = |path: &str, what: &str, option: &str| {
+            if imds.eq_ignore_ascii_case("off") {
+                return Err(format!(
+                    "{what}: not given and IMDS is off (--imds-endpoint off); pass {option}"
+                ));
+            }
+            clawster_core::imds::Imds::new(imds)
+                .and_then(|i| i.get(path))
+                .map_err(|e| format!("{what} (not given, and IMDS did not say): {e}"))
+        };
         let region = if settings.region.is_empty() {
-            imds()
-                .and_then(|i| i.get("placement/region"))
-                .map_err(|e| format!("the region (not set, and IMDS did not say): {e}"))?
+            ask("placement/region", "the region", "--region")?
         } else {
             settings.region.clone()
         };
         let instance = match instance {
             Some(i) => i,
-            None => imds()
-                .and_then(|i| i.get("instance-id"))
-                .map_err(|e| format!("this instance's id (IMDS): {e}"))?,
+            None => ask("instance-id", "this instance's id", "--instance-id")?,
         };
         let bucket = Bucket::new(
             &settings.bucket,

@@ -48,6 +48,8 @@ struct Draining {
     since: Instant,
     /// The bot's container being stopped (None once it has been).
     stop: Option<JoinHandle<Result<String, String>>>,
+    /// After a failed final pass: when to try again.
+    retry_at: Option<Instant>,
 }
 
 impl Draining {
@@ -63,12 +65,17 @@ impl Draining {
             why,
             since: Instant::now(),
             stop: Some(std::thread::spawn(move || lifecycle::stop_bot(&docker))),
+            retry_at: None,
         }
     }
 
-    /// True once the container stop is over (recording how it went).
-    fn stopped(&mut self) -> bool {
+    /// True when the final pass is due: the container stop is over (recorded once), and a
+    /// failed final pass waited its interval.
+    fn final_due(&mut self) -> bool {
         if self.stop.as_ref().is_some_and(|h| !h.is_finished()) {
+            return false;
+        }
+        if self.retry_at.is_some_and(|t| Instant::now() < t) {
             return false;
         }
         if let Some(h) = self.stop.take() {
@@ -121,7 +128,7 @@ pub fn run(r: &Replica, opts: RunOptions) -> Result<(), String> {
                 draining = w.take().map(|why| Draining::begin(r, why, &end.docker));
             }
         }
-        let final_due = draining.as_mut().is_some_and(Draining::stopped);
+        let final_due = draining.as_mut().is_some_and(Draining::final_due);
         let last = stopping || final_due;
         let asked = signals::take_sync_request() || request.exists();
         if last || asked || Instant::now() >= next_pass {
@@ -149,8 +156,13 @@ pub fn run(r: &Replica, opts: RunOptions) -> Result<(), String> {
                         return idle_released(r, &request);
                     }
                 }
-                // A failed final pass at the end of the host is retried next interval, the
+                // A failed final pass at the end of the host is retried after an interval, the
                 // lease still held and renewed.
+                (Err(_), false) if final_due => {
+                    if let Some(d) = draining.as_mut() {
+                        d.retry_at = Some(Instant::now() + opts.interval);
+                    }
+                }
                 _ => {}
             }
             next_pass = Instant::now() + opts.interval;
