@@ -246,7 +246,8 @@ pub fn complete(
         let outcome = complete_once(asg, instance, &mut group);
         match outcome {
             Ok(g) => return Ok((g, attempt)),
-            Err(e) if e.retryable() && Instant::now() + pause < deadline => {
+            // SIGTERM: the instance is going anyway (systemd stops `run`); stop retrying.
+            Err(e) if e.retryable() && Instant::now() + pause < deadline && !super::signals::stopping() => {
                 health(
                     "state.lifecycle",
                     Status::Degraded,
