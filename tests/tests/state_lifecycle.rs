@@ -14,8 +14,9 @@
 //!   in the replica, the lease is released, `CompleteLifecycleAction` (after one
 //!   `DescribeAutoScalingInstances`) arrives exactly once and only after the final manifest and
 //!   the release (the stand-in reads both from moto when the call arrives), with the right group,
-//!   hook, instance and result; then `run` writes nothing more and exits 0 on SIGTERM. Prints the
-//!   time from the flip to CompleteLifecycleAction.
+//!   hook, instance and result; then `run` writes nothing more, stops the bot's container again
+//!   when it is restarted on this host, and exits 0 on SIGTERM. Prints the time from the flip to
+//!   CompleteLifecycleAction.
 //! - `spot_notice_final_sync`: a spot notice gives the final pass and the release, and no
 //!   Auto Scaling call.
 //! - `lifecycle_completion_failing`: the stand-in answers 500: the completion is retried with
@@ -205,10 +206,14 @@ fn fake_autoscaling(
 /// The dockerd stand-in: one running ECS `openclaw` container (stop timeout 7 s) until it is
 /// stopped; the stop writes `credentials/closing.json` into `state_dir` (the gateway's last
 /// write as it closes) and takes a second. Records the request lines.
-fn fake_dockerd(sock: &Path, state_dir: PathBuf, log: Arc<Mutex<Vec<String>>>) -> Result<()> {
+fn fake_dockerd(
+    sock: &Path,
+    state_dir: PathBuf,
+    log: Arc<Mutex<Vec<String>>>,
+    running: Arc<Mutex<bool>>,
+) -> Result<()> {
     let l = UnixListener::bind(sock)?;
     std::thread::spawn(move || {
-        let mut running = true;
         for s in l.incoming() {
             let Ok(mut s) = s else { return };
             let mut r = BufReader::new(s.try_clone().unwrap());
@@ -222,7 +227,7 @@ fn fake_dockerd(sock: &Path, state_dir: PathBuf, log: Arc<Mutex<Vec<String>>>) -
             }
             let line = line.trim().to_string();
             let (status, body) = if line.starts_with("GET /containers/json?filters=") {
-                let list = if running {
+                let list = if *running.lock().unwrap() {
                     format!("[{{\"Id\":\"{CONTAINER_ID}\",\"State\":\"running\"}}]")
                 } else {
                     "[]".into()
@@ -240,7 +245,7 @@ fn fake_dockerd(sock: &Path, state_dir: PathBuf, log: Arc<Mutex<Vec<String>>>) -
                     b"written while stopping",
                 );
                 std::thread::sleep(Duration::from_secs(1));
-                running = false;
+                *running.lock().unwrap() = false;
                 (204, String::new())
             } else {
                 (404, "{\"message\":\"no such thing\"}".to_string())
@@ -263,6 +268,8 @@ struct Host {
     imds: Arc<Mutex<ImdsState>>,
     asg: Arc<Mutex<Vec<Req>>>,
     docker: Arc<Mutex<Vec<String>>>,
+    /// Whether the stand-in's bot container runs.
+    running: Arc<Mutex<bool>>,
     bot: String,
     _tmp: tempfile::TempDir,
 }
@@ -286,8 +293,14 @@ impl Host {
             bot.to_string(),
         )?;
         let docker = Arc::new(Mutex::new(Vec::new()));
+        let running = Arc::new(Mutex::new(true));
         let sock = tmp.path().join("docker.sock");
-        fake_dockerd(&sock, dir.clone(), Arc::clone(&docker))?;
+        fake_dockerd(
+            &sock,
+            dir.clone(),
+            Arc::clone(&docker),
+            Arc::clone(&running),
+        )?;
         let log = tmp.path().join("agent.log");
         let mut c = Command::new(host_binary("clawster-agent")?);
         c.args([
@@ -327,6 +340,7 @@ impl Host {
             imds,
             asg,
             docker,
+            running,
             bot: bot.to_string(),
             _tmp: tmp,
         };
@@ -524,9 +538,22 @@ fn lifecycle_hook_final_sync() -> Result<()> {
     );
 
     // Released: nothing more is written, the lease is not taken back, the completion is not
-    // repeated; SIGTERM ends run cleanly.
+    // repeated; a bot container started again on this host (ECS without managed draining) is
+    // stopped again; SIGTERM ends run cleanly.
     fs::write(h.dir.join("credentials/after.json"), b"after the release")?;
-    std::thread::sleep(Duration::from_secs(4));
+    *h.running.lock().unwrap() = true;
+    h.wait_for(
+        "the restarted container stopped again",
+        Duration::from_secs(20),
+        |h| !*h.running.lock().unwrap(),
+    )?;
+    assert!(
+        h.journal()
+            .contains("started again after the state was released"),
+        "{}",
+        h.journal()
+    );
+    std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
         h.manifest(&moto),
         manifest,

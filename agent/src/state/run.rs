@@ -153,7 +153,7 @@ pub fn run(r: &Replica, opts: RunOptions) -> Result<(), String> {
                     if let (Some(d), Some(end)) = (draining.take(), &opts.end) {
                         lease.release().map_err(|e| e.to_string())?;
                         finish(r, &d, end);
-                        return idle_released(r, &request);
+                        return idle_released(r, &request, end);
                     }
                 }
                 // A failed final pass at the end of the host is retried after an interval, the
@@ -258,8 +258,11 @@ fn finish(r: &Replica, d: &Draining, end: &EndOptions) {
 }
 
 /// The lease is released: write nothing more, never take it back; a `state sync` asked now
-/// is answered with why. Returns at SIGTERM.
-fn idle_released(r: &Replica, request: &std::path::Path) -> Result<(), String> {
+/// is answered with why. The bot's container must not run any more either (its writes would be
+/// lost, and a new host may already run the bot): if it is started again on this host (ECS
+/// without managed draining), it is stopped again and that is recorded. Returns at SIGTERM.
+fn idle_released(r: &Replica, request: &std::path::Path, end: &EndOptions) -> Result<(), String> {
+    let mut next_look = Instant::now() + end.poll;
     loop {
         if signals::stopping() {
             health(
@@ -274,6 +277,27 @@ fn idle_released(r: &Replica, request: &std::path::Path) -> Result<(), String> {
             r.record_failure(
                 "this host released the state for termination: it no longer writes the replica",
             );
+        }
+        if Instant::now() >= next_look {
+            next_look = Instant::now() + end.poll;
+            let running = end
+                .docker
+                .running_ecs_containers(lifecycle::BOT_CONTAINER)
+                .unwrap_or_default();
+            if !running.is_empty() {
+                let outcome = lifecycle::stop_bot(&end.docker);
+                health(
+                    "state.lifecycle",
+                    Status::Failed,
+                    &format!(
+                        "the bot's container started again after the state was released (is the capacity provider's managed draining on?); its writes would be lost: {}",
+                        match outcome {
+                            Ok(done) => format!("stopped again: {done}"),
+                            Err(e) => format!("stopping it failed: {e}"),
+                        }
+                    ),
+                );
+            }
         }
         std::thread::sleep(Duration::from_millis(200));
     }
