@@ -464,6 +464,10 @@ pub struct StateArgs {
     /// This host's id in the lease (default: the EC2 instance id from IMDS).
     #[arg(long, value_name = "ID", env = "CLAWSTER_INSTANCE_ID")]
     pub instance_id: Option<String>,
+    /// The instance metadata service (IMDSv2) as HOST:PORT; `off` (run only) never asks it,
+    /// so nothing watches for the end of the host.
+    #[arg(long, value_name = "HOST:PORT", env = "CLAWSTER_IMDS_ENDPOINT", default_value = clawster_core::imds::DEFAULT_ENDPOINT)]
+    pub imds_endpoint: String,
     /// The state directory.
     #[arg(long, value_name = "DIR", default_value = crate::state::STATE_DIR)]
     pub dir: PathBuf,
@@ -476,6 +480,24 @@ pub struct StateArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How `state run` handles the end of its host (defaults fit AWS; tests point them at
+/// stand-ins).
+#[derive(Debug, clap::Args)]
+pub struct EndArgs {
+    /// Seconds between two looks at IMDS for the end of the host.
+    #[arg(long, value_name = "SECS", default_value_t = crate::state::lifecycle::POLL_SECONDS, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub lifecycle_poll: u64,
+    /// The lifecycle hook's heartbeat timeout: completing the action is retried until then.
+    #[arg(long, value_name = "SECS", default_value_t = crate::state::lifecycle::HEARTBEAT_SECONDS, value_parser = clap::value_parser!(u64).range(1..=7200))]
+    pub lifecycle_heartbeat: u64,
+    /// An Auto Scaling endpoint other than AWS's (http://HOST:PORT: tests).
+    #[arg(long, value_name = "URL")]
+    pub autoscaling_endpoint: Option<String>,
+    /// dockerd's socket (the bot's container is stopped through it).
+    #[arg(long, value_name = "PATH", default_value = crate::host::docker::DEFAULT_SOCKET)]
+    pub docker_socket: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -500,6 +522,13 @@ pub enum StateCommand {
     },
     /// Replicate until stopped (unit clawster-state.service); on SIGTERM take a final pass and
     /// release the lease. SIGUSR1 asks for a pass now.
+    ///
+    /// It also watches IMDS every 5 s for the end of the host: an Auto Scaling termination
+    /// (target-lifecycle-state Terminated, held by the group's clawster-final-sync lifecycle
+    /// hook) or a spot interruption notice. Then it stops the bot's ECS container (label
+    /// com.amazonaws.ecs.container-name=openclaw) with its stop timeout, takes the final pass,
+    /// releases the lease, completes the lifecycle action (CONTINUE; not for spot), and idles
+    /// without writing until stopped.
     #[command(
         after_help = "Example:\n  clawster-agent state run     # what clawster-state.service runs"
     )]
@@ -514,6 +543,8 @@ pub enum StateCommand {
         /// round, not every pass.
         #[arg(long, value_name = "SECS", env = "CLAWSTER_STATE_DB_INTERVAL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=300))]
         db_interval: u64,
+        #[command(flatten)]
+        end: EndArgs,
     },
     /// Take a pass now (a backup): through the running service, or itself if none runs.
     #[command(after_help = "Example:\n  clawster-agent state sync --json")]

@@ -134,17 +134,26 @@ fn state_check(c: &mut Checks, root: &HostRoot) {
     let now = crate::host::s3::unix_now();
     let s = SyncStatus::load(&root.path(WORK_DIR));
     let message = match &s {
-        Some(s) if s.last_sync > 0 => format!(
-            "replication lag {} s (limit {} s), generation {}, {} bytes{}",
-            s.lag(now).unwrap_or(0),
-            command::LAG_LIMIT,
-            s.generation,
-            s.bytes,
-            s.last_error
-                .as_ref()
-                .map(|e| format!("; last pass failed: {e}"))
-                .unwrap_or_default()
-        ),
+        Some(s) if s.last_sync > 0 => match &s.end {
+            Some(end) if end.starts_with("released") => format!(
+                "{end}; final generation {}, {} bytes, taken {} s ago",
+                s.generation,
+                s.bytes,
+                s.lag(now).unwrap_or(0)
+            ),
+            _ => format!(
+                "replication lag {} s (limit {} s), generation {}, {} bytes{}{}",
+                s.lag(now).unwrap_or(0),
+                command::LAG_LIMIT,
+                s.generation,
+                s.bytes,
+                s.last_error
+                    .as_ref()
+                    .map(|e| format!("; last pass failed: {e}"))
+                    .unwrap_or_default(),
+                s.end.as_ref().map(|e| format!("; {e}")).unwrap_or_default()
+            ),
+        },
         _ => "never synced: is clawster-state.service running? (journalctl -u clawster-state.service)".into(),
     };
     let status = match command::status_code(s.as_ref(), now) {

@@ -44,6 +44,8 @@ impl Agent<'_> {
             "state", sub, "--bot", bot, "--bucket", BUCKET, "--region", REGION,
         ])
         .args(["--endpoint", &self.moto.endpoint, "--instance-id", host])
+        // Loopback only: no IMDS (the end of the host is `state_lifecycle.rs`).
+        .args(["--imds-endpoint", "off"])
         .arg("--dir")
         .arg(self.root.join(dir))
         .arg("--work")

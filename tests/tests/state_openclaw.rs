@@ -106,7 +106,7 @@ fn boot(
     }
     // What the bot host's instance role and IMDS give the agent, here as environment.
     let env = format!(
-        "[Service]\nEnvironment=AWS_ACCESS_KEY_ID={KEY_ID} AWS_SECRET_ACCESS_KEY={SECRET} CLAWSTER_INSTANCE_ID=host-{n} CLAWSTER_STATE_LEASE_TTL={LEASE_TTL} CLAWSTER_STATE_INTERVAL=5\n"
+        "[Service]\nEnvironment=AWS_ACCESS_KEY_ID={KEY_ID} AWS_SECRET_ACCESS_KEY={SECRET} CLAWSTER_INSTANCE_ID=host-{n} CLAWSTER_STATE_LEASE_TTL={LEASE_TTL} CLAWSTER_STATE_INTERVAL=5 CLAWSTER_IMDS_ENDPOINT=off\n"
     );
     for u in ["clawster-state-restore.service", "clawster-state.service"] {
         host.write_file(

@@ -1,6 +1,6 @@
 //! Amazon S3, the boundary the state replication talks to: a small, blocking client for the five
 //! calls it needs (GET, PUT, HEAD, DELETE of one object and ListObjectVersions), signed with
-//! Signature Version 4.
+//! Signature Version 4 ([`super::sigv4`], shared with [`super::autoscaling`]).
 //!
 //! Why not the AWS SDK: the agent is a small static binary for a 2 GiB host; the SDK would add
 //! tokio and several MB for five calls. The signing is the documented SigV4 algorithm over
@@ -15,12 +15,12 @@
 //! tests) path-style `<endpoint>/<bucket>/<key>`.
 
 use std::io::Read;
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use clawster_core::imds::Imds;
 use clawster_core::timefmt::{fmt_amz, parse_http_date, parse_utc};
-use sha2::{Digest, Sha256};
+
+use super::sigv4::{payload_hash, sign, uri_encode, Canonical, KeyRing, Scope};
+pub use super::sigv4::{unix_now, CredentialSource, Credentials};
 
 /// Largest object body read into memory.
 pub const MAX_BODY: u64 = 1 << 30;
@@ -60,104 +60,6 @@ pub enum S3Error {
     Invalid(String),
 }
 
-/// Where the credentials come from.
-#[derive(Debug)]
-pub enum CredentialSource {
-    /// Fixed keys (from the environment).
-    Static(Credentials),
-    /// The instance role, through IMDSv2.
-    Instance(Imds),
-}
-
-/// One set of keys.
-#[derive(Clone)]
-pub struct Credentials {
-    access_key: String,
-    secret_key: String,
-    token: Option<String>,
-    /// Unix time they stop working (`i64::MAX` for static keys).
-    expires: i64,
-}
-
-impl Credentials {
-    /// Fixed keys that do not expire.
-    pub fn fixed(access_key: &str, secret_key: &str, token: Option<&str>) -> Self {
-        Self {
-            access_key: access_key.to_string(),
-            secret_key: secret_key.to_string(),
-            token: token.map(str::to_string),
-            expires: i64::MAX,
-        }
-    }
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key", &self.access_key)
-            .field("expires", &self.expires)
-            .finish_non_exhaustive()
-    }
-}
-
-impl CredentialSource {
-    /// Environment keys when set, otherwise the instance role.
-    pub fn from_env_or_instance() -> Result<Self, S3Error> {
-        match (
-            std::env::var("AWS_ACCESS_KEY_ID"),
-            std::env::var("AWS_SECRET_ACCESS_KEY"),
-        ) {
-            (Ok(access_key), Ok(secret_key)) if !access_key.is_empty() => {
-                Ok(Self::Static(Credentials {
-                    access_key,
-                    secret_key,
-                    token: std::env::var("AWS_SESSION_TOKEN")
-                        .ok()
-                        .filter(|t| !t.is_empty()),
-                    expires: i64::MAX,
-                }))
-            }
-            _ => Imds::new(clawster_core::imds::DEFAULT_ENDPOINT)
-                .map(Self::Instance)
-                .map_err(|e| S3Error::Credentials(e.to_string())),
-        }
-    }
-
-    fn fetch(&self) -> Result<Credentials, S3Error> {
-        match self {
-            Self::Static(c) => Ok(c.clone()),
-            Self::Instance(imds) => {
-                let err = |m: String| S3Error::Credentials(format!("instance role via IMDS: {m}"));
-                let role = imds
-                    .get("iam/security-credentials/")
-                    .map_err(|e| err(e.to_string()))?;
-                let role = role.lines().next().unwrap_or("").trim().to_string();
-                if role.is_empty() {
-                    return Err(err("the instance has no role".into()));
-                }
-                let body = imds
-                    .get(&format!("iam/security-credentials/{role}"))
-                    .map_err(|e| err(e.to_string()))?;
-                let v: serde_json::Value =
-                    serde_json::from_str(&body).map_err(|e| err(format!("not JSON: {e}")))?;
-                let field = |k: &str| {
-                    v.get(k)
-                        .and_then(|x| x.as_str())
-                        .map(str::to_string)
-                        .ok_or_else(|| err(format!("no {k} in the answer")))
-                };
-                Ok(Credentials {
-                    access_key: field("AccessKeyId")?,
-                    secret_key: field("SecretAccessKey")?,
-                    token: Some(field("Token")?),
-                    expires: parse_utc(&field("Expiration")?)
-                        .ok_or_else(|| err("unreadable Expiration".into()))?,
-                })
-            }
-        }
-    }
-}
-
 /// One version of an object, from ListObjectVersions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectVersion {
@@ -186,8 +88,7 @@ pub struct Bucket {
     name: String,
     region: String,
     endpoint: Option<String>,
-    creds: CredentialSource,
-    cached: Mutex<Option<Credentials>>,
+    keys: KeyRing,
     agent: ureq::Agent,
 }
 
@@ -228,8 +129,7 @@ impl Bucket {
             name: name.to_string(),
             region: region.to_string(),
             endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
-            creds,
-            cached: Mutex::new(None),
+            keys: KeyRing::new(creds),
             agent,
         })
     }
@@ -240,16 +140,7 @@ impl Bucket {
     }
 
     fn credentials(&self) -> Result<Credentials, S3Error> {
-        let now = unix_now();
-        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = cached.as_ref() {
-            if c.expires - 300 > now {
-                return Ok(c.clone());
-            }
-        }
-        let fresh = self.creds.fetch()?;
-        *cached = Some(fresh.clone());
-        Ok(fresh)
+        self.keys.get().map_err(|e| S3Error::Credentials(e.0))
     }
 
     /// (host, path prefix, scheme) of requests.
@@ -301,7 +192,7 @@ impl Bucket {
             .join("&");
         let now = unix_now();
         let amz_date = fmt_amz(now);
-        let payload_hash = hex::encode(Sha256::digest(body));
+        let payload_hash = payload_hash(body);
         let mut headers: Vec<(String, String)> = vec![
             ("host".into(), host.clone()),
             ("x-amz-content-sha256".into(), payload_hash.clone()),
@@ -316,13 +207,18 @@ impl Bucket {
         headers.sort();
         let auth = sign(
             &creds,
-            &self.region,
+            Scope {
+                region: &self.region,
+                service: "s3",
+            },
             &amz_date,
-            method,
-            &path,
-            &canonical_query,
-            &headers,
-            &payload_hash,
+            Canonical {
+                method,
+                path: &path,
+                query: &canonical_query,
+                headers: &headers,
+                payload_hash: &payload_hash,
+            },
         );
         let url = if canonical_query.is_empty() {
             format!("{scheme}://{host}{path}")
@@ -476,86 +372,8 @@ mod http_parts {
     }
 }
 
-/// Unix time now.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// SigV4's URI encoding: unreserved characters stay, everything else is `%XX`; `/` stays in
-/// paths (`slash_too` false) and is encoded in query values.
-fn uri_encode(s: &str, slash_too: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char);
-            }
-            b'/' if !slash_too => out.push('/'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// HMAC-SHA256 (RFC 2104).
-fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(msg);
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
-}
-
-/// The `Authorization` header of a SigV4 request for service `s3`. `headers` are lower-case
-/// and sorted.
-#[allow(clippy::too_many_arguments)]
-fn sign(
-    creds: &Credentials,
-    region: &str,
-    amz_date: &str,
-    method: &str,
-    path: &str,
-    query: &str,
-    headers: &[(String, String)],
-    payload_hash: &str,
-) -> String {
-    let day = &amz_date[..8];
-    let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    let signed: Vec<&str> = headers.iter().map(|(k, _)| k.as_str()).collect();
-    let signed = signed.join(";");
-    let canonical =
-        format!("{method}\n{path}\n{query}\n{canonical_headers}\n{signed}\n{payload_hash}");
-    let scope = format!("{day}/{region}/s3/aws4_request");
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let k = hmac(
-        format!("AWS4{}", creds.secret_key).as_bytes(),
-        day.as_bytes(),
-    );
-    let k = hmac(&k, region.as_bytes());
-    let k = hmac(&k, b"s3");
-    let k = hmac(&k, b"aws4_request");
-    let signature = hex::encode(hmac(&k, to_sign.as_bytes()));
-    format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed}, Signature={signature}",
-        creds.access_key
-    )
-}
-
 /// The text of the first `<tag>` element, entities decoded.
-fn xml_text(xml: &str, tag: &str) -> Option<String> {
+pub(crate) fn xml_text(xml: &str, tag: &str) -> Option<String> {
     let open = format!("<{tag}>");
     let close = format!("</{tag}>");
     let start = xml.find(&open)? + open.len();
@@ -606,49 +424,6 @@ fn parse_versions(xml: &str) -> Vec<ObjectVersion> {
 mod tests {
     use super::*;
 
-    /// The worked example of AWS's SigV4 documentation for S3 ("GET Object" with a Range
-    /// header), whose signature is published.
-    #[test]
-    fn signs_like_the_documented_example() {
-        let creds = Credentials {
-            access_key: "AKIAIOSFODNN7EXAMPLE".into(),
-            secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
-            token: None,
-            expires: i64::MAX,
-        };
-        let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        let headers: Vec<(String, String)> = vec![
-            ("host".into(), "examplebucket.s3.amazonaws.com".into()),
-            ("range".into(), "bytes=0-9".into()),
-            ("x-amz-content-sha256".into(), empty.into()),
-            ("x-amz-date".into(), "20130524T000000Z".into()),
-        ];
-        let auth = sign(
-            &creds,
-            "us-east-1",
-            "20130524T000000Z",
-            "GET",
-            "/test.txt",
-            "",
-            &headers,
-            empty,
-        );
-        assert_eq!(
-            auth,
-            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, \
-             SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, \
-             Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
-        );
-    }
-
-    #[test]
-    fn hmac_matches_rfc_4231_case_2() {
-        assert_eq!(
-            hex::encode(hmac(b"Jefe", b"what do ya want for nothing?")),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
-
     #[test]
     fn reads_versions_and_markers() {
         let xml = "<ListVersionsResult><IsTruncated>false</IsTruncated>\
@@ -668,21 +443,8 @@ mod tests {
     }
 
     #[test]
-    fn encodes_like_sigv4() {
-        assert_eq!(uri_encode("state/a b/ü", false), "state/a%20b/%C3%BC");
-        assert_eq!(uri_encode("a/b=c", true), "a%2Fb%3Dc");
-    }
-
-    #[test]
     fn refuses_bad_names() {
-        let creds = || {
-            CredentialSource::Static(Credentials {
-                access_key: "a".into(),
-                secret_key: "b".into(),
-                token: None,
-                expires: i64::MAX,
-            })
-        };
+        let creds = || CredentialSource::Static(Credentials::fixed("a", "b", None));
         assert!(Bucket::new("Bad_Bucket", "us-east-1", None, creds()).is_err());
         assert!(Bucket::new("ok-bucket", "us east", None, creds()).is_err());
         assert!(Bucket::new("ok-bucket", "us-east-1", None, creds()).is_ok());

@@ -8,10 +8,12 @@ use clawster_core::timefmt::fmt_utc;
 use serde_json::json;
 
 use super::{
-    hold_run_lock, parse_at, run, sync_now, Replica, RestoreOutcome, RunOptions, Settings,
-    SyncStatus,
+    hold_run_lock, parse_at, run, sync_now, EndOptions, Replica, RestoreOutcome, RunOptions,
+    Settings, SyncStatus,
 };
-use crate::cli::{StateArgs, StateCommand};
+use crate::cli::{EndArgs, StateArgs, StateCommand};
+use crate::host::autoscaling::Autoscaling;
+use crate::host::docker::Docker;
 use crate::host::s3::{unix_now, CredentialSource};
 
 fn settings(a: &StateArgs) -> Result<Settings, String> {
@@ -34,10 +36,30 @@ fn settings(a: &StateArgs) -> Result<Settings, String> {
     Ok(s)
 }
 
+/// The end-of-host watch of `run`; None with `--imds-endpoint off`.
+fn end_options(a: &StateArgs, e: &EndArgs, r: &Replica) -> Result<Option<EndOptions>, String> {
+    if a.imds_endpoint.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let imds = clawster_core::imds::Imds::new(&a.imds_endpoint)
+        .map_err(|err| format!("--imds-endpoint: {err}"))?;
+    let creds = CredentialSource::from_env_or_instance().map_err(|err| err.to_string())?;
+    let autoscaling = Autoscaling::new(&r.region, e.autoscaling_endpoint.as_deref(), creds)
+        .map_err(|err| err.to_string())?;
+    Ok(Some(EndOptions {
+        imds,
+        poll: Duration::from_secs(e.lifecycle_poll),
+        docker: Docker::new(&e.docker_socket),
+        autoscaling,
+        heartbeat: Duration::from_secs(e.lifecycle_heartbeat),
+    }))
+}
+
 fn open(a: &StateArgs) -> Result<Replica, String> {
     Replica::open(
         &settings(a)?,
         a.instance_id.clone(),
+        &a.imds_endpoint,
         a.dir.clone(),
         a.work.clone(),
         Duration::from_secs(a.lease_ttl),
@@ -110,14 +132,17 @@ pub fn command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
             args,
             interval,
             db_interval,
+            end,
         } => {
             let r = open(&args).map_err(anyhow::Error::msg)?;
             let _lock = hold_run_lock(&r.work).map_err(anyhow::Error::msg)?;
+            let end = end_options(&args, &end, &r).map_err(anyhow::Error::msg)?;
             run(
                 &r,
                 RunOptions {
                     interval: Duration::from_secs(interval),
                     db_interval: Duration::from_secs(db_interval),
+                    end,
                 },
             )
             .map_err(anyhow::Error::msg)?;
@@ -155,6 +180,7 @@ pub fn command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                         "bytes": s.bytes,
                         "last_error": s.last_error,
                         "skipped": s.skipped,
+                        "end": s.end,
                     }),
                     None => json!({"last_sync": null, "lag_seconds": null, "generation": 0}),
                 };
@@ -162,7 +188,7 @@ pub fn command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
             } else {
                 match &s {
                     Some(s) if s.last_sync > 0 => println!(
-                        "bot {}: generation {}, last sync {} ({} s ago), {} bytes{}",
+                        "bot {}: generation {}, last sync {} ({} s ago), {} bytes{}{}",
                         s.bot,
                         s.generation,
                         fmt_utc(s.last_sync),
@@ -171,7 +197,8 @@ pub fn command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                         s.last_error
                             .as_ref()
                             .map(|e| format!("; last pass failed: {e}"))
-                            .unwrap_or_default()
+                            .unwrap_or_default(),
+                        s.end.as_ref().map(|e| format!("; {e}")).unwrap_or_default()
                     ),
                     _ => println!("never synced"),
                 }
@@ -184,12 +211,58 @@ pub fn command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
 /// Lag above which replication counts as behind: two default intervals plus an upload.
 pub const LAG_LIMIT: i64 = 60;
 
-/// 0 in sync, 1 lagging or failing, 2 never synced.
+/// 0 in sync (or released for termination: the replica is final), 1 lagging or failing, 2
+/// never synced.
 pub fn status_code(s: Option<&SyncStatus>, now: i64) -> u8 {
     match s {
+        Some(s)
+            if s.last_sync > 0 && s.end.as_deref().is_some_and(|e| e.starts_with("released")) =>
+        {
+            0
+        }
         Some(s) if s.last_sync > 0 => {
             u8::from(s.lag(now).unwrap_or(i64::MAX) > LAG_LIMIT || s.last_error.is_some())
         }
         _ => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_follow_lag_failure_and_the_end_of_the_host() {
+        let now = 1_000_000;
+        let synced = |ago: i64| SyncStatus {
+            bot: "b".into(),
+            last_sync: now - ago,
+            generation: 3,
+            last_attempt: now - ago,
+            ..SyncStatus::default()
+        };
+        assert_eq!(status_code(None, now), 2, "never synced");
+        assert_eq!(status_code(Some(&synced(10)), now), 0);
+        assert_eq!(status_code(Some(&synced(LAG_LIMIT + 1)), now), 1, "lagging");
+        let failed = SyncStatus {
+            last_error: Some("S3 PUT: timeout".into()),
+            ..synced(10)
+        };
+        assert_eq!(status_code(Some(&failed), now), 1, "failing");
+        let draining = SyncStatus {
+            end: Some("draining: spot interruption notice".into()),
+            ..synced(LAG_LIMIT + 1)
+        };
+        assert_eq!(
+            status_code(Some(&draining), now),
+            1,
+            "draining is still replicating"
+        );
+        let released = SyncStatus {
+            end: Some("released for termination: spot interruption notice".into()),
+            last_error: Some("this host released the state for termination".into()),
+            ..synced(3600)
+        };
+        assert_eq!(status_code(Some(&released), now), 0, "the replica is final");
     }
 }

@@ -22,12 +22,23 @@
 //!    bot writes nothing). The lease is renewed every third of its lifetime. *Non-fatal*: a
 //!    failed pass is recorded (`state.sync` failed) and retried next interval; the lag grows
 //!    and `health` reports it. *Fatal*: losing the lease to another host (stop writing).
-//! 3. **stop** (SIGTERM to `run`): the unit is ordered before `docker.service`, so at shutdown
+//! 3. **end of the host** (inside `run`, [`lifecycle`]): IMDSv2 is polled every 5 s for
+//!    `autoscaling/target-lifecycle-state` = `Terminated` (the group terminates this instance
+//!    and its `clawster-final-sync` hook holds it in Terminating:Wait) and for a spot
+//!    interruption notice. Then: stop the bot's ECS container with its stop timeout (the gateway
+//!    closes its databases), take the final pass, release the lease, and for the hook complete
+//!    the lifecycle action (CONTINUE); `run` then idles without writing until SIGTERM.
+//!    *Non-fatal*: IMDS errors (recorded, polled again); a failed container stop (recorded, the
+//!    final pass taken anyway); a failed final pass (retried each interval, the lease kept and
+//!    renewed); a failed completion (retried with backoff until the hook's heartbeat expires,
+//!    then recorded: the hook's default result CONTINUE lets the instance go anyway).
+//! 4. **stop** (SIGTERM to `run`): the unit is ordered before `docker.service`, so at shutdown
 //!    (instance refresh, `destroy`, terminate) systemd stops it only after Docker stopped the
 //!    bot's container with its stop timeout and the gateway closed its databases; `run` then
 //!    takes a final pass and releases the lease: nothing written before the stop is lost.
 //!    A crash or hard power-off loses at most the database writes of the last `--db-interval`
 //!    plus one upload (under the minute the issue allows), and file writes of the last interval.
+//!    After step 3 the lease is already released: `run` just exits.
 //!
 //! `state sync` asks the running service for a pass now (or takes one itself when no service
 //! runs); `state restore --at TIME` restores the generation current at TIME (the bot's task
@@ -37,9 +48,14 @@ pub mod collect;
 pub mod command;
 pub mod install;
 pub mod lease;
+pub mod lifecycle;
 pub mod manifest;
 pub mod restore;
+mod run;
 mod signals;
+
+pub use lifecycle::LIFECYCLE_HOOK;
+pub use run::{run, EndOptions, RunOptions};
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -48,7 +64,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use clawster_core::logging::{health, Status};
 use clawster_core::timefmt::{fmt_utc, parse_utc};
 use serde::{Deserialize, Serialize};
 
@@ -119,6 +134,8 @@ pub struct Replica {
     pub bot: String,
     /// This host's instance id.
     pub instance: String,
+    /// The region (the bucket's, which is the host's).
+    pub region: String,
     /// The state directory.
     pub dir: PathBuf,
     /// The agent's work directory.
@@ -153,6 +170,10 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     /// When the last pass (successful or not) ended.
     pub last_attempt: i64,
+    /// The end of this host, once seen: `draining: WHY` while the bot's container stops,
+    /// `released for termination: WHY` after the final pass (the replica is final).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
 }
 
 impl SyncStatus {
@@ -227,29 +248,36 @@ pub struct Tracker {
 }
 
 impl Replica {
-    /// Builds the replica's client from settings; `instance` from IMDS when not given.
+    /// Builds the replica's client from settings; `instance` and an unset region from IMDS
+    /// at `imds` (`host:port`).
     pub fn open(
         settings: &Settings,
         instance: Option<String>,
+        imds: &str,
         dir: PathBuf,
         work: PathBuf,
         lease_ttl: Duration,
         creds: CredentialSource,
     ) -> Result<Self, String> {
         check_bot(&settings.bot)?;
-        let imds = || clawster_core::imds::Imds::new(clawster_core::imds::DEFAULT_ENDPOINT);
+        let ask = |path: &str, what: &str, option: &str| {
+            if imds.eq_ignore_ascii_case("off") {
+                return Err(format!(
+                    "{what}: not given and IMDS is off (--imds-endpoint off); pass {option}"
+                ));
+            }
+            clawster_core::imds::Imds::new(imds)
+                .and_then(|i| i.get(path))
+                .map_err(|e| format!("{what} (not given, and IMDS did not say): {e}"))
+        };
         let region = if settings.region.is_empty() {
-            imds()
-                .and_then(|i| i.get("placement/region"))
-                .map_err(|e| format!("the region (not set, and IMDS did not say): {e}"))?
+            ask("placement/region", "the region", "--region")?
         } else {
             settings.region.clone()
         };
         let instance = match instance {
             Some(i) => i,
-            None => imds()
-                .and_then(|i| i.get("instance-id"))
-                .map_err(|e| format!("this instance's id (IMDS): {e}"))?,
+            None => ask("instance-id", "this instance's id", "--instance-id")?,
         };
         let bucket = Bucket::new(
             &settings.bucket,
@@ -268,6 +296,7 @@ impl Replica {
             keys: Keys::new(&settings.bot),
             bot: settings.bot.clone(),
             instance,
+            region,
             dir,
             work,
             lease_ttl,
@@ -525,6 +554,7 @@ impl Replica {
             skipped: scan.skipped,
             last_error: None,
             last_attempt: now,
+            end: SyncStatus::load(&self.work).and_then(|s| s.end),
         };
         self.save_status(&status)?;
         Ok(Pass {
@@ -544,6 +574,18 @@ impl Replica {
             &self.work.join("status.json"),
             &serde_json::to_vec(s).map_err(|e| e.to_string())?,
         )
+    }
+
+    /// Records the end of this host in `status.json` (None: a fresh `run`, no end seen).
+    pub fn set_end(&self, end: Option<String>) {
+        let mut s = SyncStatus::load(&self.work).unwrap_or_else(|| SyncStatus {
+            bot: self.bot.clone(),
+            ..SyncStatus::default()
+        });
+        if s.end != end {
+            s.end = end;
+            let _ = self.save_status(&s);
+        }
     }
 
     /// Records a failed pass in `status.json` (the last success stays).
@@ -580,95 +622,6 @@ pub enum RestoreOutcome {
         /// How the lease was taken.
         lease: Taken,
     },
-}
-
-/// The `run` loop's knobs.
-#[derive(Debug, Clone, Copy)]
-pub struct RunOptions {
-    /// Between passes (files).
-    pub interval: Duration,
-    /// Between database snapshots (a changed database waits at most this long).
-    pub db_interval: Duration,
-}
-
-/// Step 2 and 3: replicate until SIGTERM, then a final pass and the lease released.
-pub fn run(r: &Replica, opts: RunOptions) -> Result<(), String> {
-    signals::install();
-    let lease = r.lease();
-    lease.acquire().map_err(|e| e.to_string())?;
-    let mut tracker = r.tracker()?;
-    let renew_every = r.lease_ttl / 3;
-    let mut last_renew = Instant::now();
-    let mut next_pass = Instant::now();
-    let mut last_db = Instant::now() - opts.db_interval;
-    let request = r.work.join("sync-request");
-    loop {
-        let stopping = signals::stopping();
-        let asked = signals::take_sync_request() || request.exists();
-        if stopping || asked || Instant::now() >= next_pass {
-            let _ = fs::remove_file(&request);
-            let db_round = stopping || asked || last_db.elapsed() >= opts.db_interval;
-            if db_round {
-                last_db = Instant::now();
-            }
-            match r.pass_with(&mut tracker, db_round) {
-                Ok(p) => {
-                    if p.wrote {
-                        health(
-                            "state.sync",
-                            Status::Ok,
-                            &format!(
-                                "generation {} written: {} objects uploaded ({} bytes: {}), {} deleted; state {} bytes",
-                                p.generation,
-                                p.uploaded,
-                                p.uploaded_bytes,
-                                p.uploaded_paths.join(", "),
-                                p.deleted,
-                                p.bytes
-                            ),
-                        );
-                    }
-                }
-                Err(e) => {
-                    r.record_failure(&e);
-                    health(
-                        "state.sync",
-                        Status::Failed,
-                        &format!("pass failed, retried in {} s: {e}", opts.interval.as_secs()),
-                    );
-                    if stopping {
-                        // The final pass failed: keep the lease, so a new host waits for it to
-                        // expire rather than restoring an older generation as if it were the last.
-                        return Err(format!("final sync failed, lease kept: {e}"));
-                    }
-                }
-            }
-            next_pass = Instant::now() + opts.interval;
-        }
-        if stopping {
-            lease.release().map_err(|e| e.to_string())?;
-            health("state.stop", Status::Ok, "final sync taken, lease released");
-            return Ok(());
-        }
-        if last_renew.elapsed() >= renew_every {
-            match lease.renew() {
-                Ok(()) => last_renew = Instant::now(),
-                Err(lease::LeaseError::Lost(by)) => {
-                    let msg = format!(
-                        "host {by} took the state lease: this host stops writing the replica"
-                    );
-                    health("state.lease", Status::Failed, &msg);
-                    return Err(msg);
-                }
-                Err(e) => health(
-                    "state.lease",
-                    Status::Degraded,
-                    &format!("renewal failed, retrying: {e}"),
-                ),
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// `state sync`: asks the running service for a pass and waits for it; takes the pass itself
