@@ -181,6 +181,11 @@ impl Registry {
         Ok(())
     }
 
+    /// Whether `repo` has the manifest `digest` (read-only: what a push would skip).
+    pub fn has_manifest(&self, repo: &str, digest: &str) -> Result<bool, ImageError> {
+        self.has(repo, "manifests", digest, Some(MANIFEST_MEDIA_TYPE))
+    }
+
     /// Pushes `layout` to `repo` under `tag` (see the module documentation for the order).
     pub fn push(
         &self,
