@@ -18,7 +18,6 @@ use crate::image::ecr::{self, Login, Repository, REPOSITORY};
 use crate::image::registry::{PushEvent, PushReport, Registry};
 use crate::image::{ImageError, Layout};
 use crate::names::{Arch, ImageRef};
-use crate::pace::human;
 use crate::progress::{Mark, Ui};
 
 /// Where the bot image comes from.
@@ -133,6 +132,10 @@ pub async fn survey(aws: &Aws, local: &Local, registry_url: Option<&str>) -> Res
     })
 }
 
+fn secs(d: std::time::Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
 }
@@ -213,28 +216,32 @@ pub async fn push(
         )
     });
     let total = local.layout.blobs.len();
-    let (mut seen, mut sent) = (0usize, 0u64);
+    let mut seen = 0usize;
     while let Some(event) = rx.recv().await {
         match event {
+            PushEvent::Uploading(b) => ui.step(
+                "image",
+                LABEL,
+                Mark::Running,
+                Some(format!(
+                    "blob {}/{total}: uploading {} ({})",
+                    seen + 1,
+                    short(&b.digest),
+                    mib(b.size)
+                )),
+            ),
             PushEvent::Uploaded(b, took) => {
                 seen += 1;
-                sent += b.size;
                 ui.note(format!(
                     "uploaded {} ({} in {})",
                     short(&b.digest),
                     mib(b.size),
-                    human(took)
+                    secs(took)
                 ));
             }
             PushEvent::Present(_) => seen += 1,
             PushEvent::Manifest(_) => {}
         }
-        ui.step(
-            "image",
-            LABEL,
-            Mark::Running,
-            Some(format!("{seen}/{total} blobs, {} sent", mib(sent))),
-        );
     }
     let report = task
         .await
@@ -260,7 +267,7 @@ pub async fn push(
             report.uploaded,
             mib(report.bytes),
             report.present,
-            human(started.elapsed())
+            secs(started.elapsed())
         )
     };
     let mark = if report.bytes == 0 {

@@ -357,6 +357,13 @@ pub async fn run(
         shared_lb: o.layout.shared().is_some(),
     })
     .map_err(|e| Fail::new(exit::USAGE, e))?;
+    let image_line = match (&local_image, &remote_image, &opts.image) {
+        (Some(l), Some(r), _) => image::plan_line(l, r),
+        (_, _, image::ImageSource::Given(i)) => {
+            format!("The bot image is {i} (--image: not pushed by this deploy).")
+        }
+        _ => String::new(),
+    };
     let mut question = String::new();
     if let (true, Some(s)) = (recreate_shared, &found.shared) {
         question.push_str(&format!(
@@ -388,20 +395,13 @@ pub async fn run(
             question.push_str(&format!("  - {l}\n"));
         }
     }
-    match (&local_image, &remote_image, &opts.image) {
-        (Some(l), Some(r), _) => question.push_str(&format!("{}\n", image::plan_line(l, r))),
-        (_, _, image::ImageSource::Given(i)) => question.push_str(&format!(
-            "The bot image is {i} (--image: not pushed by this deploy).\n"
-        )),
-        _ => {}
-    }
     question.push_str(&format!(
         "Deploy bot {} to {}? AWS bills the resources above from now on.",
         o.name, o.region
     ));
     if !opts.yes {
         // The plan and the question go to stderr: stdout stays the progress stream (or JSON).
-        ui.suspend(|| eprintln!("{plan_text}"));
+        ui.suspend(|| eprintln!("{plan_text}\n{image_line}\n"));
     }
     consent(confirm, opts.yes, &question, "deploy")?;
 
@@ -421,7 +421,8 @@ pub async fn run(
     ) {
         ui.note(line);
     }
-    // Also with --yes, where the question above was not shown.
+    // Also with --yes, where the plan above was not shown.
+    ui.note(image_line);
     for l in bot_changes.iter().flat_map(changes::Changes::lines) {
         if !(opts.replace_host && l.starts_with("nothing changed")) {
             ui.note(format!("change: {l}"));

@@ -24,6 +24,8 @@ pub struct Registry {
 pub enum PushEvent {
     /// The registry already had this blob.
     Present(Blob),
+    /// This blob is about to be uploaded.
+    Uploading(Blob),
     /// This blob was uploaded, taking that long.
     Uploaded(Blob, Duration),
     /// The manifest was stored (false: it was already there).
@@ -207,6 +209,7 @@ impl Registry {
                 progress(PushEvent::Present(blob.clone()));
                 continue;
             }
+            progress(PushEvent::Uploading(blob.clone()));
             let t = Instant::now();
             self.upload(repo, blob)?;
             report.uploaded += 1;
