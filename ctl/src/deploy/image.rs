@@ -140,6 +140,21 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
 }
 
+/// The reference the task will name, when step 2 can tell (`None`: a repository this run makes).
+pub fn planned_reference(
+    source: &ImageSource,
+    local: Option<&Local>,
+    remote: Option<&Remote>,
+) -> Option<String> {
+    match (source, local, remote) {
+        (ImageSource::Given(i), _, _) => Some(i.to_string()),
+        (_, Some(l), Some(Remote::Missing(r) | Remote::Present(r))) => {
+            Some(format!("{}@{}", r.uri, l.layout.digest))
+        }
+        _ => None,
+    }
+}
+
 /// The plan's line about the image.
 pub fn plan_line(local: &Local, remote: &Remote) -> String {
     let size: u64 = local.layout.blobs.iter().map(|b| b.size).sum();

@@ -297,7 +297,7 @@ pub async fn run(
     let value = serde_json::to_string(&secret::with_token(merged, &token)).unwrap_or_default();
     let config_change = changes::compare_config(stored.as_deref(), &value);
     // What changes for a bot whose stack is complete (a busy or failed one is recovered first).
-    let bot_changes = match &found.bot {
+    let mut bot_changes = match &found.bot {
         Some(b) if stack::health(&b.status) == Health::Ready => Some(changes::Changes {
             config: config_change.clone(),
             stack: changes::diff(stack::template_of(aws, b).await?.as_ref(), &bot_template),
@@ -346,6 +346,18 @@ pub async fn run(
         Some(l) => Some(image::survey(aws, l, opts.registry_url.as_deref()).await?),
         None => None,
     };
+    // A new image changes the task definition through its parameter, not the template.
+    if let (Some(c), Some(b)) = (bot_changes.as_mut(), &found.bot) {
+        let planned =
+            image::planned_reference(&opts.image, local_image.as_ref(), remote_image.as_ref());
+        if b.parameters
+            .get(crate::bot::IMAGE_PARAMETER)
+            .map(String::as_str)
+            != planned.as_deref()
+        {
+            c.stack.task = true;
+        }
+    }
 
     // 3. Confirm.
     let first_in_region = found.shared.is_none() || recreate_shared;

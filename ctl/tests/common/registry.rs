@@ -121,12 +121,17 @@ fn put_blob(dir: &Path, bytes: &[u8]) -> String {
 /// A small but complete OCI layout for `arch` (`amd64`, `arm64`): config, two layers, manifest,
 /// index. Returns the manifest's digest.
 pub fn layout(dir: &Path, arch: &str) -> String {
+    layout_with(dir, arch, b"second layer")
+}
+
+/// [`layout`] whose second layer is `second` (another image sharing the config and first layer).
+pub fn layout_with(dir: &Path, arch: &str, second: &[u8]) -> String {
     std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
     let config = format!(
         r#"{{"architecture":"{arch}","os":"linux","config":{{"User":"1000:1000"}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
     );
     let l1: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let l2 = b"second layer".to_vec();
+    let l2 = second.to_vec();
     let (c, a, b) = (
         put_blob(dir, config.as_bytes()),
         put_blob(dir, &l1),
