@@ -14,8 +14,9 @@
 //!    any recovery this run would do (a shared stack in a failed state is deleted and made again
 //!    only with consent). Without a terminal and without `--yes` the run stops here (exit 2).
 //!    Nothing is created before this.
-//! 3b. **Bot image** (unless `--image` names one by digest): the region's ECR repository is
-//!    created when absent, the image pushed unless its digest is already there ([`image`]).
+//!
+//!    Then the **bot image** (unless `--image` names one by digest): the region's ECR repository
+//!    is created when absent, the image pushed unless its digest is already there ([`image`]).
 //!    Failure: exit 1; no stack was touched, and none ever names a digest the registry lacks.
 //! 4. **Shared stack** `clawster-shared-<region>`: created when absent (the artifacts bucket is
 //!    watched for and the uploads start as soon as it exists: the NAT instance is already polling
