@@ -455,7 +455,8 @@ pub struct DeployArgs {
         long,
         value_name = "URL",
         env = "CLAWSTER_REGISTRY_URL",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = registry_url
     )]
     pub registry_url: Option<String>,
 
@@ -700,4 +701,13 @@ pub struct OutputArg {
     /// Write to this file (replaced atomically) instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// `--registry-url`: an http:// or https:// URL.
+fn registry_url(s: &str) -> Result<String, String> {
+    if s.starts_with("http://") || s.starts_with("https://") {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not an http:// or https:// URL"))
+    }
 }

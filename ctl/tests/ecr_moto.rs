@@ -296,6 +296,23 @@ fn a_missing_or_foreign_layout_and_a_refused_token_stop_before_any_stack() {
         "{t}"
     );
 
+    // A registry URL that is no URL: refused before anything.
+    let out = moto.ctl(&[
+        "deploy",
+        "alpha",
+        "--artifacts",
+        dist_s,
+        "--registry-url",
+        "127.0.0.1:5000",
+        "--yes",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("\"127.0.0.1:5000\" is not an http:// or https:// URL"),
+        "{t}"
+    );
+
     // An x86_64 image for an arm64 host.
     let oci = work.path().join("amd64");
     layout(&oci, "amd64");

@@ -167,6 +167,14 @@ pub fn parse_token(token: &str, endpoint: &str) -> Result<Login, String> {
 /// GetAuthorizationToken, decoded. `registry_url` replaces the endpoint ECR names (a test's local
 /// registry, or a pull-through proxy): the credentials stay ECR's.
 pub async fn login(aws: &Aws, registry_url: Option<&str>) -> Result<Login, AwsError> {
+    if let Some(u) =
+        registry_url.filter(|u| !u.starts_with("http://") && !u.starts_with("https://"))
+    {
+        return Err(AwsError::new(
+            ErrorKind::Usage,
+            format!("--registry-url {u:?} is not an http:// or https:// URL"),
+        ));
+    }
     let out = aws
         .ecr
         .get_authorization_token()
