@@ -435,12 +435,30 @@ pub struct DeployArgs {
     #[arg(long, value_name = "FILE")]
     pub openclaw_config: Option<PathBuf>,
 
-    /// The bot image by digest, REGISTRY/REPOSITORY@sha256:<64 hex>: the image
-    /// `packaging/build-image` wrote to dist/image/<arch>/ for the host type's architecture, pushed
-    /// to a registry the host can pull from (ECR in the bot's region). The task runs exactly these
-    /// bytes; a tag is refused.
+    /// The bot image's OCI layout, as `packaging/build-image` writes it (default
+    /// ARTIFACTS/image/<arch>/ for the host type's architecture). Deploy creates the region's ECR
+    /// repository clawster-openclaw once (immutable tags, scan on push) and pushes the image
+    /// unless its digest is already there; the task names it by digest.
+    #[arg(long, value_name = "DIR", conflicts_with = "image")]
+    pub image_layout: Option<PathBuf>,
+
+    /// Instead of pushing: an image you pushed yourself, by digest,
+    /// REGISTRY/REPOSITORY@sha256:<64 hex>, in a registry the host can pull from. The task runs
+    /// exactly these bytes; a tag is refused.
     #[arg(long, value_name = "IMAGE")]
-    pub image: ImageRef,
+    pub image: Option<ImageRef>,
+
+    /// Test and expert knob: send the image push to this registry URL (e.g. a local registry,
+    /// http://127.0.0.1:5000) instead of the endpoint ECR names; the credentials are still ECR's
+    /// token, and the task still names the ECR repository.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CLAWSTER_REGISTRY_URL",
+        hide_env_values = true,
+        value_parser = registry_url
+    )]
+    pub registry_url: Option<String>,
 
     /// ACM certificate ARN (same region) for HTTPS on 443. Without it the load balancer serves
     /// plain HTTP and the gateway token travels unencrypted.
@@ -683,4 +701,13 @@ pub struct OutputArg {
     /// Write to this file (replaced atomically) instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// `--registry-url`: an http:// or https:// URL.
+fn registry_url(s: &str) -> Result<String, String> {
+    if s.starts_with("http://") || s.starts_with("https://") {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not an http:// or https:// URL"))
+    }
 }

@@ -177,6 +177,7 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<std::process::ExitCode> {
             Ok(s) => s,
             Err(code) => return Ok(code),
         };
+        let arch = args.instance_type.arch();
         let opts = DeployOptions {
             bot: BotOptions {
                 name: args.name,
@@ -186,9 +187,19 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<std::process::ExitCode> {
                 gateway_port: args.gateway_port,
                 layout: crate::bot::Layout::Dedicated,
             },
+            image: match (args.image, args.image_layout) {
+                (Some(i), _) => deploy::image::ImageSource::Given(i),
+                (None, Some(dir)) => deploy::image::ImageSource::Layout(dir),
+                (None, None) => deploy::image::ImageSource::Layout(
+                    args.artifacts
+                        .artifacts
+                        .join("image")
+                        .join(arch.as_str()),
+                ),
+            },
+            registry_url: args.registry_url,
             artifacts: args.artifacts.artifacts,
             openclaw_config: args.openclaw_config,
-            image: args.image,
             yes: args.yes,
             detach: args.detach,
             timeout: args.timeout,

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clawsterctl::aws::Aws;
-use common::moto::{release_dir, text, Moto};
+use common::moto::{release_dir, service, text, Moto};
 use common::TEST_IMAGE;
 
 const CANARY: &str = "sk-ant-CANARY-7f3a9c1e5b";
@@ -51,75 +51,6 @@ async fn templates(aws: &Aws) -> Vec<String> {
         out.push(t.template_body().unwrap_or_default().to_string());
     }
     out
-}
-
-/// The bot's ECS service as moto describes it.
-fn service(
-    rt: &tokio::runtime::Runtime,
-    aws: &Aws,
-    bot: &clawsterctl::stack::StackInfo,
-) -> aws_sdk_ecs::types::Service {
-    let out = rt
-        .block_on(
-            aws.ecs
-                .describe_services()
-                .cluster(&bot.outputs["ClusterName"])
-                .services(&bot.outputs["ServiceName"])
-                .send(),
-        )
-        .unwrap();
-    out.services()[0].clone()
-}
-
-/// The service's task definition as ECS stored it: the image by digest and every hardening field.
-fn assert_task_is_hardened(
-    rt: &tokio::runtime::Runtime,
-    aws: &Aws,
-    svc: &aws_sdk_ecs::types::Service,
-) {
-    use aws_sdk_ecs::types::TransportProtocol;
-    let td = rt
-        .block_on(
-            aws.ecs
-                .describe_task_definition()
-                .task_definition(svc.task_definition().expect("a task definition"))
-                .send(),
-        )
-        .unwrap();
-    let td = td.task_definition().expect("task definition");
-    let c = &td.container_definitions()[0];
-    assert_eq!(c.image(), Some(TEST_IMAGE), "the image by digest");
-    assert_eq!(c.user(), Some("1000:1000"));
-    assert_eq!(c.readonly_root_filesystem(), Some(true));
-    assert_eq!(c.privileged(), Some(false));
-    assert_eq!(c.docker_security_options(), ["no-new-privileges"]);
-    assert!(c.entry_point().is_empty(), "the image's entry point");
-    assert_eq!(c.command(), ["--port", "18789"]);
-    assert_eq!(c.stop_timeout(), Some(120));
-    let lp = c.linux_parameters().expect("linux parameters");
-    let caps = lp.capabilities().expect("capabilities");
-    assert_eq!(caps.drop(), ["ALL"]);
-    assert!(caps.add().is_empty());
-    assert_eq!(lp.init_process_enabled(), Some(true));
-    let tmpfs: Vec<&str> = lp.tmpfs().iter().map(|t| t.container_path()).collect();
-    assert_eq!(tmpfs, ["/tmp", "/home/openclaw"]);
-    let hc = c.health_check().expect("health check");
-    assert_eq!(hc.command()[..2], ["CMD", "/usr/local/bin/node"]);
-    assert!(hc.command()[3].contains("/healthz"), "{:?}", hc.command());
-    let writable: Vec<&str> = c
-        .mount_points()
-        .iter()
-        .filter(|m| m.read_only() == Some(false))
-        .filter_map(|m| m.container_path())
-        .collect();
-    assert_eq!(
-        writable,
-        ["/var/run/docker.sock", "/home/openclaw/.openclaw"]
-    );
-    assert_eq!(
-        c.port_mappings()[0].protocol(),
-        Some(&TransportProtocol::Tcp)
-    );
 }
 
 /// The id of the bot service's primary deployment (a forced deployment makes a new one).
@@ -304,7 +235,7 @@ fn lifecycle_of_two_bots_against_moto() {
         bot.parameters
     );
     assert_eq!(bot.parameters["BotImage"], TEST_IMAGE);
-    assert_task_is_hardened(&rt, &aws, &service(&rt, &aws, &bot));
+    common::moto::assert_task_is_hardened(&rt, &aws, &service(&rt, &aws, &bot), TEST_IMAGE);
     assert_eq!(service(&rt, &aws, &bot).desired_count(), 1);
     let first_deployment = deployment_id(&rt, &aws, &bot);
     stored_templates.extend(rt.block_on(templates(&aws)));

@@ -5,121 +5,24 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::process::Command;
 
 use clawsterctl::image::registry::{PushEvent, Registry};
 use clawsterctl::image::{Layout, MANIFEST_MEDIA_TYPE};
-use sha2::{Digest, Sha256};
+use common::registry::{digest, layout, LocalRegistry};
 
 const USER: &str = "clawster";
 const PASSWORD: &str = "push-test-password";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn digest(b: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(b)))
-}
-
-fn put_blob(dir: &Path, bytes: &[u8]) -> String {
-    let d = digest(bytes);
-    std::fs::write(dir.join("blobs/sha256").join(&d[7..]), bytes).unwrap();
-    d
-}
-
-/// A small but complete OCI layout: config, two layers, manifest, index.
-fn layout(dir: &Path) -> String {
-    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
-    let config = br#"{"architecture":"amd64","os":"linux","config":{"User":"1000:1000"},"rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let l1: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let l2 = b"second layer".to_vec();
-    let (c, a, b) = (
-        put_blob(dir, config),
-        put_blob(dir, &l1),
-        put_blob(dir, &l2),
-    );
-    let manifest = serde_json::json!({
-        "schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": c, "size": config.len()},
-        "layers": [
-            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": a, "size": l1.len()},
-            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": b, "size": l2.len()}
-        ]
-    })
-    .to_string();
-    let m = put_blob(dir, manifest.as_bytes());
-    let index = serde_json::json!({"schemaVersion": 2, "manifests": [
-        {"mediaType": MANIFEST_MEDIA_TYPE, "digest": m, "size": manifest.len()}
-    ]});
-    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
-    m
-}
-
-fn tool(name: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn registry(dir: &Path) -> (Killed, String) {
-    for t in ["docker-registry", "htpasswd"] {
-        assert!(
-            tool(t),
-            "{t} is missing: install the test prerequisites (tests/deps/ctl.apt, tests/setup-host)"
-        );
-    }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let out = Command::new("htpasswd")
-        .args(["-Bbn", USER, PASSWORD])
-        .output()
-        .unwrap();
-    std::fs::write(dir.join("htpasswd"), out.stdout).unwrap();
-    std::fs::write(
-        dir.join("config.yml"),
-        format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-            dir.join("storage").display(),
-            dir.join("htpasswd").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(dir.join("config.yml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the registry did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Killed(child), format!("http://127.0.0.1:{port}"))
-}
 
 #[test]
 fn push_uploads_each_blob_once_and_the_manifest_by_digest() {
     let tmp = tempfile::tempdir().unwrap();
     let oci = tmp.path().join("oci");
-    let manifest_digest = layout(&oci);
-    let (_reg, base) = registry(tmp.path());
+    let manifest_digest = layout(&oci, "amd64");
+    let server = LocalRegistry::start(&tmp.path().join("registry"), USER, PASSWORD);
+    let base = server.base.clone();
     let image = Layout::open(&oci).unwrap();
     assert_eq!(image.digest, manifest_digest);
     assert_eq!(image.blobs.len(), 3);
@@ -144,6 +47,11 @@ fn push_uploads_each_blob_once_and_the_manifest_by_digest() {
         .push("clawster-openclaw", "2026.9.6", &image, |e| again.push(e))
         .unwrap();
     assert_eq!((second.uploaded, second.present, second.bytes), (0, 3, 0));
+    // The registry's own log agrees: three upload sessions, three blob PUTs and one manifest PUT,
+    // all from the first push.
+    assert_eq!(server.requests("POST", "/blobs/uploads/"), 3);
+    assert_eq!(server.requests("PUT", "/blobs/uploads/"), 3);
+    assert_eq!(server.requests("PUT", "/manifests/"), 1);
     assert_eq!(again.last(), Some(&PushEvent::Manifest(false)));
 
     // The registry serves our manifest bytes under their digest.
@@ -163,8 +71,9 @@ fn push_uploads_each_blob_once_and_the_manifest_by_digest() {
 fn wrong_credentials_and_bad_layouts_are_refused_naming_why() {
     let tmp = tempfile::tempdir().unwrap();
     let oci = tmp.path().join("oci");
-    layout(&oci);
-    let (_reg, base) = registry(tmp.path());
+    layout(&oci, "amd64");
+    let server = LocalRegistry::start(&tmp.path().join("registry"), USER, PASSWORD);
+    let base = server.base.clone();
     let image = Layout::open(&oci).unwrap();
     let e = Registry::new(&base, USER, "wrong")
         .push("clawster-openclaw", "t", &image, |_| {})

@@ -209,7 +209,7 @@ fn advice(
         ),
         ErrorKind::Denied => format!(
             "{what}: permission denied ({said}): the identity behind these credentials needs this \
-             permission; use a profile with CloudFormation, EC2, ECS, ELB, S3, Secrets Manager and IAM \
+             permission; use a profile with CloudFormation, EC2, ECR, ECS, ELB, S3, Secrets Manager and IAM \
              rights, or ask your account administrator"
         ),
         ErrorKind::Throttled => format!(

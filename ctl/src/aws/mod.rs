@@ -51,6 +51,8 @@ pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     /// Secrets Manager: the bot's OpenClaw configuration.
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// ECR: the bot image's repository and the registry login.
+    pub ecr: aws_sdk_ecr::Client,
     /// ECS: starting and watching the bot's service.
     pub ecs: aws_sdk_ecs::Client,
     /// ELBv2: the health of the bot's target.
@@ -123,6 +125,7 @@ impl Aws {
             cfn: aws_sdk_cloudformation::Client::new(conf),
             s3: aws_sdk_s3::Client::from_conf(s3),
             secrets: aws_sdk_secretsmanager::Client::new(conf),
+            ecr: aws_sdk_ecr::Client::new(conf),
             ecs: aws_sdk_ecs::Client::new(conf),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(conf),
             ec2: aws_sdk_ec2::Client::new(conf),

@@ -33,7 +33,7 @@ pub(super) fn identity(c: &Ctx<'_>, res: &mut Resources) {
         resource(
             "AWS::IAM::Role",
             json!({
-                "Description": format!("ECS task execution of Clawster bot {bot}: its own log group and its own configuration secret only"),
+                "Description": format!("ECS task execution of Clawster bot {bot}: its own log group, its own configuration secret, the bot image"),
                 "AssumeRolePolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [{
@@ -58,6 +58,19 @@ pub(super) fn identity(c: &Ctx<'_>, res: &mut Resources) {
                                 "Effect": "Allow",
                                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                                 "Resource": sub("${LogGroup.Arn}:*")
+                            },
+                            {
+                                "Sid": "PullTheBotImage",
+                                "Effect": "Allow",
+                                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                                "Resource": sub(&format!("arn:${{AWS::Partition}}:ecr:${{AWS::Region}}:${{AWS::AccountId}}:repository/{}", crate::image::ecr::REPOSITORY))
+                            },
+                            {
+                                // The registry login has no resource to scope it to.
+                                "Sid": "LogInToTheRegistry",
+                                "Effect": "Allow",
+                                "Action": "ecr:GetAuthorizationToken",
+                                "Resource": "*"
                             }
                         ]
                     }

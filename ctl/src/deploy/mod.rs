@@ -2,16 +2,22 @@
 //!
 //! Order of work, and the failure policy of each step:
 //! 1. **Local checks** (no AWS call): the release manifest and the binaries it lists (size and
-//!    SHA256), the operator's OpenClaw file merged with the owned settings, the templates.
+//!    SHA256), the operator's OpenClaw file merged with the owned settings, the templates, the
+//!    bot image's OCI layout for the host's architecture (every blob's size and SHA256; [`image`]).
 //!    Failure: exit 2, nothing touched.
 //! 2. **Read** the shared stack, the bot stack and the region's other bots, the stored
-//!    configuration and the bot stack's template, to decide what changes ([`changes`]: the
-//!    configuration, the task definition, the host, or nothing). Read-only.
+//!    configuration, whether ECR has the bot image, and the bot stack's template, to decide what
+//!    changes ([`changes`]: the configuration, the task definition, the host, or nothing).
+//!    Read-only.
 //!    Failure: exit 1, nothing touched.
 //! 3. **Confirm**: the plan's resources and monthly cost, what changes for the running bot, and
 //!    any recovery this run would do (a shared stack in a failed state is deleted and made again
 //!    only with consent). Without a terminal and without `--yes` the run stops here (exit 2).
 //!    Nothing is created before this.
+//!
+//!    Then the **bot image** (unless `--image` names one by digest): the region's ECR repository
+//!    is created when absent, the image pushed unless its digest is already there ([`image`]).
+//!    Failure: exit 1; no stack was touched, and none ever names a digest the registry lacks.
 //! 4. **Shared stack** `clawster-shared-<region>`: created when absent (the artifacts bucket is
 //!    watched for and the uploads start as soon as it exists: the NAT instance is already polling
 //!    for its agent), reused when complete with its exports, updated through a change set (after
@@ -49,6 +55,7 @@
 pub mod changes;
 pub mod config;
 pub mod host;
+pub mod image;
 pub mod nat;
 pub mod secret;
 pub mod service;
@@ -63,7 +70,7 @@ use crate::bot::layout::SHARED_PORTS;
 use crate::bot::{self, BotOptions, Entry, Layout};
 use crate::consolidate;
 use crate::manifest::Release;
-use crate::names::{BotName, ImageRef};
+use crate::names::BotName;
 use crate::pace::human;
 use crate::plan::{self, PlanInput, Prices};
 use crate::progress::{Event, Mark, Ui};
@@ -97,8 +104,10 @@ pub struct DeployOptions {
     pub artifacts: PathBuf,
     /// The operator's OpenClaw configuration file.
     pub openclaw_config: Option<PathBuf>,
-    /// The bot image by digest (the task definition's only image).
-    pub image: ImageRef,
+    /// The bot image: a layout to push to the region's ECR repository, or a reference by digest.
+    pub image: image::ImageSource,
+    /// Push to this registry URL instead of the endpoint ECR names (tests, proxies).
+    pub registry_url: Option<String>,
     /// Agree to the plan (and to recreating a failed shared stack) without asking.
     pub yes: bool,
     /// Return right after asking ECS for the task.
@@ -232,6 +241,10 @@ pub async fn run(
         shared::VPC_CIDR,
     )
     .map_err(|e| Fail::new(exit::USAGE, e.to_string()))?;
+    let local_image = match &opts.image {
+        image::ImageSource::Layout(dir) => Some(image::open(dir, o.instance_type.arch())?),
+        image::ImageSource::Given(_) => None,
+    };
     let shared_template = shared::template(&o.region, &release);
     let shared_name = shared::stack_name(&o.region);
     let bot_name = bot::stack_name(&o.name);
@@ -285,7 +298,7 @@ pub async fn run(
     let value = serde_json::to_string(&secret::with_token(merged, &token)).unwrap_or_default();
     let config_change = changes::compare_config(stored.as_deref(), &value);
     // What changes for a bot whose stack is complete (a busy or failed one is recovered first).
-    let bot_changes = match &found.bot {
+    let mut bot_changes = match &found.bot {
         Some(b) if stack::health(&b.status) == Health::Ready => Some(changes::Changes {
             config: config_change.clone(),
             stack: changes::diff(stack::template_of(aws, b).await?.as_ref(), &bot_template),
@@ -330,6 +343,23 @@ pub async fn run(
         )));
     }
 
+    let remote_image = match &local_image {
+        Some(l) => Some(image::survey(aws, l, opts.registry_url.as_deref()).await?),
+        None => None,
+    };
+    // A new image changes the task definition through its parameter, not the template.
+    if let (Some(c), Some(b)) = (bot_changes.as_mut(), &found.bot) {
+        let planned =
+            image::planned_reference(&opts.image, local_image.as_ref(), remote_image.as_ref());
+        if b.parameters
+            .get(crate::bot::IMAGE_PARAMETER)
+            .map(String::as_str)
+            != planned.as_deref()
+        {
+            c.stack.task = true;
+        }
+    }
+
     // 3. Confirm.
     let first_in_region = found.shared.is_none() || recreate_shared;
     let plan_text = plan::render(&PlanInput {
@@ -340,6 +370,13 @@ pub async fn run(
         shared_lb: o.layout.shared().is_some(),
     })
     .map_err(|e| Fail::new(exit::USAGE, e))?;
+    let image_line = match (&local_image, &remote_image, &opts.image) {
+        (Some(l), Some(r), _) => image::plan_line(l, r),
+        (_, _, image::ImageSource::Given(i)) => {
+            format!("The bot image is {i} (--image: not pushed by this deploy).")
+        }
+        _ => String::new(),
+    };
     let mut question = String::new();
     if let (true, Some(s)) = (recreate_shared, &found.shared) {
         question.push_str(&format!(
@@ -377,7 +414,7 @@ pub async fn run(
     ));
     if !opts.yes {
         // The plan and the question go to stderr: stdout stays the progress stream (or JSON).
-        ui.suspend(|| eprintln!("{plan_text}"));
+        ui.suspend(|| eprintln!("{plan_text}\n{image_line}\n"));
     }
     consent(confirm, opts.yes, &question, "deploy")?;
 
@@ -397,7 +434,8 @@ pub async fn run(
     ) {
         ui.note(line);
     }
-    // Also with --yes, where the question above was not shown.
+    // Also with --yes, where the plan above was not shown.
+    ui.note(image_line);
     for l in bot_changes.iter().flat_map(changes::Changes::lines) {
         if !(opts.replace_host && l.starts_with("nothing changed")) {
             ui.note(format!("change: {l}"));
@@ -406,6 +444,19 @@ pub async fn run(
     if opts.replace_host && found.bot.is_some() {
         ui.note("change: host: replaced on request (--replace-host)");
     }
+
+    // 3b. The bot image, complete in the registry before any stack names it.
+    let bot_image = match (&opts.image, &local_image) {
+        (image::ImageSource::Given(i), _) => i.clone(),
+        (_, Some(l)) => {
+            image::push(aws, ui, l, opts.registry_url.as_deref())
+                .await?
+                .0
+        }
+        (image::ImageSource::Layout(_), None) => {
+            return Err(Fail::new(exit::FAILED, "the bot image layout was not read"))
+        }
+    };
 
     // 4. Shared stack (and 5. uploads as soon as the bucket exists).
     let mut uploaded = None;
@@ -547,7 +598,7 @@ pub async fn run(
     let mut params = BTreeMap::from([
         (
             crate::bot::IMAGE_PARAMETER.to_string(),
-            opts.image.to_string(),
+            bot_image.to_string(),
         ),
         ("OpenClawConfigSecretArn".to_string(), stored.arn.clone()),
         ("SharedStackName".to_string(), shared_name.clone()),

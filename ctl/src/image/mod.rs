@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub mod ecr;
 pub mod registry;
 
 /// The OCI media type of an image manifest.

@@ -24,6 +24,8 @@ pub struct Registry {
 pub enum PushEvent {
     /// The registry already had this blob.
     Present(Blob),
+    /// This blob is about to be uploaded.
+    Uploading(Blob),
     /// This blob was uploaded, taking that long.
     Uploaded(Blob, Duration),
     /// The manifest was stored (false: it was already there).
@@ -181,6 +183,11 @@ impl Registry {
         Ok(())
     }
 
+    /// Whether `repo` has the manifest `digest` (read-only: what a push would skip).
+    pub fn has_manifest(&self, repo: &str, digest: &str) -> Result<bool, ImageError> {
+        self.has(repo, "manifests", digest, Some(MANIFEST_MEDIA_TYPE))
+    }
+
     /// Pushes `layout` to `repo` under `tag` (see the module documentation for the order).
     pub fn push(
         &self,
@@ -202,6 +209,7 @@ impl Registry {
                 progress(PushEvent::Present(blob.clone()));
                 continue;
             }
+            progress(PushEvent::Uploading(blob.clone()));
             let t = Instant::now();
             self.upload(repo, blob)?;
             report.uploaded += 1;

@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod moto;
+pub mod registry;
 pub mod sim;
 pub mod ssm_sim;
 pub mod state_sim;

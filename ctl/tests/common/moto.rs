@@ -213,3 +213,73 @@ pub fn registrar(
         });
     })
 }
+
+/// The service's task definition as ECS stored it: the image by digest and every hardening field.
+pub fn assert_task_is_hardened(
+    rt: &tokio::runtime::Runtime,
+    aws: &clawsterctl::aws::Aws,
+    svc: &aws_sdk_ecs::types::Service,
+    image: &str,
+) {
+    use aws_sdk_ecs::types::TransportProtocol;
+    let td = rt
+        .block_on(
+            aws.ecs
+                .describe_task_definition()
+                .task_definition(svc.task_definition().expect("a task definition"))
+                .send(),
+        )
+        .unwrap();
+    let td = td.task_definition().expect("task definition");
+    let c = &td.container_definitions()[0];
+    assert_eq!(c.image(), Some(image), "the image by digest");
+    assert_eq!(c.user(), Some("1000:1000"));
+    assert_eq!(c.readonly_root_filesystem(), Some(true));
+    assert_eq!(c.privileged(), Some(false));
+    assert_eq!(c.docker_security_options(), ["no-new-privileges"]);
+    assert!(c.entry_point().is_empty(), "the image's entry point");
+    assert_eq!(c.command(), ["--port", "18789"]);
+    assert_eq!(c.stop_timeout(), Some(120));
+    let lp = c.linux_parameters().expect("linux parameters");
+    let caps = lp.capabilities().expect("capabilities");
+    assert_eq!(caps.drop(), ["ALL"]);
+    assert!(caps.add().is_empty());
+    assert_eq!(lp.init_process_enabled(), Some(true));
+    let tmpfs: Vec<&str> = lp.tmpfs().iter().map(|t| t.container_path()).collect();
+    assert_eq!(tmpfs, ["/tmp", "/home/openclaw"]);
+    let hc = c.health_check().expect("health check");
+    assert_eq!(hc.command()[..2], ["CMD", "/usr/local/bin/node"]);
+    assert!(hc.command()[3].contains("/healthz"), "{:?}", hc.command());
+    let writable: Vec<&str> = c
+        .mount_points()
+        .iter()
+        .filter(|m| m.read_only() == Some(false))
+        .filter_map(|m| m.container_path())
+        .collect();
+    assert_eq!(
+        writable,
+        ["/var/run/docker.sock", "/home/openclaw/.openclaw"]
+    );
+    assert_eq!(
+        c.port_mappings()[0].protocol(),
+        Some(&TransportProtocol::Tcp)
+    );
+}
+
+/// The bot's ECS service as moto describes it.
+pub fn service(
+    rt: &tokio::runtime::Runtime,
+    aws: &clawsterctl::aws::Aws,
+    bot: &clawsterctl::stack::StackInfo,
+) -> aws_sdk_ecs::types::Service {
+    let out = rt
+        .block_on(
+            aws.ecs
+                .describe_services()
+                .cluster(&bot.outputs["ClusterName"])
+                .services(&bot.outputs["ServiceName"])
+                .send(),
+        )
+        .unwrap();
+    out.services()[0].clone()
+}

@@ -1050,6 +1050,8 @@ impl Sim {
             cfn,
             s3: s3c,
             secrets,
+            // Deploys here name their image by digest: ECR is never called.
+            ecr: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, [] as [&Rule; 0]),
             ecs: ecsc,
             elb: elbc,
             ec2: ec2c,

@@ -337,6 +337,7 @@ impl SsmSim {
             cfn: cfnc,
             s3: mock_client!(aws_sdk_s3, RuleMode::MatchAny, no_rules),
             secrets: mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, no_rules),
+            ecr: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, no_rules),
             ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, no_rules),
             elb: mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, no_rules),
             ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, no_rules),

@@ -366,6 +366,7 @@ impl StateSim {
             cfn: cfnc,
             s3: s3c,
             secrets: mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, no_rules),
+            ecr: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, no_rules),
             ecs: ecsc,
             elb: elbc,
             ec2: mock_client!(aws_sdk_ec2, RuleMode::MatchAny, no_rules),
