@@ -735,7 +735,10 @@ fn every_termination_waits_for_the_hosts_final_state_pass() {
 #[test]
 fn the_hook_and_container_names_are_the_ones_the_host_agent_uses() {
     use clawster_agent::state::lifecycle;
-    assert_eq!(bot::host::LIFECYCLE_HOOK, clawster_agent::state::LIFECYCLE_HOOK);
+    assert_eq!(
+        bot::host::LIFECYCLE_HOOK,
+        clawster_agent::state::LIFECYCLE_HOOK
+    );
     assert_eq!(
         u64::from(bot::host::LIFECYCLE_HOOK_TIMEOUT_SECONDS),
         lifecycle::HEARTBEAT_SECONDS
