@@ -142,16 +142,12 @@ fn state_check(c: &mut Checks, root: &HostRoot) {
                 s.lag(now).unwrap_or(0)
             ),
             _ => format!(
-                "replication lag {} s (limit {} s), generation {}, {} bytes{}{}",
+                "replication lag {} s (limit {} s), generation {}, {} bytes{}",
                 s.lag(now).unwrap_or(0),
                 command::LAG_LIMIT,
                 s.generation,
                 s.bytes,
-                s.last_error
-                    .as_ref()
-                    .map(|e| format!("; last pass failed: {e}"))
-                    .unwrap_or_default(),
-                s.end.as_ref().map(|e| format!("; {e}")).unwrap_or_default()
+                s.notes()
             ),
         },
         _ => "never synced: is clawster-state.service running? (journalctl -u clawster-state.service)".into(),

@@ -188,17 +188,13 @@ pub fn command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
             } else {
                 match &s {
                     Some(s) if s.last_sync > 0 => println!(
-                        "bot {}: generation {}, last sync {} ({} s ago), {} bytes{}{}",
+                        "bot {}: generation {}, last sync {} ({} s ago), {} bytes{}",
                         s.bot,
                         s.generation,
                         fmt_utc(s.last_sync),
                         s.lag(now).unwrap_or(0),
                         s.bytes,
-                        s.last_error
-                            .as_ref()
-                            .map(|e| format!("; last pass failed: {e}"))
-                            .unwrap_or_default(),
-                        s.end.as_ref().map(|e| format!("; {e}")).unwrap_or_default()
+                        s.notes()
                     ),
                     _ => println!("never synced"),
                 }

@@ -177,6 +177,22 @@ pub struct SyncStatus {
 }
 
 impl SyncStatus {
+    /// What `status` and `health` add after the figures: the last pass's error and the end of
+    /// the host, each as `; ...` (empty when neither).
+    pub fn notes(&self) -> String {
+        let failed = self
+            .last_error
+            .as_ref()
+            .map(|e| format!("; last pass failed: {e}"))
+            .unwrap_or_default();
+        let end = self
+            .end
+            .as_ref()
+            .map(|e| format!("; {e}"))
+            .unwrap_or_default();
+        format!("{failed}{end}")
+    }
+
     /// Reads `<work>/status.json`; `None` when no pass ran yet.
     pub fn load(work: &Path) -> Option<Self> {
         serde_json::from_slice(&fs::read(work.join("status.json")).ok()?).ok()

@@ -34,8 +34,13 @@ pub struct Stored {
 /// The secret's current value (`AWSCURRENT`), to compare with a new one in memory: `None` when
 /// there is no secret or it is scheduled for deletion. The value is never shown or logged.
 pub async fn current(aws: &Aws, bot: &BotName) -> Result<Option<String>, AwsError> {
-    let name = name(bot);
-    match aws.secrets.get_secret_value().secret_id(&name).send().await {
+    value(aws, &name(bot)).await
+}
+
+/// The current value of the secret `id` (name or ARN): `None` when there is none or it is
+/// scheduled for deletion.
+async fn value(aws: &Aws, id: &str) -> Result<Option<String>, AwsError> {
+    match aws.secrets.get_secret_value().secret_id(id).send().await {
         Ok(out) => Ok(out.secret_string().map(str::to_string)),
         Err(e)
             if matches!(
@@ -49,7 +54,7 @@ pub async fn current(aws: &Aws, bot: &BotName) -> Result<Option<String>, AwsErro
         {
             Ok(None)
         }
-        Err(e) => Err(AwsError::from_sdk(&format!("GetSecretValue {name}"), e)),
+        Err(e) => Err(AwsError::from_sdk(&format!("GetSecretValue {id}"), e)),
     }
 }
 
@@ -190,30 +195,13 @@ pub async fn gateway_token(
     if let Some(t) = stored.and_then(stored_token) {
         return Ok((t, TokenSource::Kept));
     }
-    if let Some(arn) = former {
-        match aws.secrets.get_secret_value().secret_id(arn).send().await {
-            Ok(out) => {
-                if let Some(t) = out.secret_string().filter(|t| !t.is_empty()) {
-                    return Ok((t.to_string(), TokenSource::Migrated));
-                }
-            }
-            // Already gone (a stack updated halfway before): the token is lost, so a new one is
-            // made, as for a new bot.
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(
-                        GetSecretValueError::ResourceNotFoundException(_)
-                            | GetSecretValueError::InvalidRequestException(_)
-                    )
-                ) => {}
-            Err(e) => {
-                return Err(AwsError::from_sdk(
-                    "GetSecretValue (the bot's former gateway-token secret)",
-                    e,
-                ))
-            }
-        }
+    // Already gone (a stack updated halfway before): the token is lost, so a new one is made,
+    // as for a new bot.
+    if let Some(t) = match former {
+        Some(arn) => value(aws, arn).await?.filter(|t| !t.is_empty()),
+        None => None,
+    } {
+        return Ok((t, TokenSource::Migrated));
     }
     let out = aws
         .secrets
