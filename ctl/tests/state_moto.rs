@@ -483,16 +483,8 @@ fn a_new_release_replaces_the_host() {
     );
     assert!(t.contains("--replace-host"), "{t}");
     assert_eq!(group_instances(&rt, &aws, &group), first, "not replaced");
-    let svc = rt
-        .block_on(
-            aws.ecs
-                .describe_services()
-                .cluster(&bot.outputs["ClusterName"])
-                .services(&bot.outputs["ServiceName"])
-                .send(),
-        )
-        .unwrap();
-    assert_eq!(svc.services()[0].desired_count(), 1, "back on the old host");
+    let svc = common::moto::service(&rt, &aws, &bot);
+    assert_eq!(svc.desired_count(), 1, "back on the old host");
 
     // Retried with consent to lose what the missing sync would have carried: a new instance.
     let (code, t) = deploy("-r2", &["--replace-host", "--without-final-sync"]);
