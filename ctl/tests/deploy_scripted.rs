@@ -1005,3 +1005,55 @@ fn a_bot_from_the_two_secret_release_keeps_its_token_through_the_upgrade() {
         .contains(&"secrets.GetRandomPassword".to_string()));
     assert!(!r.out.contains("former-token-abc"), "{}", r.out);
 }
+
+#[test]
+fn a_changed_configuration_restarts_the_task_once_and_prints_the_downtime() {
+    // The bot runs this release's template; only the stored configuration differs.
+    let dir = tempfile::tempdir().unwrap();
+    let release =
+        clawsterctl::manifest::Release::load(&release_dir(&dir.path().join("dist"))).unwrap();
+    let mut w = existing_bot(r#"{"gateway":{"auth":{"mode":"token","token":"kept-0123456789"}}}"#);
+    let bot = w.stacks.get_mut(BOT).unwrap();
+    bot.template =
+        clawsterctl::bot::template(&bot_options("demo", "us-east-1", None), &release).to_string();
+    bot.parameters = BTreeMap::from([
+        ("SharedStackName".to_string(), SHARED.to_string()),
+        ("BotImage".to_string(), TEST_IMAGE.to_string()),
+    ]);
+    w.running_before = true;
+    let r = run_deploy(Sim::new(w), Duration::from_secs(1800), None);
+    assert!(r.result.is_ok(), "{:?}\n{}", r.result, r.out);
+    assert!(
+        r.out.contains("change: configuration: changed"),
+        "{}",
+        r.out
+    );
+    let calls = r.sim.calls();
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.starts_with("secrets.PutSecretValue"))
+            .count(),
+        1,
+        "{calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|c| c.starts_with("cfn.ExecuteChangeSet")),
+        "no stack update: {calls:?}"
+    );
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.ends_with("force new deployment"))
+            .count(),
+        1,
+        "exactly one new deployment: {calls:?}"
+    );
+    let line = r
+        .out
+        .lines()
+        .find(|l| l.contains("restarted with the new configuration in"))
+        .unwrap_or_else(|| panic!("{}", r.out));
+    println!("scripted config change: {}", line.trim());
+    assert_eq!(stored_token(&r.sim).as_deref(), Some("kept-0123456789"));
+}

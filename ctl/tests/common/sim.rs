@@ -251,6 +251,8 @@ pub struct World {
     pub targets: Vec<(u64, &'static str, Option<&'static str>)>,
     /// When UpdateService(desired 1) was called.
     pub started: Option<Duration>,
+    /// The service already runs one healthy task before this deploy (a running bot).
+    pub running_before: bool,
     /// DescribeStacks calls (by ARN) answered with Throttling, at these call numbers.
     pub throttle_calls: Vec<usize>,
     describe_calls: usize,
@@ -925,10 +927,11 @@ impl Sim {
             let now = s.now();
             let w = s.world.lock().unwrap();
             let since = w.started.map(|t| now.saturating_sub(t).as_secs());
+            let before = i32::from(w.running_before);
             let mut svc = ecs::types::Service::builder()
                 .service_name(i.services().first().cloned().unwrap_or_default())
-                .desired_count(0)
-                .running_count(0)
+                .desired_count(before)
+                .running_count(before)
                 .pending_count(0);
             if let Some(since) = since {
                 let cur = w.service.iter().rfind(|x| x.0 <= since);
