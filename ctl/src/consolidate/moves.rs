@@ -11,7 +11,37 @@ use crate::names::BotName;
 use crate::progress::Mark;
 use crate::stack::StackInfo;
 
+/// Where one bot's move starts: its settled stack, the layout it has, the move record an
+/// earlier run left, its target group, and when an earlier run released its old listener.
+struct Start {
+    info: StackInfo,
+    layout: Layout,
+    rec: Option<Move>,
+    tg: String,
+    released_before: Option<u64>,
+}
+
 impl Run<'_> {
+    /// Reads where a move of `bot` (stack `s`) starts from, in either direction.
+    async fn start(&self, bot: &BotName, s: &StackInfo) -> Result<Start, Fail> {
+        let info = self.settled(s).await?;
+        let layout = Layout::from_parameters(&info.parameters)
+            .map_err(|e| Fail::new(exit::FAILED, format!("{}: {e}", info.name)))?;
+        let rec = record::get(self.aws, bot).await?;
+        let tg = info.output("TargetGroupArn")?.to_string();
+        let released_before = rec
+            .as_ref()
+            .filter(|r| r.step == Step::Released)
+            .and_then(|r| r.released_at_ms);
+        Ok(Start {
+            info,
+            layout,
+            rec,
+            tg,
+            released_before,
+        })
+    }
+
     /// One bot onto the shared load balancer.
     pub(super) async fn forward(
         &self,
@@ -21,15 +51,13 @@ impl Run<'_> {
         bots: &[StackInfo],
     ) -> Result<Outcome, Fail> {
         let aws = self.aws;
-        let mut info = self.settled(s).await?;
-        let layout = Layout::from_parameters(&info.parameters)
-            .map_err(|e| Fail::new(exit::FAILED, format!("{}: {e}", info.name)))?;
-        let rec = record::get(aws, bot).await?;
-        let tg = info.output("TargetGroupArn")?.to_string();
-        let released_before = rec
-            .as_ref()
-            .filter(|r| r.step == Step::Released)
-            .and_then(|r| r.released_at_ms);
+        let Start {
+            mut info,
+            layout,
+            rec,
+            tg,
+            released_before,
+        } = self.start(bot, s).await?;
         let entry = match layout {
             Layout::Shared(e) => {
                 if rec.is_some() {
@@ -109,15 +137,13 @@ impl Run<'_> {
     /// One bot back onto its own load balancer.
     pub(super) async fn back(&self, bot: &BotName, s: &StackInfo) -> Result<Outcome, Fail> {
         let aws = self.aws;
-        let mut info = self.settled(s).await?;
-        let layout = Layout::from_parameters(&info.parameters)
-            .map_err(|e| Fail::new(exit::FAILED, format!("{}: {e}", info.name)))?;
-        let rec = record::get(aws, bot).await?;
-        let tg = info.output("TargetGroupArn")?.to_string();
-        let released_before = rec
-            .as_ref()
-            .filter(|r| r.step == Step::Released)
-            .and_then(|r| r.released_at_ms);
+        let Start {
+            mut info,
+            layout,
+            rec,
+            tg,
+            released_before,
+        } = self.start(bot, s).await?;
         let entry = match layout {
             Layout::Dedicated => {
                 if rec.is_some() {

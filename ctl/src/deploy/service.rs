@@ -281,6 +281,24 @@ impl Rollout {
     }
 }
 
+/// One read of the service, retried with backoff while AWS throttles (and failing as
+/// [`backoff_or_fail`] decides).
+async fn read_patiently(
+    aws: &Aws,
+    ui: &Ui,
+    pace: &Pace,
+    s: &ServiceRef,
+    rollout: &mut Rollout,
+) -> Result<ServiceState, StackError> {
+    let mut throttled = 0;
+    loop {
+        match rollout.read(aws, s, Some(ui)).await {
+            Ok(st) => return Ok(st),
+            Err(e) => backoff_or_fail(pace, e, &mut throttled).await?,
+        }
+    }
+}
+
 /// Polls until the rollout completes with a healthy target; fails when ECS gives up (circuit
 /// breaker) or the deadline passes.
 pub async fn wait_healthy(
@@ -291,17 +309,9 @@ pub async fn wait_healthy(
     rollout: &mut Rollout,
     deadline: std::time::Duration,
 ) -> Result<ServiceState, StackError> {
-    let mut throttled = 0;
     let mut last_summary = String::new();
     loop {
-        let state = match rollout.read(aws, s, Some(ui)).await {
-            Ok(st) => st,
-            Err(e) => {
-                backoff_or_fail(pace, e, &mut throttled).await?;
-                continue;
-            }
-        };
-        throttled = 0;
+        let state = read_patiently(aws, ui, pace, s, rollout).await?;
         let summary = state.summary();
         if summary != last_summary {
             ui.note(format!("service: {summary}"));
@@ -358,16 +368,8 @@ pub async fn wait_stopped(
     rollout: &mut Rollout,
     deadline: std::time::Duration,
 ) -> Result<ServiceState, StackError> {
-    let mut throttled = 0;
     loop {
-        let state = match rollout.read(aws, s, Some(ui)).await {
-            Ok(st) => st,
-            Err(e) => {
-                backoff_or_fail(pace, e, &mut throttled).await?;
-                continue;
-            }
-        };
-        throttled = 0;
+        let state = read_patiently(aws, ui, pace, s, rollout).await?;
         if state.running == 0 && state.pending == 0 {
             return Ok(state);
         }
