@@ -31,8 +31,8 @@ pub struct Repository {
     pub scan_on_push: bool,
 }
 
-/// Credentials for the registry API.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Credentials for the registry API (its `Debug` leaves the password out).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Login {
     /// The registry's base URL (`https://<account>.dkr.ecr.<region>.amazonaws.com`).
     pub endpoint: String,
@@ -40,6 +40,16 @@ pub struct Login {
     pub user: String,
     /// Basic password (the token's second half).
     pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("endpoint", &self.endpoint)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 fn from_sdk(r: &aws_sdk_ecr::types::Repository) -> Repository {

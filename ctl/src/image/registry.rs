@@ -11,12 +11,20 @@ use std::time::{Duration, Instant};
 
 use super::{Blob, ImageError, Layout, MANIFEST_MEDIA_TYPE};
 
-/// A registry endpoint with credentials.
-#[derive(Debug)]
+/// A registry endpoint with credentials (its `Debug` leaves them out).
 pub struct Registry {
     base: String,
     auth: String,
     agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("base", &self.base)
+            .field("auth", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 /// What happened to one piece of the image.
@@ -57,25 +65,11 @@ pub fn valid_repository(repo: &str) -> bool {
 }
 
 fn basic(user: &str, password: &str) -> String {
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let input = format!("{user}:{password}");
-    let mut out = String::new();
-    for chunk in input.as_bytes().chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    format!("Basic {out}")
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
 }
 
 type Response = ureq::http::Response<ureq::Body>;
